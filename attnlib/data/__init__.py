@@ -1,0 +1,8 @@
+"""Data of the course: real MNIST digits and procedurally generated tasks built from them.
+
+Nothing here downloads unless the caller asks for it (``source="torchvision"``).
+"""
+
+from attnlib.data.mnist import load_mnist
+
+__all__ = ["load_mnist"]

@@ -1,0 +1,234 @@
+"""Chapter 1, Foundations: soft and hard attention over image cells, and two toy problems
+whose exact gradients are known, so that gradient estimators can be checked against the truth.
+
+Problem 1 (a categorical policy). An image is cut into ``N`` cells; a policy
+:math:`\\pi_\\theta = \\mathrm{softmax}(\\theta)` picks one cell to look at and the
+reward is how much of the digit that cell holds. The expected reward
+:math:`J(\\theta) = \\sum_i \\pi_i r_i` is a finite sum, so its exact gradient is
+available by automatic differentiation, and every estimator can be compared with it.
+
+Problem 2 (a Gaussian location policy). A location :math:`l \\sim \\mathcal N(\\mu, \\sigma^2 I)`
+in the plane earns :math:`f(l) = \\exp(-\\lVert l - c\\rVert^2 / 2w^2)`, a smooth bump around a
+target :math:`c`. Both the expectation and its gradient have closed forms
+(Eq. (foundations-gauss-exact)), so the score-function and the reparameterised
+estimators can be compared exactly.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from attnlib.reinforce import score_function_surrogate
+
+__all__ = [
+    "image_to_cells",
+    "soft_attention",
+    "hard_attention",
+    "exact_policy_gradient",
+    "categorical_gradient_estimates",
+    "gaussian_bump_value",
+    "gaussian_bump_gradient",
+    "gaussian_gradient_estimates",
+]
+
+
+def image_to_cells(images: torch.Tensor, grid: int) -> torch.Tensor:
+    """Cut images into a ``grid x grid`` array of cells.
+
+    Parameters
+    ----------
+    images
+        ``(B, C, H, W)`` with ``H`` and ``W`` divisible by ``grid``.
+
+    Returns
+    -------
+    ``(B, grid * grid, C * (H // grid) * (W // grid))``: one flattened cell per row, in reading order.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+    _, channels, height, width = images.shape
+    if grid < 1 or height % grid or width % grid:
+        raise ValueError(f"grid must be a positive divisor of H={height} and W={width}, got {grid}")
+    cells = torch.nn.functional.unfold(images, kernel_size=(height // grid, width // grid), stride=(height // grid, width // grid))
+    return cells.transpose(1, 2)
+
+
+def soft_attention(values: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight every cell: ``context = sum_i softmax(scores)_i * values_i``. Eq. (foundations-soft).
+
+    Parameters
+    ----------
+    values
+        ``(B, N, D)`` one vector per cell.
+    scores
+        ``(B, N)`` unnormalised relevance of each cell.
+
+    Returns
+    -------
+    context ``(B, D)`` and the weights ``(B, N)`` (each row sums to one).
+    """
+    _check_values_scores(values, scores)
+    weights = scores.softmax(dim=-1)
+    return torch.einsum("bn,bnd->bd", weights, values), weights
+
+
+def hard_attention(
+    values: torch.Tensor, scores: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Select one cell per row, sampled from ``softmax(scores)``. Eq. (foundations-hard).
+
+    Returns
+    -------
+    context ``(B, D)`` (the selected cell's vector), the index ``(B,)`` and its
+    log-probability ``(B,)``, which carries the gradient to ``scores`` that
+    the selection itself cannot.
+    """
+    _check_values_scores(values, scores)
+    log_probs = scores.log_softmax(dim=-1)
+    index = torch.multinomial(log_probs.detach().exp().cpu(), 1, generator=generator).squeeze(1).to(scores.device)
+    context = values[torch.arange(values.shape[0], device=values.device), index]
+    return context, index, log_probs.gather(1, index[:, None]).squeeze(1)
+
+
+def _check_values_scores(values: torch.Tensor, scores: torch.Tensor) -> None:
+    if values.ndim != 3 or scores.ndim != 2 or values.shape[:2] != scores.shape:
+        raise ValueError(
+            f"values must be (B, N, D) and scores (B, N), got {tuple(values.shape)} and {tuple(scores.shape)}"
+        )
+
+
+def exact_policy_gradient(logits: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """Exact ``d/d logits  sum_i softmax(logits)_i * rewards_i`` by automatic differentiation.
+
+    ``logits (N,)``, ``rewards (N,)`` -> ``(N,)``. Eq. (foundations-exact).
+    """
+    _check_logits_rewards(logits, rewards)
+    theta = logits.detach().clone().requires_grad_(True)
+    expected = (theta.softmax(-1) * rewards.detach()).sum()
+    (grad,) = torch.autograd.grad(expected, theta)
+    return grad
+
+
+def categorical_gradient_estimates(
+    logits: torch.Tensor,
+    rewards: torch.Tensor,
+    n_samples: int,
+    n_repeats: int,
+    baseline: str = "none",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``n_repeats`` independent score-function estimates of the policy gradient, each from ``n_samples`` draws.
+
+    Each estimate is the gradient of :func:`attnlib.reinforce.score_function_surrogate`
+    (negated back into an ascent direction), so this function exercises the
+    library's estimator, not a copy of it.
+
+    Parameters
+    ----------
+    logits, rewards
+        ``(N,)`` each: the policy's logits and the reward of each cell.
+    baseline
+        ``"none"``; ``"expected"``: the constant :math:`\\sum_i \\pi_i r_i`;
+        ``"leave_one_out"``: for each draw, the mean reward of the *other*
+        draws of the same estimate (needs ``n_samples >= 2``). All three keep
+        the estimate unbiased (Eq. (foundations-baseline)).
+
+    Returns
+    -------
+    ``(n_repeats, N)``.
+    """
+    _check_logits_rewards(logits, rewards)
+    if n_samples < 1 or n_repeats < 1:
+        raise ValueError(f"n_samples and n_repeats must be positive, got {n_samples} and {n_repeats}")
+    if baseline not in ("none", "expected", "leave_one_out"):
+        raise ValueError(f"baseline must be 'none', 'expected' or 'leave_one_out', got {baseline!r}")
+    if baseline == "leave_one_out" and n_samples < 2:
+        raise ValueError("baseline='leave_one_out' needs n_samples >= 2")
+    probs = logits.detach().softmax(-1)
+    draws = torch.multinomial(probs.cpu(), n_repeats * n_samples, replacement=True, generator=generator)
+    draws = draws.view(n_repeats, n_samples).to(logits.device)
+    reward = rewards.detach()[draws]  # (R, S)
+    if baseline == "none":
+        b = None
+    elif baseline == "expected":
+        b = (probs * rewards).sum()
+    else:
+        b = (reward.sum(1, keepdim=True) - reward) / (n_samples - 1)
+    # One surrogate per repeat, built in a single graph: logits are replicated
+    # so that each repeat's gradient lands in its own row.
+    theta = logits.detach().expand(n_repeats, -1).clone().requires_grad_(True)
+    log_prob = theta.log_softmax(-1).gather(1, draws)  # (R, S)
+    # sample_dims=1 averages over the S draws and sums over the R repeats, so
+    # each repeat's gradient lands, unscaled, in its own row of theta.
+    loss = score_function_surrogate(log_prob.T, reward.T, None if b is None else (b.T if b.ndim else b), sample_dims=1)
+    (grad,) = torch.autograd.grad(loss, theta)
+    return -grad
+
+
+def _check_logits_rewards(logits: torch.Tensor, rewards: torch.Tensor) -> None:
+    if logits.ndim != 1 or rewards.shape != logits.shape:
+        raise ValueError(f"logits and rewards must both be (N,), got {tuple(logits.shape)} and {tuple(rewards.shape)}")
+
+
+def gaussian_bump_value(mu: torch.Tensor, sigma: float, center: torch.Tensor, width: float) -> torch.Tensor:
+    """Closed form of ``E[f(l)]``, ``l ~ N(mu, sigma^2 I)``, ``f(l) = exp(-|l - c|^2 / 2 w^2)``. Eq. (foundations-gauss-exact).
+
+    ``mu (..., d)``, ``center (d,)`` -> ``(...)``.
+    """
+    _check_gauss(mu, sigma, center, width)
+    d = mu.shape[-1]
+    s2 = width**2 + sigma**2
+    return (width**2 / s2) ** (d / 2) * torch.exp(-((mu - center) ** 2).sum(-1) / (2 * s2))
+
+
+def gaussian_bump_gradient(mu: torch.Tensor, sigma: float, center: torch.Tensor, width: float) -> torch.Tensor:
+    """Exact ``d E[f(l)] / d mu = E[f] (c - mu) / (w^2 + sigma^2)``. Eq. (foundations-gauss-exact)."""
+    value = gaussian_bump_value(mu, sigma, center, width)
+    return value[..., None] * (center - mu) / (width**2 + sigma**2)
+
+
+def gaussian_gradient_estimates(
+    mu: torch.Tensor,
+    sigma: float,
+    center: torch.Tensor,
+    width: float,
+    n_samples: int,
+    n_repeats: int,
+    method: str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``n_repeats`` estimates of ``d E[f(l)] / d mu`` from ``n_samples`` draws each.
+
+    ``method="score"``: :math:`f(l)\\,(l-\\mu)/\\sigma^2`, Eq. (foundations-gauss-score), which needs
+    only the values of ``f``. ``method="reparam"``: write :math:`l = \\mu + \\sigma\\epsilon` and
+    differentiate ``f`` through it, Eq. (foundations-reparam), which needs ``f`` to be differentiable.
+
+    Returns
+    -------
+    ``(n_repeats, d)``.
+    """
+    _check_gauss(mu, sigma, center, width)
+    if mu.ndim != 1:
+        raise ValueError(f"mu must be (d,), got shape {tuple(mu.shape)}")
+    if method not in ("score", "reparam"):
+        raise ValueError(f"method must be 'score' or 'reparam', got {method!r}")
+    eps = torch.randn(n_repeats, n_samples, mu.shape[0], generator=generator).to(mu)
+    theta = mu.detach().expand(n_repeats, -1).clone().requires_grad_(True)
+    loc = theta[:, None, :] + sigma * eps
+    if method == "reparam":
+        value = torch.exp(-((loc - center) ** 2).sum(-1) / (2 * width**2))
+        (grad,) = torch.autograd.grad(value.mean(1).sum(), theta)
+        return grad
+    sample = loc.detach()
+    reward = torch.exp(-((sample - center) ** 2).sum(-1) / (2 * width**2))
+    log_prob = torch.distributions.Normal(theta[:, None, :], sigma).log_prob(sample)  # (R, S, d)
+    loss = score_function_surrogate(log_prob.transpose(0, 1), reward.T, sample_dims=1)
+    (grad,) = torch.autograd.grad(loss, theta)
+    return -grad
+
+
+def _check_gauss(mu: torch.Tensor, sigma: float, center: torch.Tensor, width: float) -> None:
+    if sigma <= 0 or width <= 0:
+        raise ValueError(f"sigma and width must be positive, got {sigma} and {width}")
+    if center.ndim != 1 or mu.shape[-1] != center.shape[0]:
+        raise ValueError(f"mu must be (..., d) and center (d,), got {tuple(mu.shape)} and {tuple(center.shape)}")

@@ -1,0 +1,122 @@
+"""Plotting helpers shared by the chapters: image grids, attention overlays, boxes, learning curves.
+
+Every function draws with matplotlib and returns the figure (or draws into
+the axes it is given), so a notebook can add to it or save it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+__all__ = ["to_numpy_image", "show_images", "overlay_heatmap", "draw_box", "plot_history"]
+
+
+def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` or ``(H, W)`` tensor -> ``(H, W)`` or ``(H, W, 3)`` array ready for ``imshow``."""
+    array = image.detach().cpu().float().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.ndim == 3:
+        if array.shape[0] == 1:
+            return array[0]
+        if array.shape[0] == 3:
+            return np.clip(array.transpose(1, 2, 0), 0, 1)
+    if array.ndim != 2:
+        raise ValueError(f"image must be (H, W), (1, H, W) or (3, H, W), got shape {array.shape}")
+    return array
+
+
+def show_images(
+    images: torch.Tensor | Sequence[torch.Tensor],
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    size: float = 1.6,
+    cmap: str = "gray",
+) -> Figure:
+    """A grid of images ``(N, C, H, W)`` with optional titles."""
+    n = len(images)
+    if n == 0:
+        raise ValueError("images must not be empty")
+    if titles is not None and len(titles) != n:
+        raise ValueError(f"titles must have one entry per image ({n}), got {len(titles)}")
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 1.1), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(to_numpy_image(images[i]), cmap=cmap, vmin=0, vmax=1)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def overlay_heatmap(
+    ax: Axes,
+    image: torch.Tensor | np.ndarray,
+    heat: torch.Tensor | np.ndarray,
+    alpha: float = 0.55,
+    cmap: str = "inferno",
+) -> None:
+    """Draw ``image`` with an attention map ``heat (h, w)`` stretched over it.
+
+    ``heat`` may be coarser than the image (a grid of attention weights); each
+    weight covers its cell exactly (nearest-neighbour, no smoothing that would
+    suggest a resolution the model does not have).
+    """
+    picture = to_numpy_image(image)
+    heat_np = heat.detach().cpu().float().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat)
+    if heat_np.ndim != 2:
+        raise ValueError(f"heat must be (h, w), got shape {heat_np.shape}")
+    height, width = picture.shape[:2]
+    ax.imshow(picture, cmap="gray", vmin=0, vmax=1, extent=(0, width, height, 0))
+    ax.imshow(heat_np, cmap=cmap, alpha=alpha, extent=(0, width, height, 0), interpolation="nearest")
+    ax.axis("off")
+
+
+def draw_box(
+    ax: Axes,
+    box: Sequence[float] | torch.Tensor,
+    color: str = "lime",
+    label: str | None = None,
+    linewidth: float = 2.0,
+) -> None:
+    """Draw an ``(x1, y1, x2, y2)`` box in pixel coordinates, with an optional label above it."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=linewidth))
+    if label:
+        ax.text(x1, y1 - 1, label, color=color, fontsize=8, va="bottom")
+
+
+def plot_history(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    keys: Sequence[str],
+    x: str = "epoch",
+    titles: Sequence[str] | None = None,
+    size: tuple[float, float] = (4.2, 3.0),
+) -> Figure:
+    """Learning curves: one panel per ``key``, one line per named run.
+
+    ``histories`` maps a run's name to the history returned by
+    :func:`attnlib.train.fit`. Runs lacking a key are skipped in that panel.
+    """
+    if not keys:
+        raise ValueError("keys must name at least one logged quantity")
+    fig, axes = plt.subplots(1, len(keys), figsize=(size[0] * len(keys), size[1]), squeeze=False)
+    for panel, key in enumerate(keys):
+        ax = axes[0, panel]
+        for name, history in histories.items():
+            if key in history and x in history:
+                ax.plot(history[x][: len(history[key])], history[key], marker=".", label=name)
+        ax.set_xlabel(x)
+        ax.set_title(titles[panel] if titles else key)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
