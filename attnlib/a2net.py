@@ -1,0 +1,299 @@
+"""A^2-Nets: double attention blocks (Chen et al., NeurIPS 2018), with the blocks they are compared to.
+
+The double attention block first *gathers* the whole feature map into ``n``
+global descriptors by second-order attention pooling, then *distributes* them
+back, each position taking its own mixture (Chapter 5):
+
+- ``bilinear_pool(A, B) = A B^T``, Eq. (a2-bilinear);
+- ``attention_pool(A, B) = A softmax(B)^T`` (softmax over positions), Eq. (a2-gather);
+- ``DoubleAttention.attend(x) = G softmax(V)`` (softmax over descriptors), Eq. (a2-block).
+
+Every block here works on images ``(B, C, H, W)`` *and* videos ``(B, C, T, H, W)``
+(any number of trailing position axes): the 1x1 convolutions act on channels
+only, so the ``L = T*H*W`` positions are flattened, exactly as the paper does for
+video. For comparison: a non-local block (Wang et al. 2018) built on
+``torch.nn.functional.scaled_dot_product_attention``, and squeeze-and-excitation
+from ``torchvision.ops.SqueezeExcitation``; :class:`LongRangeNet` is a small
+ResNet-style classifier into which any of them can be inserted.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.ops import SqueezeExcitation
+
+__all__ = [
+    "BLOCKS",
+    "DoubleAttention",
+    "LongRangeNet",
+    "NonLocal",
+    "SEBlock",
+    "attention_pool",
+    "bilinear_pool",
+    "make_block",
+]
+
+BLOCKS = ("none", "se", "nonlocal", "a2")
+
+
+def _check_pair(A: torch.Tensor, B: torch.Tensor) -> None:
+    if A.ndim != 3 or B.ndim != 3:
+        raise ValueError(f"A and B must be (batch, channels, positions), got {tuple(A.shape)} and {tuple(B.shape)}")
+    if A.shape[0] != B.shape[0] or A.shape[2] != B.shape[2]:
+        raise ValueError(
+            f"A and B must share batch and positions, got {tuple(A.shape)} and {tuple(B.shape)}"
+        )
+
+
+def bilinear_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Bilinear pooling, the sum over positions of outer products: Eq. (a2-bilinear).
+
+    Parameters
+    ----------
+    A : (batch, m, L)
+    B : (batch, n, L)
+
+    Returns
+    -------
+    G : (batch, m, n), ``G[b] = A[b] B[b]^T = sum_i a_i b_i^T``.
+    """
+    _check_pair(A, B)
+    return A @ B.transpose(1, 2)
+
+
+def attention_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Second-order attention pooling ``A softmax(B)^T``: Eq. (a2-gather).
+
+    Each of the ``n`` rows of ``B`` is turned into an attention map over the
+    ``L`` positions (softmax along the *last* axis, per sample), and descriptor
+    ``g_j`` is the ``A``-features averaged under map ``j``.
+
+    Parameters
+    ----------
+    A : (batch, m, L)
+    B : (batch, n, L)
+
+    Returns
+    -------
+    G : (batch, m, n)
+    """
+    _check_pair(A, B)
+    return bilinear_pool(A, B.softmax(dim=-1))
+
+
+def _flatten_positions(x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor, tuple[int, ...]]:
+    if x.ndim not in (4, 5):
+        raise ValueError(f"{name} must be (B, C, H, W) or video (B, C, T, H, W), got shape {tuple(x.shape)}")
+    return x.flatten(2), tuple(x.shape[2:])
+
+
+class DoubleAttention(nn.Module):
+    """The double attention block: gather by attention pooling, distribute by attention: Eq. (a2-block).
+
+    Parameters
+    ----------
+    in_channels
+        ``C`` of the input.
+    m
+        Channels of each global descriptor (``phi`` outputs ``m`` maps).
+    n
+        Number of global descriptors (``theta`` and ``rho`` output ``n`` maps).
+
+    Notes
+    -----
+    ``phi``, ``theta`` and ``rho`` are one 1x1 convolution to ``m + 2n``
+    channels (one matrix product instead of three); ``proj`` maps ``m`` back
+    to ``C``. Works on images ``(B, C, H, W)`` and videos ``(B, C, T, H, W)``:
+    positions are all trailing axes flattened, ``L = T*H*W``.
+    """
+
+    def __init__(self, in_channels: int, m: int, n: int) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("m", m), ("n", n)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.in_channels, self.m, self.n = in_channels, m, n
+        self.qkv = nn.Conv1d(in_channels, m + 2 * n, kernel_size=1)
+        self.proj = nn.Conv1d(m, in_channels, kernel_size=1)
+
+    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three 1x1 convolutions: ``A (B, m, L)``, ``B (B, n, L)``, ``V (B, n, L)`` (logits)."""
+        flat, _ = _flatten_positions(x)
+        if flat.shape[1] != self.in_channels:
+            raise ValueError(f"x must have {self.in_channels} channels, got {flat.shape[1]}")
+        return self.qkv(flat).split([self.m, self.n, self.n], dim=1)
+
+    def gather_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Gather maps ``softmax(B)`` reshaped to ``(B, n, *positions)``; each map sums to one over positions."""
+        _, logits, _ = self.maps(x)
+        return logits.softmax(dim=-1).view(x.shape[0], self.n, *x.shape[2:])
+
+    def attend(self, x: torch.Tensor) -> torch.Tensor:
+        """``Z = [A softmax_positions(B)^T] softmax_descriptors(V)``: Eq. (a2-block).
+
+        Parameters
+        ----------
+        x : (B, C, H, W) or (B, C, T, H, W)
+
+        Returns
+        -------
+        Z : (B, m, H, W) or (B, m, T, H, W)
+        """
+        A, logits_b, logits_v = self.maps(x)
+        G = attention_pool(A, logits_b)  # (B, m, n): gather, softmax over positions
+        V = logits_v.softmax(dim=1)  # (B, n, L): distribute, softmax over the n descriptors
+        return (G @ V).view(x.shape[0], self.m, *x.shape[2:])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + proj(Z)``, same shape as ``x``."""
+        Z = self.attend(x)
+        return x + self.proj(Z.flatten(2)).view_as(x)
+
+
+class NonLocal(nn.Module):
+    """Non-local block, embedded-Gaussian form (Wang et al. 2018): Eq. (a2-nonlocal).
+
+    ``y_i = sum_j softmax_j(q_i . k_j * scale) v_j`` over all ``L`` positions,
+    computed by ``torch.nn.functional.scaled_dot_product_attention`` (one
+    head), then a 1x1 convolution back to ``C`` and a residual connection.
+
+    Parameters
+    ----------
+    in_channels
+        ``C`` of the input.
+    inner
+        Channels of queries, keys and values (the paper uses ``C / 2``).
+    scale
+        Logit scale; ``None`` is SDPA's ``1 / sqrt(inner)``, the paper's
+        embedded Gaussian is ``1.0``.
+    """
+
+    def __init__(self, in_channels: int, inner: int, scale: float | None = None) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("inner", inner)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.in_channels, self.inner, self.scale = in_channels, inner, scale
+        self.qkv = nn.Conv1d(in_channels, 3 * inner, kernel_size=1)
+        self.proj = nn.Conv1d(inner, in_channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x : (B, C, *positions)`` -> same shape."""
+        flat, _ = _flatten_positions(x)
+        if flat.shape[1] != self.in_channels:
+            raise ValueError(f"x must have {self.in_channels} channels, got {flat.shape[1]}")
+        # SDPA wants (batch, heads, L, d): positions become the sequence.
+        q, k, v = self.qkv(flat).transpose(1, 2).unsqueeze(1).chunk(3, dim=-1)
+        y = F.scaled_dot_product_attention(q, k, v, scale=self.scale)  # (B, 1, L, inner)
+        return x + self.proj(y.squeeze(1).transpose(1, 2)).view_as(x)
+
+
+class SEBlock(nn.Module):
+    """Squeeze-and-excitation (Hu et al. 2018), torchvision's ``SqueezeExcitation``, for images or videos.
+
+    First-order pooling: one global average per channel, Eq. (a2-se). Videos
+    ``(B, C, T, H, W)`` are viewed as ``(B, C, T, H*W)`` images, which leaves the
+    global average and the channel gate unchanged.
+    """
+
+    def __init__(self, in_channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
+        if not isinstance(reduction, int) or not 1 <= reduction <= in_channels:
+            raise ValueError(f"reduction must be an int in [1, in_channels], got {reduction!r}")
+        self.se = SqueezeExcitation(in_channels, max(1, in_channels // reduction))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x : (B, C, H, W)`` or ``(B, C, T, H, W)`` -> same shape."""
+        _flatten_positions(x)
+        return self.se(x.flatten(3) if x.ndim == 5 else x).view_as(x)
+
+
+def make_block(kind: str, channels: int, m: int | None = None, n: int | None = None, inner: int | None = None) -> nn.Module:
+    """One of :data:`BLOCKS`: ``"none"`` (identity), ``"se"``, ``"nonlocal"``, ``"a2"``.
+
+    Defaults: ``m = n = inner = channels // 2`` (at least 1).
+    """
+    half = max(1, channels // 2)
+    if kind == "none":
+        return nn.Identity()
+    if kind == "se":
+        return SEBlock(channels)
+    if kind == "nonlocal":
+        return NonLocal(channels, inner or half)
+    if kind == "a2":
+        return DoubleAttention(channels, m or half, n or half)
+    raise ValueError(f"kind must be one of {BLOCKS}, got {kind!r}")
+
+
+class _Residual(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x + self.body(x))
+
+
+class LongRangeNet(nn.Module):
+    """A small ResNet-style classifier with an optional global block in the middle.
+
+    ``stem (3x3, stride 1) -> 3x3 stride 2 -> residual block -> [block] ->
+    residual block -> global average pool -> linear``. Without a block its
+    receptive field is 21 pixels, and global average pooling followed by a
+    linear layer only adds up local evidence.
+
+    Parameters
+    ----------
+    block
+        One of :data:`BLOCKS`.
+    width
+        Channels of the feature maps.
+    num_classes
+        Outputs of the linear layer.
+    in_channels
+        Channels of the input images.
+    m, n, inner
+        Passed to :func:`make_block`.
+    """
+
+    def __init__(
+        self,
+        block: str = "none",
+        width: int = 32,
+        num_classes: int = 2,
+        in_channels: int = 1,
+        m: int | None = None,
+        n: int | None = None,
+        inner: int | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(width, int) or width < 2:
+            raise ValueError(f"width must be an int >= 2, got {width!r}")
+        self.block_kind = block
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            _Residual(width),
+        )
+        self.block = make_block(block, width, m=m, n=n, inner=inner)
+        self.head = nn.Sequential(_Residual(width), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images : (B, C_in, H, W)`` -> logits ``(B, num_classes)``."""
+        if images.ndim != 4:
+            raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+        return self.head(self.block(self.features(images)))
