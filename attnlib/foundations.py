@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from attnlib.reinforce import score_function_surrogate
+from torch import nn
+
+from attnlib.reinforce import MovingAverageBaseline, score_function_surrogate
 
 __all__ = [
     "image_to_cells",
@@ -29,6 +31,8 @@ __all__ = [
     "gaussian_bump_value",
     "gaussian_bump_gradient",
     "gaussian_gradient_estimates",
+    "GlanceAndLook",
+    "glance_and_look_step",
 ]
 
 
@@ -232,3 +236,70 @@ def _check_gauss(mu: torch.Tensor, sigma: float, center: torch.Tensor, width: fl
         raise ValueError(f"sigma and width must be positive, got {sigma} and {width}")
     if center.ndim != 1 or mu.shape[-1] != center.shape[0]:
         raise ValueError(f"mu must be (..., d) and center (d,), got {tuple(mu.shape)} and {tuple(center.shape)}")
+
+
+class GlanceAndLook(nn.Module):
+    """Look at one of ``grid x grid`` cells of an image at full resolution, chosen from a coarse glance.
+
+    A policy network sees the whole image pooled to ``glance x glance`` pixels
+    and scores the cells. A shared classifier encodes each cell. Then:
+
+    - ``mode="soft"``: the cell features are averaged with the softmax weights,
+      Eq. (foundations-soft); every cell is processed, everything is differentiable.
+    - ``mode="hard"``: one cell is sampled (training) or the best one taken
+      (evaluation), Eq. (foundations-hard); only its feature reaches the
+      classifier, and the policy learns by REINFORCE (:func:`glance_and_look_step`).
+    - ``mode="random"``: a uniformly random cell, the floor a policy must beat.
+
+    ``forward(images (B, 1, H, W))`` returns ``(logits (B, 10), weights (B, N),
+    index (B,) or None, log_prob (B,) or None)``.
+    """
+
+    def __init__(self, mode: str = "hard", grid: int = 2, cell_pixels: int = 28, glance: int = 8, hidden: int = 128) -> None:
+        super().__init__()
+        if mode not in ("soft", "hard", "random"):
+            raise ValueError(f"mode must be 'soft', 'hard' or 'random', got {mode!r}")
+        self.mode, self.grid, self.glance = mode, grid, glance
+        self.policy = nn.Sequential(nn.Flatten(), nn.Linear(glance * glance, hidden), nn.ReLU(), nn.Linear(hidden, grid * grid))
+        self.encoder = nn.Sequential(nn.Linear(cell_pixels * cell_pixels, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        scores = self.policy(nn.functional.adaptive_avg_pool2d(images, self.glance))
+        cells = image_to_cells(images, self.grid)
+        batch = torch.arange(images.shape[0], device=images.device)
+        if self.mode == "soft":
+            context, weights = soft_attention(self.encoder(cells), scores)
+            return self.head(context), weights, None, None
+        if self.mode == "random":
+            index = torch.randint(0, cells.shape[1], (images.shape[0],), generator=generator).to(images.device)
+            log_prob = None
+        elif self.training:
+            # sample first, then encode only the chosen cell: that is where hard attention saves work
+            _, index, log_prob = hard_attention(cells.new_zeros(cells.shape[:2] + (1,)), scores, generator)
+        else:
+            index, log_prob = scores.argmax(-1), None
+        context = self.encoder(cells[batch, index])
+        return self.head(context), scores.softmax(-1), index, log_prob
+
+
+def glance_and_look_step(
+    model: GlanceAndLook, batch: tuple[torch.Tensor, torch.Tensor], baseline: MovingAverageBaseline | None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The hybrid loss: cross-entropy for the classifier, REINFORCE for the policy (reward = correct).
+
+    ``baseline=None`` trains the policy with the plain estimator, Eq. (foundations-score);
+    a :class:`~attnlib.reinforce.MovingAverageBaseline` subtracts the running mean reward,
+    Eq. (foundations-baseline). Plugs into :func:`attnlib.train.fit` as
+    ``step=lambda m, b: glance_and_look_step(m, b, baseline)``.
+    """
+    images, labels = batch
+    logits, _, _, log_prob = model(images)
+    loss = nn.functional.cross_entropy(logits, labels)
+    correct = (logits.argmax(-1) == labels).float()
+    if log_prob is not None:
+        b = None if baseline is None else baseline.update(correct)
+        loss = loss + score_function_surrogate(log_prob, correct, b)
+    return loss, {"loss": loss.item(), "acc": correct.mean().item()}

@@ -79,6 +79,17 @@ def score_function_surrogate(
     ``-grad E[reward]`` whatever the baseline, as long as the baseline does
     not depend on the sampled action.
     """
+    advantage = _advantage(log_prob, reward, baseline, sample_dims)  # detached, aligned with log_prob
+    terms = advantage * log_prob
+    # average over samples, sum over the actions that make up one sample
+    per_sample = terms.flatten(sample_dims).sum(-1) if terms.ndim > sample_dims else terms
+    return -per_sample.mean()
+
+
+def _advantage(
+    log_prob: torch.Tensor, reward: torch.Tensor | float, baseline: torch.Tensor | float | None, sample_dims: int
+) -> torch.Tensor:
+    """``reward - baseline``, validated, detached and broadcast to ``log_prob``'s shape."""
     if not isinstance(log_prob, torch.Tensor) or log_prob.ndim < 1:
         raise ValueError("log_prob must be a tensor with at least one (sample) dim")
     if not 1 <= sample_dims <= log_prob.ndim:
@@ -98,14 +109,12 @@ def score_function_surrogate(
         )
     advantage = _align_leading(advantage, log_prob.ndim)
     try:
-        terms = torch.broadcast_tensors(advantage, log_prob)[0] * log_prob
+        return torch.broadcast_tensors(advantage, log_prob)[0]
     except RuntimeError as err:
         raise ValueError(
             f"reward/baseline of shape {tuple(advantage.shape)} do not line up with the leading dims of "
             f"log_prob {tuple(log_prob.shape)}"
         ) from err
-    per_sample = terms.flatten(sample_dims).sum(-1) if terms.ndim > sample_dims else terms
-    return -per_sample.mean()
 
 
 class MovingAverageBaseline(nn.Module):

@@ -6,6 +6,9 @@ the axes it is given), so a notebook can add to it or save it.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -15,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["to_numpy_image", "show_images", "overlay_heatmap", "draw_box", "plot_history"]
+__all__ = ["to_numpy_image", "show_images", "overlay_heatmap", "draw_box", "plot_history", "source_code"]
 
 
 def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -120,3 +123,22 @@ def plot_history(
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def source_code(obj: object, docstring: bool = False) -> str:
+    """The source of a library function or class, for a chapter to print where the code is the explanation.
+
+    With ``docstring=False`` (default) the docstring is dropped, so what is
+    shown is the signature and the code.
+    """
+    source = textwrap.dedent(inspect.getsource(obj))
+    if docstring:
+        return source
+    tree = ast.parse(source)
+    node = tree.body[0]
+    body = getattr(node, "body", [])
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        lines = source.splitlines()
+        first, last = body[0].lineno - 1, body[0].end_lineno
+        return "\n".join(lines[:first] + lines[last:])
+    return source

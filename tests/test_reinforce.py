@@ -1,0 +1,105 @@
+"""The score-function surrogate against hand-computed REINFORCE gradients, and the baselines."""
+
+import pytest
+import torch
+
+from attnlib.reinforce import LearnedBaseline, MovingAverageBaseline, baseline_loss, score_function_surrogate
+
+
+def test_gradient_is_minus_the_reinforce_estimate(generator):
+    logits = torch.randn(6, 4, generator=generator, requires_grad=True)
+    actions = torch.randint(0, 4, (6,), generator=generator)
+    reward = torch.rand(6, generator=generator)
+    log_prob = logits.log_softmax(-1)[torch.arange(6), actions]
+    score_function_surrogate(log_prob, reward, baseline=0.3).backward()
+    # d log softmax(l)_a / d l = onehot(a) - softmax(l)
+    expected = -((reward - 0.3)[:, None] * (torch.nn.functional.one_hot(actions, 4) - logits.softmax(-1))) / 6
+    torch.testing.assert_close(logits.grad, expected.detach())
+
+
+def test_reward_and_baseline_receive_no_gradient():
+    log_prob = torch.randn(5, requires_grad=True)
+    reward = torch.rand(5, requires_grad=True)
+    baseline = torch.rand(5, requires_grad=True)
+    score_function_surrogate(log_prob, reward, baseline).backward()
+    assert reward.grad is None and baseline.grad is None
+    torch.testing.assert_close(log_prob.grad, -(reward - baseline).detach() / 5)
+
+
+def test_trajectories_sum_over_time_and_average_over_batch():
+    """log_prob (B, T), one reward per trajectory (B,), a baseline per step (B, T)."""
+    log_prob = torch.randn(3, 4, requires_grad=True)
+    reward = torch.tensor([1.0, 0.0, 1.0])
+    baseline = torch.full((3, 4), 0.25)
+    loss = score_function_surrogate(log_prob, reward, baseline)
+    manual = -((reward[:, None] - baseline) * log_prob).sum(1).mean()
+    torch.testing.assert_close(loss, manual)
+
+
+def test_baseline_does_not_change_expected_gradient():
+    """E[b * grad log pi] = b * grad sum(pi) = 0: summing over all actions weighted by pi."""
+    logits = torch.randn(5, requires_grad=True)
+    probs = logits.softmax(-1)
+    all_actions = logits.log_softmax(-1)  # every action once, weighted by its probability below
+    loss = score_function_surrogate(all_actions[:, None], torch.full((5,), 2.0)[:, None], sample_dims=1)
+    # weight each action's term by pi(a) * 5 so that mean over the 5 rows is the expectation
+    weighted = (probs.detach() * 5 * -2.0 * all_actions).mean()
+    (grad,) = torch.autograd.grad(weighted, logits)
+    torch.testing.assert_close(grad, torch.zeros(5), atol=1e-6, rtol=0)
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize(
+    "log_prob, reward, match",
+    [
+        (torch.tensor(1.0), 1.0, "at least one"),
+        (torch.tensor([0.0, -float("inf")]), 1.0, "log_prob must be finite"),
+        (torch.zeros(3), torch.tensor([1.0, float("nan"), 0.0]), "reward must be finite"),
+        (torch.zeros(3), torch.zeros(4), "line up"),
+        (torch.zeros(3), torch.zeros(3, 2, 2), "more dims"),
+    ],
+)
+def test_bad_inputs(log_prob, reward, match):
+    with pytest.raises(ValueError, match=match):
+        score_function_surrogate(log_prob, reward)
+
+
+def test_sample_dims_range():
+    with pytest.raises(ValueError, match="sample_dims"):
+        score_function_surrogate(torch.zeros(3, 2), torch.zeros(3), sample_dims=3)
+
+
+def test_moving_average_returns_previous_value_and_tracks_mean():
+    baseline = MovingAverageBaseline(momentum=0.9)
+    assert baseline.update(torch.tensor([1.0, 3.0])) == 0.0  # first call: value before the update
+    assert baseline().item() == pytest.approx(2.0)  # first batch initialises the average
+    previous = baseline.update(torch.tensor([12.0]))
+    assert previous.item() == pytest.approx(2.0)
+    assert baseline().item() == pytest.approx(0.9 * 2.0 + 0.1 * 12.0)
+    assert "value" in baseline.state_dict()
+    with pytest.raises(ValueError, match="momentum"):
+        MovingAverageBaseline(momentum=1.0)
+
+
+def test_learned_baseline_detaches_state_and_fits_reward(generator):
+    state = torch.randn(64, 8, generator=generator, requires_grad=True)
+    reward = (state[:, 0] > 0).float()
+    model = LearnedBaseline(8)
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
+    first = None
+    for _ in range(200):
+        loss = baseline_loss(model(state), reward)
+        first = first if first is not None else loss.item()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    assert state.grad is None  # the state never receives gradient from the baseline
+    assert loss.item() < 0.5 * first
+    with pytest.raises(ValueError, match="8 features"):
+        model(torch.zeros(2, 7))
+
+
+def test_baseline_loss_per_step():
+    b = torch.zeros(2, 3, requires_grad=True)
+    loss = baseline_loss(b, torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(loss, torch.tensor(0.5))

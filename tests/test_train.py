@@ -1,0 +1,114 @@
+"""The shared training loop, checkpoints, device choice, and chapter 1's learning test."""
+
+import pytest
+import torch
+from torch import nn
+
+from attnlib import foundations, reinforce, train
+from attnlib.data import quadrant_mnist
+
+
+def _toy_loader(generator, n=256):
+    x = torch.randn(n, 2, generator=generator)
+    y = (x[:, 0] + x[:, 1] > 0).long()
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
+
+
+def test_fit_learns_and_records_history(generator):
+    loader = _toy_loader(generator)
+    model = nn.Linear(2, 2)
+    history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.5), 5,
+                        eval_fn=lambda m: {"acc_eval": train.evaluate(m, loader)}, progress=False)
+    assert history["epoch"] == [1, 2, 3, 4, 5]
+    assert len(history["loss"]) == 5 and history["loss"][-1] < history["loss"][0]
+    assert history["acc_eval"][-1] > 0.9
+    assert all(b >= a for a, b in zip(history["seconds"], history["seconds"][1:]))
+
+
+def test_fit_refuses_bad_epochs_and_nan_loss(generator):
+    model = nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="epochs"):
+        train.fit(model, _toy_loader(generator), torch.optim.SGD(model.parameters(), lr=0.1), 0)
+
+    def nan_step(m, batch):
+        return m(batch[0]).sum() * float("nan"), {}
+
+    with pytest.raises(FloatingPointError, match="nan"):
+        train.fit(model, _toy_loader(generator), torch.optim.SGD(model.parameters(), lr=0.1), 1, step=nan_step, progress=False)
+
+
+def test_checkpoint_round_trip(tmp_path, generator):
+    model = nn.Linear(3, 2)
+    optimiser = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 3, generator=generator)).sum().backward()
+    optimiser.step()
+    path = train.save_checkpoint(tmp_path / "ck" / "m.pt", model, optimiser, epoch=3, note="x")
+    fresh, fresh_opt = nn.Linear(3, 2), torch.optim.Adam(nn.Linear(3, 2).parameters())
+    fresh_opt = torch.optim.Adam(fresh.parameters())
+    meta = train.load_checkpoint(path, fresh, fresh_opt)
+    assert meta == {"epoch": 3, "note": "x"}
+    for a, b in zip(model.parameters(), fresh.parameters()):
+        assert torch.equal(a, b)
+    assert fresh_opt.state_dict()["state"]
+    with pytest.raises(ValueError, match="not a checkpoint"):
+        train.load_checkpoint(tmp_path / "missing.pt", fresh)
+
+
+def test_device_choice_and_override(monkeypatch):
+    monkeypatch.setenv("ATTNLIB_DEVICE", "cpu")
+    assert train.default_device() == torch.device("cpu")
+    monkeypatch.delenv("ATTNLIB_DEVICE")
+    expected = "cuda" if torch.cuda.is_available() else None
+    if expected:
+        assert train.default_device().type == "cuda"
+
+
+def test_seeding_is_reproducible():
+    g1 = train.seed_everything(5)
+    a = torch.randn(3), torch.randn(3, generator=g1)
+    g2 = train.seed_everything(5)
+    b = torch.randn(3), torch.randn(3, generator=g2)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    with pytest.raises(ValueError, match="seed"):
+        train.seed_everything(-1)
+
+
+def test_to_device_handles_nested_batches():
+    batch = {"x": torch.zeros(2), "rest": [torch.ones(1), "label"]}
+    moved = train.to_device(batch, "cpu")
+    assert moved["rest"][1] == "label" and torch.equal(moved["x"], batch["x"])
+
+
+def test_accuracy_validates_shapes():
+    assert train.accuracy(torch.tensor([[0.0, 1.0], [2.0, 0.0]]), torch.tensor([1, 1])) == 0.5
+    with pytest.raises(ValueError, match="logits"):
+        train.accuracy(torch.zeros(3), torch.zeros(3))
+
+
+def test_glance_and_look_learns_where_to_look():
+    """Chapter 1's learning test: hard attention trained by REINFORCE finds the digit's quadrant."""
+    train.seed_everything(0)
+    x, y, _ = quadrant_mnist("train", seed=0)
+    xt, yt, qt = quadrant_mnist("test", seed=1)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64, shuffle=True)
+    model = foundations.GlanceAndLook("hard")
+    baseline = reinforce.MovingAverageBaseline()
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train.fit(model, loader, optimiser, 3, step=lambda m, b: foundations.glance_and_look_step(m, b, baseline), progress=False)
+    model.eval()
+    with torch.no_grad():
+        logits, _, index, _ = model(xt)
+    assert (index == qt).float().mean() > 0.9  # it looks where the digit is (random: 0.25)
+    assert (logits.argmax(-1) == yt).float().mean() > 0.6  # and reads it (chance: 0.1)
+
+
+def test_glance_and_look_modes():
+    with pytest.raises(ValueError, match="mode"):
+        foundations.GlanceAndLook("sometimes")
+    images = torch.rand(5, 1, 56, 56)
+    model = foundations.GlanceAndLook("soft")
+    logits, weights, index, log_prob = model(images)
+    assert logits.shape == (5, 10) and weights.shape == (5, 4) and index is None and log_prob is None
+    hard = foundations.GlanceAndLook("hard").train()
+    _, _, index, log_prob = hard(images, torch.Generator().manual_seed(0))
+    assert index.shape == (5,) and log_prob.shape == (5,) and log_prob.requires_grad
