@@ -1,0 +1,92 @@
+"""Tests of attnlib.data.canvas: placement, clutter, determinism, splits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from attnlib.data import load_mnist
+from attnlib.data.canvas import CanvasLoader, centered_mnist, cluttered_mnist, make_canvases, translated_mnist
+
+
+def test_translated_canvas_holds_the_digit_at_its_box():
+    images, labels, boxes = translated_mnist("test", 60, seed=3)
+    digits, digit_labels = load_mnist("test")
+    assert images.shape == (1000, 1, 60, 60) and torch.equal(labels, digit_labels)
+    for i in (0, 17, 999):
+        x1, y1, x2, y2 = boxes[i].long().tolist()
+        assert x2 - x1 == 28 and y2 - y1 == 28 and 0 <= x1 <= 32 and 0 <= y1 <= 32
+        assert torch.equal(images[i, :, y1:y2, x1:x2], digits[i])
+        # nothing but the digit on the canvas
+        assert images[i].sum() == pytest.approx(digits[i].sum().item(), rel=1e-6)
+
+
+def test_positions_cover_the_canvas_uniformly():
+    _, _, boxes = translated_mnist("train", 60, seed=0)
+    assert boxes[:, 0].min() == 0 and boxes[:, 0].max() == 32
+    assert abs(boxes[:, :2].float().mean().item() - 16) < 1.0
+
+
+def test_clutter_adds_ink_from_other_pieces_and_keeps_the_digit():
+    clean, _, boxes_clean = translated_mnist("test", 60, seed=5)
+    cluttered, _, boxes = cluttered_mnist("test", 60, seed=5)
+    assert torch.equal(boxes, boxes_clean)  # same positions for the same seed
+    digits, _ = load_mnist("test")
+    for i in range(5):
+        x1, y1, x2, y2 = boxes[i].long().tolist()
+        # clutter combines by the maximum: the digit's pixels never get darker
+        assert (cluttered[i, :, y1:y2, x1:x2] >= digits[i]).all()
+    extra = (cluttered - clean).clamp(min=0).flatten(1).sum(1)
+    assert (extra > 0).float().mean() > 0.9  # pieces are cut where the strokes are
+    big, _, _ = cluttered_mnist("test", 100, seed=5)
+    assert big.shape == (1000, 1, 100, 100)
+
+
+def test_make_canvases_counts_pieces():
+    digits = torch.zeros(3, 1, 28, 28)
+    source = torch.ones(2, 1, 28, 28)
+    images, _ = make_canvases(digits, 60, n_clutter=1, clutter_size=8, clutter_source=source,
+                              generator=torch.Generator().manual_seed(0))
+    # one 8x8 piece of ones per canvas (a single piece cannot overlap itself)
+    assert torch.equal(images.flatten(1).sum(1), torch.full((3,), 64.0))
+
+
+def test_deterministic_and_splits_differ():
+    a = cluttered_mnist("train", 60, seed=7)[0]
+    b = cluttered_mnist("train", 60, seed=7)[0]
+    c = cluttered_mnist("train", 60, seed=8)[0]
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    centred, labels = centered_mnist("test")
+    assert centred.shape == (1000, 1, 28, 28) and labels.shape == (1000,)
+
+
+def test_loader_fresh_scenes_each_epoch_and_fixed_test_set():
+    loader = CanvasLoader("train", 60, 4, batch_size=500, seed=0, limit=1000)
+    first = torch.cat([x for x, _ in loader])
+    second = torch.cat([x for x, _ in loader])
+    assert first.shape == (1000, 1, 60, 60) and len(loader) == 2
+    assert not torch.equal(first, second)
+    again = CanvasLoader("train", 60, 4, batch_size=500, seed=0, limit=1000)
+    assert torch.equal(torch.cat([x for x, _ in again]), first)
+    test = CanvasLoader("test", 60, 4, batch_size=300, seed=0, fresh=False)
+    x1, y1 = next(iter(test))
+    x2, y2 = next(iter(test))
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_bad_inputs_raise():
+    digits = torch.zeros(2, 1, 28, 28)
+    with pytest.raises(ValueError, match="digits"):
+        make_canvases(digits[0], 60)
+    with pytest.raises(ValueError, match="canvas_size"):
+        make_canvases(digits, 20)
+    with pytest.raises(ValueError, match="n_clutter"):
+        make_canvases(digits, 60, n_clutter=-1)
+    with pytest.raises(ValueError, match="clutter_size"):
+        make_canvases(digits, 60, n_clutter=2, clutter_size=40)
+    with pytest.raises(ValueError, match="seed"):
+        cluttered_mnist("train", seed=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        CanvasLoader("train", batch_size=0)
+    with pytest.raises(ValueError, match="split"):
+        translated_mnist("valid")
