@@ -22,13 +22,26 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## Execute every chapter at the `book` budget (override: make book BUDGET=paper) and build the HTML.
+## The chapters record their figures in results/ while they run; the results page and the README's
+## table are then regenerated from them, and a second, incremental build renders that page alone.
 book: $(STAMP)
+	ATTNLIB_BUDGET=$(BUDGET) $(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python -m attnlib.results
 	ATTNLIB_BUDGET=$(BUDGET) $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open _build/html/index.html"
 
 ## Unit tests, learning tests, the book's configuration, pairs, and every notebook at the `smoke` budget.
-test: $(STAMP)
-	ATTNLIB_BUDGET=smoke $(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900 -p no:cacheprovider
+## The network is blocked for the test process (pytest-socket) and every child process, notebook
+## kernels included (tests/offline_guard/sitecustomize.py): only the loopback is reachable.
+test: $(STAMP) lint
+	ATTNLIB_BUDGET=smoke ATTNLIB_BLOCK_NETWORK=1 PYTHONPATH=$(CURDIR)/tests/offline_guard \
+	  $(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900 -p no:cacheprovider \
+	  --allow-hosts=127.0.0.1,::1
+
+## ruff: lint and format check of the library, tests, benchmarks and chapter sources.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## Regenerate every notebooks/*.ipynb from its .py source (the .py is the one you edit).
 sync: $(STAMP)

@@ -14,8 +14,21 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "budget", "data", "train", "reinforce", "viz", "foundations", "glimpse", "ram", "sat",
-    "adahan", "a2net", "rec", "boxes", "r2am", "widgets",
+    "budget",
+    "data",
+    "train",
+    "reinforce",
+    "viz",
+    "foundations",
+    "glimpse",
+    "ram",
+    "sat",
+    "adahan",
+    "a2net",
+    "rec",
+    "boxes",
+    "r2am",
+    "widgets",
 )
 
 

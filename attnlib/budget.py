@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["BUDGETS", "ENV_VAR", "DEFAULT", "current", "choose", "describe", "announce"]
+__all__ = ["BUDGETS", "DEFAULT", "ENV_VAR", "announce", "choose", "current", "describe"]
 
 T = TypeVar("T")
 
@@ -45,9 +45,7 @@ def current() -> str:
     raw = os.environ.get(ENV_VAR, DEFAULT)
     name = raw.strip().lower()
     if name not in BUDGETS:
-        raise ValueError(
-            f"{ENV_VAR}={raw!r} is not a known budget; expected one of {', '.join(BUDGETS)}"
-        )
+        raise ValueError(f"{ENV_VAR}={raw!r} is not a known budget; expected one of {', '.join(BUDGETS)}")
     return name
 
 
@@ -82,7 +80,7 @@ def describe() -> str:
     return f"budget: {name} ({meaning})"
 
 
-def announce(data: str) -> "torch.device":
+def announce(data: str) -> torch.device:
     """Print the budget, the device and the data source (every chapter's first output); return the device.
 
     Parameters

@@ -17,22 +17,21 @@ estimators can be compared exactly.
 from __future__ import annotations
 
 import torch
-
 from torch import nn
 
 from attnlib.reinforce import MovingAverageBaseline, score_function_surrogate
 
 __all__ = [
+    "GlanceAndLook",
+    "categorical_gradient_estimates",
+    "exact_policy_gradient",
+    "gaussian_bump_gradient",
+    "gaussian_bump_value",
+    "gaussian_gradient_estimates",
+    "glance_and_look_step",
+    "hard_attention",
     "image_to_cells",
     "soft_attention",
-    "hard_attention",
-    "exact_policy_gradient",
-    "categorical_gradient_estimates",
-    "gaussian_bump_value",
-    "gaussian_bump_gradient",
-    "gaussian_gradient_estimates",
-    "GlanceAndLook",
-    "glance_and_look_step",
 ]
 
 
@@ -53,7 +52,9 @@ def image_to_cells(images: torch.Tensor, grid: int) -> torch.Tensor:
     _, channels, height, width = images.shape
     if grid < 1 or height % grid or width % grid:
         raise ValueError(f"grid must be a positive divisor of H={height} and W={width}, got {grid}")
-    cells = torch.nn.functional.unfold(images, kernel_size=(height // grid, width // grid), stride=(height // grid, width // grid))
+    cells = torch.nn.functional.unfold(
+        images, kernel_size=(height // grid, width // grid), stride=(height // grid, width // grid)
+    )
     return cells.transpose(1, 2)
 
 
@@ -255,13 +256,19 @@ class GlanceAndLook(nn.Module):
     index (B,) or None, log_prob (B,) or None)``.
     """
 
-    def __init__(self, mode: str = "hard", grid: int = 2, cell_pixels: int = 28, glance: int = 8, hidden: int = 128) -> None:
+    def __init__(
+        self, mode: str = "hard", grid: int = 2, cell_pixels: int = 28, glance: int = 8, hidden: int = 128
+    ) -> None:
         super().__init__()
         if mode not in ("soft", "hard", "random"):
             raise ValueError(f"mode must be 'soft', 'hard' or 'random', got {mode!r}")
         self.mode, self.grid, self.glance = mode, grid, glance
-        self.policy = nn.Sequential(nn.Flatten(), nn.Linear(glance * glance, hidden), nn.ReLU(), nn.Linear(hidden, grid * grid))
-        self.encoder = nn.Sequential(nn.Linear(cell_pixels * cell_pixels, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.policy = nn.Sequential(
+            nn.Flatten(), nn.Linear(glance * glance, hidden), nn.ReLU(), nn.Linear(hidden, grid * grid)
+        )
+        self.encoder = nn.Sequential(
+            nn.Linear(cell_pixels * cell_pixels, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU()
+        )
         self.head = nn.Linear(hidden, 10)
 
     def forward(

@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 __all__ = [
-    "score_function_surrogate",
-    "MovingAverageBaseline",
     "LearnedBaseline",
+    "MovingAverageBaseline",
     "baseline_loss",
+    "score_function_surrogate",
 ]
 
 
@@ -93,7 +93,9 @@ def _advantage(
     if not isinstance(log_prob, torch.Tensor) or log_prob.ndim < 1:
         raise ValueError("log_prob must be a tensor with at least one (sample) dim")
     if not 1 <= sample_dims <= log_prob.ndim:
-        raise ValueError(f"sample_dims must be in [1, {log_prob.ndim}] for log_prob of rank {log_prob.ndim}, got {sample_dims}")
+        raise ValueError(
+            f"sample_dims must be in [1, {log_prob.ndim}] for log_prob of rank {log_prob.ndim}, got {sample_dims}"
+        )
     if not torch.isfinite(log_prob).all():
         raise ValueError("log_prob must be finite (a sampled action had zero probability?)")
     advantage = _as_tensor(reward, log_prob, "reward")
@@ -192,5 +194,7 @@ def baseline_loss(baseline: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
     try:
         target = target.expand_as(baseline)
     except RuntimeError as err:
-        raise ValueError(f"reward {tuple(reward.shape)} does not line up with baseline {tuple(baseline.shape)}") from err
+        raise ValueError(
+            f"reward {tuple(reward.shape)} does not line up with baseline {tuple(baseline.shape)}"
+        ) from err
     return nn.functional.mse_loss(baseline, target)

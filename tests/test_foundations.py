@@ -33,7 +33,10 @@ def test_score_function_is_unbiased(problem, generator, baseline):
 def test_baselines_reduce_variance(problem, generator):
     logits, rewards = problem
     rewards = rewards + 5.0  # a large common offset is what a baseline removes
-    var = {b: F.categorical_gradient_estimates(logits, rewards, 8, 4000, b, generator).var(0).sum() for b in ("none", "expected", "leave_one_out")}
+    var = {
+        b: F.categorical_gradient_estimates(logits, rewards, 8, 4000, b, generator).var(0).sum()
+        for b in ("none", "expected", "leave_one_out")
+    }
     assert var["expected"] < 0.1 * var["none"]
     assert var["leave_one_out"] < 0.1 * var["none"]
 
@@ -54,8 +57,8 @@ def test_estimates_are_deterministic_given_generator(problem):
 
 def test_gaussian_closed_form_against_monte_carlo(generator):
     mu, center = torch.tensor([0.2, -0.1]), torch.tensor([0.5, 0.3])
-    l = mu + 0.3 * torch.randn(400000, 2, generator=generator)
-    mc = torch.exp(-((l - center) ** 2).sum(-1) / (2 * 0.25**2)).mean()
+    locations = mu + 0.3 * torch.randn(400000, 2, generator=generator)
+    mc = torch.exp(-((locations - center) ** 2).sum(-1) / (2 * 0.25**2)).mean()
     torch.testing.assert_close(F.gaussian_bump_value(mu, 0.3, center, 0.25), mc, atol=2e-3, rtol=0)
     # the gradient formula against autograd of the closed form
     m = mu.clone().requires_grad_(True)

@@ -11,14 +11,22 @@ from attnlib.data import quadrant_mnist
 def _toy_loader(generator, n=256):
     x = torch.randn(n, 2, generator=generator)
     y = (x[:, 0] + x[:, 1] > 0).long()
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True, generator=generator
+    )
 
 
 def test_fit_learns_and_records_history(generator):
     loader = _toy_loader(generator)
     model = nn.Linear(2, 2)
-    history = train.fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.5), 5,
-                        eval_fn=lambda m: {"acc_eval": train.evaluate(m, loader)}, progress=False)
+    history = train.fit(
+        model,
+        loader,
+        torch.optim.SGD(model.parameters(), lr=0.5),
+        5,
+        eval_fn=lambda m: {"acc_eval": train.evaluate(m, loader)},
+        progress=False,
+    )
     assert history["epoch"] == [1, 2, 3, 4, 5]
     assert len(history["loss"]) == 5 and history["loss"][-1] < history["loss"][0]
     assert history["acc_eval"][-1] > 0.9
@@ -34,7 +42,9 @@ def test_fit_refuses_bad_epochs_and_nan_loss(generator):
         return m(batch[0]).sum() * float("nan"), {}
 
     with pytest.raises(FloatingPointError, match="nan"):
-        train.fit(model, _toy_loader(generator), torch.optim.SGD(model.parameters(), lr=0.1), 1, step=nan_step, progress=False)
+        train.fit(
+            model, _toy_loader(generator), torch.optim.SGD(model.parameters(), lr=0.1), 1, step=nan_step, progress=False
+        )
 
 
 def test_checkpoint_round_trip(tmp_path, generator):
@@ -94,7 +104,9 @@ def test_glance_and_look_learns_where_to_look():
     model = foundations.GlanceAndLook("hard")
     baseline = reinforce.MovingAverageBaseline()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
-    train.fit(model, loader, optimiser, 3, step=lambda m, b: foundations.glance_and_look_step(m, b, baseline), progress=False)
+    train.fit(
+        model, loader, optimiser, 3, step=lambda m, b: foundations.glance_and_look_step(m, b, baseline), progress=False
+    )
     model.eval()
     with torch.no_grad():
         logits, _, index, _ = model(xt)

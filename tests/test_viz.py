@@ -1,11 +1,11 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
 
-from attnlib import reinforce, viz  # noqa: E402
+from attnlib import reinforce, viz
 
 
 def test_plots_draw_without_error():

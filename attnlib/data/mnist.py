@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["load_mnist", "SPLITS", "SOURCES", "TRAIN_PER_CLASS", "TEST_PER_CLASS"]
+__all__ = ["SOURCES", "SPLITS", "TEST_PER_CLASS", "TRAIN_PER_CLASS", "load_mnist"]
 
 SPLITS = ("train", "test")
 SOURCES = ("bundled", "torchvision")

@@ -1,0 +1,52 @@
+"""Recorded results and the tables generated from them."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attnlib import results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_record_writes_and_replaces(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ATTNLIB_BUDGET", "book")
+    results.record("02_ram", "28x28 test error", 3.5, unit="%", paper="1.29", goal="<= 3 %", met=False)
+    results.record("02_ram", "28x28 test error", 2.5, unit="%", paper="1.29", goal="<= 3 %", met=True)
+    entries = json.loads((tmp_path / "book" / "02_ram.json").read_text())
+    assert len(entries) == 1 and entries[0]["value"] == 2.5 and entries[0]["budget"] == "book"
+    table = results.markdown_table(results.load("book", tmp_path))
+    assert "| 02_ram | 28x28 test error | 2.5 % | 1.29 | <= 3 % | yes | book |" in table
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"chapter": "ram", "quantity": "x", "value": 1.0}, "chapter"),
+        ({"chapter": "02_ram", "quantity": "", "value": 1.0}, "quantity"),
+        ({"chapter": "02_ram", "quantity": "x", "value": float("nan")}, "finite"),
+    ],
+)
+def test_record_refuses_bad_input(tmp_path, monkeypatch, kwargs, match):
+    monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=match):
+        results.record(**kwargs)
+
+
+def test_readme_block_is_replaced(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{results.README_START}\nold\n{results.README_END}\nrest\n")
+    assert results.update_readme(readme, "| new |\n")
+    assert readme.read_text() == f"intro\n{results.README_START}\n| new |\n{results.README_END}\nrest\n"
+    assert not results.update_readme(readme, "| new |\n")
+
+
+def test_committed_tables_match_committed_results():
+    """The README and the results page show exactly what results/book holds: nothing typed by hand."""
+    table = results.markdown_table(results.load("book", ROOT / "results"))
+    readme = (ROOT / "README.md").read_text()
+    assert f"{results.README_START}\n{table}{results.README_END}" in readme, "run `python -m attnlib.results`"
+    page = (ROOT / "book" / "_generated" / "results_table.md").read_text()
+    assert table in page
