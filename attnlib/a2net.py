@@ -83,6 +83,18 @@ def attention_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     return bilinear_pool(A, B.softmax(dim=-1))
 
 
+def _pointwise(conv: nn.Conv1d, flat: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+    """A 1x1 convolution ``(B, C, L) -> (B, K, L)`` as one batched matrix product (plus ``residual``).
+
+    ``baddbmm`` adds the bias (and the residual) inside the product; on a CPU it
+    runs about twice as fast as ``conv1d``'s im2col path for these shapes.
+    """
+    weight = conv.weight[:, :, 0].expand(flat.shape[0], -1, -1)
+    bias = conv.bias[None, :, None]
+    base = bias.expand(flat.shape[0], -1, flat.shape[2]) if residual is None else residual + bias
+    return torch.baddbmm(base, weight, flat)
+
+
 def _flatten_positions(x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor, tuple[int, ...]]:
     if x.ndim not in (4, 5):
         raise ValueError(f"{name} must be (B, C, H, W) or video (B, C, T, H, W), got shape {tuple(x.shape)}")
@@ -123,7 +135,7 @@ class DoubleAttention(nn.Module):
         flat, _ = _flatten_positions(x)
         if flat.shape[1] != self.in_channels:
             raise ValueError(f"x must have {self.in_channels} channels, got {flat.shape[1]}")
-        return self.qkv(flat).split([self.m, self.n, self.n], dim=1)
+        return _pointwise(self.qkv, flat).split([self.m, self.n, self.n], dim=1)
 
     def gather_attention(self, x: torch.Tensor) -> torch.Tensor:
         """Gather maps ``softmax(B)`` reshaped to ``(B, n, *positions)``; each map sums to one over positions."""
@@ -147,9 +159,18 @@ class DoubleAttention(nn.Module):
         return (G @ V).view(x.shape[0], self.m, *x.shape[2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + proj(Z)``, same shape as ``x``."""
-        Z = self.attend(x)
-        return x + self.proj(Z.flatten(2)).view_as(x)
+        """``x + proj(Z)``, same shape as ``x``: Eq. (a2-fold).
+
+        Computed as ``x + (W G + b 1^T) softmax(V)``: the distribution weights of
+        every position sum to one over the descriptors, so the projection
+        ``W Z + b`` equals the projected descriptors ``W G + b 1^T`` (a tiny
+        ``C x n`` matrix) distributed by ``softmax(V)``; ``Z`` is never built.
+        """
+        A, logits_b, logits_v = self.maps(x)
+        G = attention_pool(A, logits_b)  # (B, m, n)
+        weight = self.proj.weight[:, :, 0]  # (C, m)
+        projected = torch.baddbmm(self.proj.bias[None, :, None], weight.expand(x.shape[0], -1, -1), G)
+        return torch.baddbmm(x.flatten(2), projected, logits_v.softmax(dim=1)).view_as(x)
 
 
 class NonLocal(nn.Module):
@@ -185,9 +206,16 @@ class NonLocal(nn.Module):
         if flat.shape[1] != self.in_channels:
             raise ValueError(f"x must have {self.in_channels} channels, got {flat.shape[1]}")
         # SDPA wants (batch, heads, L, d): positions become the sequence.
-        q, k, v = self.qkv(flat).transpose(1, 2).unsqueeze(1).chunk(3, dim=-1)
-        y = F.scaled_dot_product_attention(q, k, v, scale=self.scale)  # (B, 1, L, inner)
-        return x + self.proj(y.squeeze(1).transpose(1, 2)).view_as(x)
+        batch = flat.shape[0]
+        # Positions-major (B, L, 3d) so q, k, v have unit stride in their last axis: SDPA's fused
+        # CPU/GPU kernels need that, and otherwise fall back to the reference path that builds L x L.
+        w_qkv = self.qkv.weight[:, :, 0].t().expand(batch, -1, -1)  # (B, C, 3d)
+        qkv = torch.baddbmm(self.qkv.bias, flat.transpose(1, 2), w_qkv)  # (B, L, 3d)
+        q, k, v = qkv.unsqueeze(1).chunk(3, dim=-1)  # (B, 1, L, d) each
+        y = F.scaled_dot_product_attention(q, k, v, scale=self.scale).squeeze(1)  # (B, L, d)
+        w_proj = self.proj.weight[:, :, 0].expand(batch, -1, -1)  # (B, C, d)
+        out = torch.baddbmm(flat + self.proj.bias[:, None], w_proj, y.transpose(1, 2))
+        return out.view_as(x)
 
 
 class SEBlock(nn.Module):

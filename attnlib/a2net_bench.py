@@ -16,27 +16,34 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 __all__ = [
     "a2_flops",
+    "compare_blocks",
     "count_flops",
     "loglog_slope",
     "matmul_gflops",
     "nonlocal_flops",
     "saved_activation_bytes",
+    "scaling_sweep",
     "time_forward",
 ]
 
 
-def a2_flops(channels: int, m: int, n: int, positions: int, batch: int = 1) -> int:
+def a2_flops(channels: int, m: int, n: int, positions: int, batch: int = 1, folded: bool = True) -> int:
     """Multiply-add FLOPs (2 per MAC) of a double attention block's matrix products: Eq. (a2-flops).
 
-    ``2 B L [C (m + 2n)  +  m n  +  m n  +  m C]``: the three 1x1 convolutions,
-    the gather ``A softmax(B)^T``, the distribution ``G softmax(V)`` and the
-    projection back to ``C``. Softmaxes, biases and the residual sum are
-    linear in ``L`` and not counted (as ``FlopCounterMode`` does not).
+    Unfolded, ``2 B L [C (m + 2n) + m n + m n + m C]``: the three 1x1
+    convolutions, the gather ``A softmax(B)^T``, the distribution
+    ``G softmax(V)`` and the projection of ``Z`` back to ``C``. Folded (what
+    ``DoubleAttention.forward`` computes, Eq. (a2-fold)),
+    ``2 B L [C (m + 2n) + m n + C n] + 2 B C m n``: the projection is applied to
+    the ``n`` descriptors instead of the ``L`` positions. Softmaxes, biases and
+    the residual sum are linear in ``L`` and not counted (nor does ``FlopCounterMode``).
     """
+    if folded:
+        return 2 * batch * positions * (channels * (m + 2 * n) + m * n + channels * n) + 2 * batch * channels * m * n
     return 2 * batch * positions * (channels * (m + 2 * n) + 2 * m * n + m * channels)
 
 
@@ -49,9 +56,22 @@ def nonlocal_flops(channels: int, inner: int, positions: int, batch: int = 1) ->
     return 2 * batch * positions * (3 * channels * inner + 2 * positions * inner + inner * channels)
 
 
+def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+# FlopCounterMode knows the CUDA attention kernels but not the fused CPU one; without this
+# entry a non-local block on the CPU would be counted without its L x L products.
+_EXTRA_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
+
+
 def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
-    """FLOPs of one forward pass counted by ``torch.utils.flop_counter.FlopCounterMode`` (no grad)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    """FLOPs of one forward pass counted by ``torch.utils.flop_counter.FlopCounterMode`` (no grad).
+
+    Adds the formula of ``aten._scaled_dot_product_flash_attention_for_cpu``
+    (the fused CPU attention kernel), which the counter does not know.
+    """
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
         module(*inputs)
     return int(counter.get_total_flops())
 
@@ -131,3 +151,78 @@ def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
         raise ValueError(f"xs and ys must have the same length >= 2, got {len(xs)} and {len(ys)}")
     lx, ly = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
     return float(np.polyfit(lx, ly, 1)[0])
+
+
+def _blocks(channels: int, m: int, n: int, inner: int, device: torch.device | str) -> tuple[nn.Module, nn.Module]:
+    from attnlib.a2net import DoubleAttention, NonLocal
+
+    torch.manual_seed(0)
+    return DoubleAttention(channels, m, n).to(device).eval(), NonLocal(channels, inner).to(device).eval()
+
+
+def compare_blocks(
+    side: int = 56,
+    channels: int = 256,
+    m: int = 64,
+    n: int = 64,
+    inner: int = 128,
+    batch: int = 2,
+    repeats: int = 10,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
+    """Forward latency and FLOPs of a double attention block and a non-local block on the same input.
+
+    Returns
+    -------
+    ``{"a2_s", "nl_s", "speedup", "a2_flops", "nl_flops", "a2_gflops", "nl_gflops", "matmul_gflops"}``:
+    median seconds per forward, ``nl_s / a2_s``, counted FLOPs, achieved GFLOP/s of
+    each block and of a plain matrix product on this machine.
+    """
+    a2, nl = _blocks(channels, m, n, inner, device)
+    x = torch.randn(batch, channels, side, side, generator=torch.Generator().manual_seed(0)).to(device)
+    a2_s = time_forward(a2, x, repeats=repeats, warmup=2)
+    nl_s = time_forward(nl, x, repeats=max(3, repeats // 3), warmup=1)
+    fa, fn = count_flops(a2, x), count_flops(nl, x)
+    return {
+        "a2_s": a2_s,
+        "nl_s": nl_s,
+        "speedup": nl_s / a2_s,
+        "a2_flops": fa,
+        "nl_flops": fn,
+        "a2_gflops": fa / a2_s / 1e9,
+        "nl_gflops": fn / nl_s / 1e9,
+        "matmul_gflops": matmul_gflops(device=device),
+    }
+
+
+def scaling_sweep(
+    sides: Sequence[int] = (14, 28, 56, 112),
+    channels: int = 256,
+    m: int = 64,
+    n: int = 64,
+    inner: int = 128,
+    batch: int = 1,
+    repeats: int = 3,
+    device: torch.device | str = "cpu",
+) -> dict[str, list[float] | float]:
+    """Latency and training memory of both blocks against the number of positions ``L = side^2``.
+
+    Returns
+    -------
+    Lists ``positions``, ``a2_s``, ``nl_s``, ``a2_bytes``, ``nl_bytes`` (activations
+    saved for backward, :func:`saved_activation_bytes`) and the fitted log-log
+    slopes ``a2_slope``, ``nl_slope``, ``a2_mem_slope``, ``nl_mem_slope``.
+    """
+    a2, nl = _blocks(channels, m, n, inner, device)
+    out: dict[str, list[float] | float] = {k: [] for k in ("positions", "a2_s", "nl_s", "a2_bytes", "nl_bytes")}
+    for side in sides:
+        x = torch.randn(batch, channels, side, side, generator=torch.Generator().manual_seed(side)).to(device)
+        out["positions"].append(side * side)
+        out["a2_s"].append(time_forward(a2, x, repeats=repeats, warmup=1, min_seconds=0.05))
+        out["nl_s"].append(time_forward(nl, x, repeats=repeats, warmup=1, min_seconds=0.05))
+        out["a2_bytes"].append(saved_activation_bytes(a2, x))
+        out["nl_bytes"].append(saved_activation_bytes(nl, x))
+    for name in ("a2", "nl"):
+        out[f"{name}_slope"] = loglog_slope(out["positions"], out[f"{name}_s"])
+        out[f"{name}_mem_slope"] = loglog_slope(out["positions"], out[f"{name}_bytes"])
+    return out
