@@ -8,8 +8,6 @@ BUDGET ?= book
 export PATH := $(abspath $(BIN)):$(PATH)
 # Progress bars are for people at a keyboard; executed pages and logs stay clean.
 export ATTNLIB_PROGRESS ?= 0
-# Tests and the book run on the CPU here; a GPU user overrides with ATTNLIB_DEVICE=cuda.
-export MPLBACKEND := Agg
 
 .PHONY: book test clean sync install lint
 

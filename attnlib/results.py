@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append((name, markdown_table(found)))
     out = root / "book" / "_generated" / "results_table.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    body = "\n".join(f"### Budget `{name}`\n\n{table}" for name, table in sections)
+    body = "\n".join(f"## Budget `{name}`\n\n{table}" for name, table in sections)
     if not out.exists() or out.read_text() != body:
         out.write_text(body)
     update_readme(root / "README.md", sections[0][1])
