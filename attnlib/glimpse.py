@@ -125,6 +125,32 @@ def extract_glimpses(
     return torch.stack(out, dim=1)
 
 
+def extract_glimpses_loop(
+    images: torch.Tensor, centers: torch.Tensor, size: int, n_scales: int = 1, scale_factor: int = 2
+) -> torch.Tensor:
+    """Reference: the same glimpses cut one sample and one scale at a time, at whole-pixel positions.
+
+    The approach of the popular PyTorch implementation (pad, slice, pool, in a Python loop);
+    agrees with :func:`extract_glimpses` exactly when the patch corners fall on pixel
+    boundaries and rounds the position otherwise. Slow by design: for comparisons only.
+    """
+    _validate(images, centers, size, n_scales, scale_factor)
+    _, _, height, width = images.shape
+    out = []
+    for b in range(images.shape[0]):
+        scales = []
+        for k in range(n_scales):
+            block = scale_factor**k
+            side = size * block
+            c0 = round((centers[b, 0].item() + 1) / 2 * width - side / 2)
+            r0 = round((centers[b, 1].item() + 1) / 2 * height - side / 2)
+            padded = F.pad(images[b : b + 1], (side, side, side, side))
+            patch = padded[:, :, r0 + side : r0 + 2 * side, c0 + side : c0 + 2 * side]
+            scales.append(F.avg_pool2d(patch, block)[0] if block > 1 else patch[0])
+        out.append(torch.stack(scales))
+    return torch.stack(out)
+
+
 def glimpse_boxes(
     centers: torch.Tensor, image_size: tuple[int, int], size: int, n_scales: int = 1, scale_factor: int = 2
 ) -> torch.Tensor:

@@ -146,6 +146,7 @@ class RecurrentAttentionModel(nn.Module):
         sample: bool | None = None,
         generator: torch.Generator | None = None,
         locations: torch.Tensor | None = None,
+        start: torch.Tensor | None = None,
     ) -> RAMOutput:
         """Run ``T`` glimpses over ``images (B, C, H, W)``.
 
@@ -158,8 +159,11 @@ class RecurrentAttentionModel(nn.Module):
             Source of the policy's noise (default: torch's global generator).
         locations
             ``(B, T, 2)``: force these glimpse locations (the explorer widget and
-            the chapter's experiments use it); log-probabilities are still those
-            of the policy.
+            the chapter's experiments use it); log-probabilities are those the
+            policy gives them.
+        start
+            ``(B, 2)``: the first glimpse's location (default: the image centre);
+            the policy chooses the rest.
         """
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"images must be (B, {self.in_channels}, H, W), got shape {tuple(images.shape)}")
@@ -169,7 +173,10 @@ class RecurrentAttentionModel(nn.Module):
         sample = self.training if sample is None else sample
         h = images.new_zeros(batch, self.hidden)
         c = images.new_zeros(batch, self.hidden) if self.core_type == "lstm" else None
-        loc = images.new_zeros(batch, 2) if locations is None else locations[:, 0]
+        if start is not None and start.shape != (batch, 2):
+            raise ValueError(f"start must be ({batch}, 2), got {tuple(start.shape)}")
+        loc = images.new_zeros(batch, 2) if start is None else start.to(images)
+        loc = loc if locations is None else locations[:, 0]
         if self.random_glimpses and locations is None:
             loc = self._uniform((batch, 2), images, generator)
         locs, log_probs, baselines, means = [loc], [images.new_zeros(batch)], [self.baseline(h)], [loc]

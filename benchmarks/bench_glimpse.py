@@ -1,7 +1,8 @@
 """Benchmark: attnlib.glimpse.extract_glimpses against a per-sample Python loop cutting the same patches.
 
-The loop is the approach of the popular PyTorch RAM implementation: for every
-image of the batch and every scale, pad, slice the integer patch and pool it.
+The loop (``attnlib.glimpse.extract_glimpses_loop``) is the approach of the popular
+PyTorch RAM implementation: for every image of the batch and every scale, pad,
+slice the integer patch and pool it.
 Both cut B = 512 glimpse stacks of 3 scales of 12x12 from 60x60 images, at
 centres on pixel boundaries (where the two must agree exactly, which is checked).
 
@@ -13,27 +14,8 @@ from __future__ import annotations
 import time
 
 import torch
-from torch.nn import functional as F
 
-from attnlib.glimpse import extract_glimpses
-
-
-def loop_glimpses(images: torch.Tensor, centers: torch.Tensor, size: int, n_scales: int, factor: int = 2) -> torch.Tensor:
-    _, _, height, width = images.shape
-    out = []
-    for b in range(images.shape[0]):
-        scales = []
-        for k in range(n_scales):
-            block = factor**k
-            side = size * block
-            c0 = round((centers[b, 0].item() + 1) / 2 * width - side / 2)
-            r0 = round((centers[b, 1].item() + 1) / 2 * height - side / 2)
-            pad = side
-            padded = F.pad(images[b : b + 1], (pad, pad, pad, pad))
-            patch = padded[:, :, r0 + pad : r0 + pad + side, c0 + pad : c0 + pad + side]
-            scales.append(F.avg_pool2d(patch, block)[0] if block > 1 else patch[0])
-        out.append(torch.stack(scales))
-    return torch.stack(out)
+from attnlib.glimpse import extract_glimpses, extract_glimpses_loop
 
 
 def best_of(fn, repeats: int) -> float:
@@ -51,10 +33,10 @@ def main(batch: int = 512, width: int = 60, size: int = 12, n_scales: int = 3) -
     pixels = torch.randint(0, width + 1, (batch, 2), generator=gen).double()
     centers = (pixels / width * 2 - 1).float()
     fast = extract_glimpses(images, centers, size, n_scales)
-    slow = loop_glimpses(images, centers, size, n_scales)
+    slow = extract_glimpses_loop(images, centers, size, n_scales)
     torch.testing.assert_close(fast, slow, atol=1e-6, rtol=0)
     t_fast = best_of(lambda: extract_glimpses(images, centers, size, n_scales), 5)
-    t_loop = best_of(lambda: loop_glimpses(images, centers, size, n_scales), 3)
+    t_loop = best_of(lambda: extract_glimpses_loop(images, centers, size, n_scales), 3)
     print(f"B={batch}, {width}x{width}, {n_scales} scales of {size}x{size}, torch threads={torch.get_num_threads()}")
     print(f"per-sample loop     : {t_loop * 1e3:8.1f} ms")
     print(f"extract_glimpses    : {t_fast * 1e3:8.1f} ms")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from attnlib.glimpse import GlimpseSensor, extract_glimpses, glimpse_boxes
+from attnlib.glimpse import GlimpseSensor, extract_glimpses, extract_glimpses_loop, glimpse_boxes
 
 
 def naive_glimpses(images: torch.Tensor, centers: torch.Tensor, size: int, n_scales: int, factor: int) -> torch.Tensor:
@@ -129,6 +129,14 @@ def test_rectangular_images():
     u = torch.stack([torch.randint(-2, 39, (4,), generator=gen), torch.randint(-2, 23, (4,), generator=gen)], 1).double()
     centers = (u / torch.tensor([36.0, 20.0], dtype=torch.float64) * 2 - 1).clamp(-1, 1).float()
     torch.testing.assert_close(extract_glimpses(images, centers, 6, 2), naive_glimpses(images, centers, 6, 2, 2),
+                               atol=1e-6, rtol=0)
+
+
+def test_loop_reference_agrees_on_pixel_boundaries():
+    gen = torch.Generator().manual_seed(6)
+    images = torch.rand(5, 1, 60, 60, generator=gen)
+    centers = boundary_centers(5, 60, gen)
+    torch.testing.assert_close(extract_glimpses_loop(images, centers, 12, 3), extract_glimpses(images, centers, 12, 3),
                                atol=1e-6, rtol=0)
 
 

@@ -96,7 +96,10 @@ def _policy_grad(model, loss_of):
 
 def test_what_is_detached():
     labels = torch.arange(4)
-    ce = lambda out: F.cross_entropy(out.logits, labels)
+
+    def ce(out):
+        return F.cross_entropy(out.logits, labels)
+
     # the sampled location is detached: cross-entropy cannot reach the policy
     grad = _policy_grad(small_model(), ce)
     assert grad is None or torch.count_nonzero(grad) == 0
