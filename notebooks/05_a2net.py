@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from attnlib import a2net, a2net_bench, budget, train, viz
+from attnlib import a2net, a2net_bench, budget, results, train, viz
 from attnlib.data.longrange import make_longrange, make_vocabulary
 
 CHAPTER_START = time.perf_counter()
@@ -292,16 +292,16 @@ plt.show()
 # %%
 probe = x_test[:1].to(DEVICE)
 batch64 = x_test[:64].to(DEVICE)
-results = {}
+summary = {}
 for kind, model in models.items():
-    results[kind] = {
+    summary[kind] = {
         "acc": histories[NAMES[kind]]["test_acc"][-1],
         "params": sum(p.numel() for p in model.parameters()),
         "flops": a2net_bench.count_flops(model, probe),
         "ms": 1e3 * a2net_bench.time_forward(model, batch64, repeats=budget.choose(smoke=1, book=10), warmup=1),
     }
 rows = ["| network | test accuracy | parameters | MFLOPs / image | ms / batch of 64 |", "|---|---|---|---|---|"]
-for kind, r in results.items():
+for kind, r in summary.items():
     rows.append(f"| {NAMES[kind]} | {100 * r['acc']:.1f} % | {r['params']:,} | {r['flops'] / 1e6:.2f} | {r['ms']:.1f} |")
 display(Markdown("\n".join(rows)))
 
@@ -310,11 +310,12 @@ def verdict(ok: bool) -> str:
     return "goal met" if ok else "goal NOT met"
 
 
-plain_acc, a2_acc = results["none"]["acc"], results["a2"]["acc"]
+plain_acc, a2_acc = summary["none"]["acc"], summary["a2"]["acc"]
+results_acc = {kind: r["acc"] for kind, r in summary.items()}
 display(Markdown(
     f"Plain CNN: {100 * plain_acc:.1f} % (goal <= 65 %: **{verdict(plain_acc <= 0.65)}**). "
     f"With the double attention block: {100 * a2_acc:.1f} % (goal >= 90 %: **{verdict(a2_acc >= 0.90)}**). "
-    f"Non-local: {100 * results['nonlocal']['acc']:.1f} %; SE: {100 * results['se']['acc']:.1f} %."
+    f"Non-local: {100 * summary['nonlocal']['acc']:.1f} %; SE: {100 * summary['se']['acc']:.1f} %."
     + (" (Smoke budget: one epoch on a few hundred images, the numbers mean nothing.)"
        if budget.current() == "smoke" else "")
 ))
@@ -477,7 +478,7 @@ goal_rows = [
     "|---|---|---|",
     f"| plain CNN <= 65 % | {100 * plain_acc:.1f} % | {verdict(plain_acc <= 0.65)} |",
     f"| + A$^2$ >= 90 % | {100 * a2_acc:.1f} % | {verdict(a2_acc >= 0.90)} |",
-    f"| + non-local, + SE reported | {100 * results['nonlocal']['acc']:.1f} %, {100 * results['se']['acc']:.1f} % | reported |",
+    f"| + non-local, + SE reported | {100 * summary['nonlocal']['acc']:.1f} %, {100 * summary['se']['acc']:.1f} % | reported |",
     f"| A$^2$ >= 20x faster than non-local at 56x56 | {cmp['speedup']:.1f}x | {verdict(cmp['speedup'] >= 20)} |",
     f"| latency slope A$^2$ <= 1.2 | {sweep['a2_slope']:.2f} | {verdict(sweep['a2_slope'] <= 1.2)} |",
     f"| latency slope non-local near 2 | {sweep['nl_slope']:.2f} (larger half {nl_upper:.2f}) | "
@@ -486,6 +487,23 @@ goal_rows = [
     f"| chapter <= 10 min | {elapsed / 60:.1f} min | {verdict(elapsed <= 600)} |",
 ]
 display(Markdown("\n".join(goal_rows)))
+TASK = "long-range matching task, 32x32 (procedural)"
+for kind, goal, ok in (("none", "<= 65 %", plain_acc <= 0.65), ("se", None, None), ("nonlocal", None, None),
+                       ("a2", ">= 90 %", a2_acc >= 0.90)):
+    results.record("05_a2net", f"test accuracy, {NAMES[kind].replace('A$^2$', 'A^2')}", 100 * results_acc[kind],
+                   unit="%", goal=goal, met=ok, data=TASK)
+BLOCKS = "block alone, batch 2, C = 256, m = n = 64, non-local d = 128 (SDPA)"
+results.record("05_a2net", "A^2 speed-up over non-local at 56x56", cmp["speedup"], unit="x", goal=">= 20x",
+               met=cmp["speedup"] >= 20, data=BLOCKS, note=f"FLOP ratio {cmp['nl_flops'] / cmp['a2_flops']:.1f}x")
+results.record("05_a2net", "A^2 latency slope vs positions (log-log)", sweep["a2_slope"], goal="<= 1.2",
+               met=sweep["a2_slope"] <= 1.2, data="14x14 .. 112x112, batch 1")
+results.record("05_a2net", "non-local latency slope vs positions (log-log)", sweep["nl_slope"], goal="near 2",
+               met=abs(sweep["nl_slope"] - 2) <= 0.3 or abs(nl_upper - 2) <= 0.3, data="14x14 .. 112x112, batch 1",
+               note=f"larger half of the sizes: {nl_upper:.2f}")
+results.record("05_a2net", "A^2 block achieved GFLOP/s", cmp["a2_gflops"], unit="GFLOP/s", data=BLOCKS,
+               note=f"matmul on this machine: {cmp['matmul_gflops']:.1f} GFLOP/s")
+results.record("05_a2net", "chapter execution time", elapsed / 60, unit="min", goal="<= 10 min",
+               met=elapsed <= 600, data=f"{torch.get_num_threads()} torch thread(s), {DEVICE}")
 print(f"budget {budget.current()}; timings are wall-clock on this machine and grow when it is shared.")
 
 # %% [markdown]
