@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from attnlib import adahan, budget, train, viz
+from attnlib import adahan, budget, results, train, viz
 from attnlib.data import shapes, vqa
 
 CHAPTER_START = time.perf_counter()
@@ -53,6 +53,7 @@ EPOCHS = budget.choose(smoke=1, book=10, paper=40)
 PRETRAIN_EPOCHS = budget.choose(smoke=1, book=3, paper=10)
 DIM = budget.choose(smoke=16, book=32, paper=128)
 BATCH = 64
+DATA_NOTE = f"rendered CLEVR-like scenes, {4 * N_TRAIN:,} train questions"
 DEVICE = budget.announce(
     data=f"CLEVR-like scenes rendered by attnlib.data.shapes (48x48 RGB), {N_TRAIN:,} train / {N_TEST:,} "
     "test scenes from disjoint seeds, 4 templated questions per scene (attnlib.data.vqa); generated, no download"
@@ -240,7 +241,7 @@ def test_accuracy(model):
     return {"test_acc": train.evaluate(model, test_loader, lambda m, b: (m(b[0], b[1], b[2], b[4]), b[3]))}
 
 
-results, models = {}, {}
+runs, models = {}, {}
 for name, attention, aggregator, fraction in CONFIGS:
     train.seed_everything(0)
     if name == "question only":
@@ -257,14 +258,14 @@ for name, attention, aggregator, fraction in CONFIGS:
     n_cells = test_features.shape[1]
     row["kept"] = out["kept"].float().mean().item() / n_cells if "kept" in out else 0.0
     row["seconds"] = history["seconds"][-1]
-    results[(name, aggregator)], models[(name, aggregator)] = row, (model, out, history)
+    runs[(name, aggregator)], models[(name, aggregator)] = row, (model, out, history)
     print(f"{name:>13} / {aggregator:<8}: test accuracy {row['all']:.1%}, cells kept {row['kept']:.1%}, "
           f"{row['seconds']:.0f} s")  # fmt: skip
 
 # %%
 header = "| attention | aggregator | cells kept | all | " + " | ".join(vqa.QUESTION_TYPES) + " | train time |"
 lines = [header, "|" + "---|" * (5 + len(vqa.QUESTION_TYPES))]
-for (name, aggregator), row in results.items():
+for (name, aggregator), row in runs.items():
     kept = "-" if name == "question only" else f"{row['kept']:.1%}"
     per_type = " | ".join(f"{row[t]:.1%}" for t in vqa.QUESTION_TYPES)
     lines.append(f"| {name} | {aggregator if name != 'question only' else '-'} | {kept} | **{row['all']:.1%}** | "
@@ -316,13 +317,13 @@ plt.show()
 # %%
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 for aggregator, marker in (("sum", "o"), ("pairwise", "s")):
-    for (name, agg), row in results.items():
+    for (name, agg), row in runs.items():
         if agg != aggregator or name == "question only":
             continue
         x = 1.0 if name == "soft" else row["kept"]
         ax.scatter(x, row["all"], marker=marker, s=40)
         ax.annotate(f"{name} / {agg}", (x, row["all"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-ax.axhline(results[("question only", "sum")]["all"], color="gray", ls="--", label="question only")
+ax.axhline(runs[("question only", "sum")]["all"], color="gray", ls="--", label="question only")
 ax.set_xscale("log")
 ax.set_xlabel("fraction of cells kept (log)")
 ax.set_ylabel("test accuracy")
@@ -401,17 +402,26 @@ def verdict(ok):
     return "goal met" if ok else "goal NOT met"
 
 
-blind = results[("question only", "sum")]["all"]
+blind = runs[("question only", "sum")]["all"]
 goal_lines = ["| goal | measured | verdict |", "|---|---|---|"]
 for aggregator in ("sum", "pairwise"):
-    soft = results[("soft", aggregator)]["all"]
+    soft = runs[("soft", aggregator)]["all"]
     for name in ("HAN 20%", "AdaHAN"):
-        acc = results[(name, aggregator)]["all"]
+        acc = runs[(name, aggregator)]["all"]
         ok = acc >= soft - 0.02 and acc >= blind + 0.10
+        results.record("04_adahan", f"test accuracy, {name} / {aggregator}", 100 * acc, unit="%",
+                       paper="98.8 (CLEVR, HAN + relational)" if aggregator == "pairwise" and name != "AdaHAN" else None,
+                       goal=f">= soft ({100 * soft:.1f}) - 2 and >= question-only ({100 * blind:.1f}) + 10", met=ok,
+                       data=DATA_NOTE)  # fmt: skip
         goal_lines.append(f"| {name} / {aggregator} within 2 points of soft ({soft:.1%}), well above question-only "
                           f"({blind:.1%}) | {acc:.1%} ({100 * (acc - soft):+.1f} points) | {verdict(ok)} |")  # fmt: skip
 goal_lines.append(f"| pairwise FLOPs, all cells / AdaHAN's kept cells >= 10 | {ratio:.1f}x | {verdict(ratio >= 10)} |")
+results.record("04_adahan", "test accuracy, question only", 100 * blind, unit="%", data=DATA_NOTE)
+results.record("04_adahan", "pairwise FLOPs, all cells / AdaHAN's kept cells", ratio, unit="x", goal=">= 10x",
+               met=ratio >= 10, data=DATA_NOTE, note="bucketed batches of 64; FlopCounterMode")  # fmt: skip
 elapsed = time.perf_counter() - CHAPTER_START
+results.record("04_adahan", "chapter execution time", elapsed / 60, unit="min", goal="<= 10 min",
+               met=elapsed <= 600, data=DATA_NOTE, note="2 CPU threads; shared machine")  # fmt: skip
 goal_lines.append(f"| chapter executes in <= 10 min | {elapsed / 60:.1f} min so far (this cell) | "
                   f"{verdict(elapsed <= 600)} |")  # fmt: skip
 display(Markdown(f"Budget `{budget.current()}`:\n\n" + "\n".join(goal_lines)))
@@ -432,8 +442,8 @@ display(Markdown(f"Budget `{budget.current()}`:\n\n" + "\n".join(goal_lines)))
 # the tests of `attnlib.adahan` pin the L2 norm, the masks and the gradient flow.
 
 # %%
-best = max(((n, a) for n, a in results if n.startswith("HAN") and a == "pairwise"), key=lambda k: results[k]["all"])
-print(f"ours, best HAN + pairwise ({best[0]}): {results[best]['all']:.1%} on our test questions")
+best = max(((n, a) for n, a in runs if n.startswith("HAN") and a == "pairwise"), key=lambda k: runs[k]["all"])
+print(f"ours, best HAN + pairwise ({best[0]}): {runs[best]['all']:.1%} on our test questions")
 
 # %% [markdown]
 # ## Exercises
