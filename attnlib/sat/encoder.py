@@ -1,0 +1,158 @@
+"""Encoders: an image ``(B, C, H, W)`` becomes an ``L x D`` grid of annotation vectors ``a_i`` (Eq. (sat-annotations)).
+
+Show, Attend and Tell takes the 14 x 14 x 512 feature map of a VGG network's last
+convolution; on the chapter's 64 x 64 digit scenes a small CNN trained from
+scratch gives an 8 x 8 grid. :class:`TorchvisionEncoder` wraps a torchvision
+backbone for readers who caption photographs (random weights offline;
+``weights="DEFAULT"`` on Colab downloads the pretrained ones).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["coordinate_grid", "SmallCNNEncoder", "TorchvisionEncoder", "PretrainHead"]
+
+
+def coordinate_grid(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
+    """``(height * width, 2)`` cell centres ``(x, y)`` in ``[-1, 1]``, row-major like the flattened grid."""
+    if height < 1 or width < 1:
+        raise ValueError(f"height and width must be positive, got {height} x {width}")
+    ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
+    xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], -1).reshape(-1, 2)
+
+
+class _Flatten(nn.Module):
+    """``(B, D, h, w)`` -> ``(B, h*w, D)``, optionally appending each cell's coordinates."""
+
+    def __init__(self, coordinates: bool) -> None:
+        super().__init__()
+        self.coordinates = coordinates
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = maps.shape
+        features = maps.flatten(2).transpose(1, 2)
+        if self.coordinates:
+            coords = coordinate_grid(height, width, maps.device).to(maps.dtype)
+            features = torch.cat([features, coords.expand(batch, -1, -1)], -1)
+        return features
+
+
+class SmallCNNEncoder(nn.Module):
+    """Four 3x3 conv blocks (BatchNorm, ReLU), three of them followed by 2x2 max-pooling: stride 8.
+
+    Parameters
+    ----------
+    in_channels
+        Image channels.
+    channels
+        Widths of the four conv layers; the last one is ``D`` (before coordinates).
+    coordinates
+        Append each cell's ``(x, y)`` in ``[-1, 1]`` to its annotation vector. The digit captions are
+        read in a positional order, and a CNN's features say *what* is in a cell far better than
+        *where* the cell is; the coordinates tell the decoder where it has been looking.
+
+    Attributes
+    ----------
+    out_dim
+        ``D`` of the annotation vectors (``channels[-1] + 2`` with coordinates).
+    stride
+        Pixels per grid cell.
+    """
+
+    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32, 64, 64), coordinates: bool = True):
+        super().__init__()
+        if in_channels < 1 or len(channels) != 4 or min(channels) < 1:
+            raise ValueError(f"in_channels must be positive and channels four positive widths, got "
+                             f"{in_channels} and {channels}")
+        layers: list[nn.Module] = []
+        width = in_channels
+        for i, out in enumerate(channels):
+            layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            if i < 3:
+                layers.append(nn.MaxPool2d(2))
+            width = out
+        self.body = nn.Sequential(*layers)
+        self.flatten = _Flatten(coordinates)
+        self.out_dim = channels[-1] + (2 if coordinates else 0)
+        self.stride = 8
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``images (B, C, H, W)`` -> annotation vectors ``(B, L, D)`` with ``L = (H/8)(W/8)``, and ``(h, w)``."""
+        if images.ndim != 4:
+            raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
+        maps = self.body(images)
+        return self.flatten(maps), (maps.shape[-2], maps.shape[-1])
+
+
+class TorchvisionEncoder(nn.Module):
+    """A torchvision classification backbone cut before its pooling: ResNet's last stage, VGG's last conv.
+
+    Parameters
+    ----------
+    name
+        A ``torchvision.models`` constructor, e.g. ``"resnet18"``, ``"resnet50"``, ``"vgg16"``.
+    weights
+        ``None`` (random, offline) or a weights name such as ``"DEFAULT"`` (downloads; use on Colab).
+    trainable
+        Fine-tune the backbone; otherwise its parameters are frozen.
+    coordinates
+        As in :class:`SmallCNNEncoder`.
+    """
+
+    def __init__(self, name: str = "resnet18", weights: str | None = None, trainable: bool = False,
+                 coordinates: bool = False) -> None:
+        super().__init__()
+        import torchvision
+
+        if not hasattr(torchvision.models, name):
+            raise ValueError(f"name must be a torchvision.models constructor, got {name!r}")
+        net = getattr(torchvision.models, name)(weights=weights)
+        if hasattr(net, "fc"):  # ResNet family
+            self.body = nn.Sequential(*list(net.children())[:-2])
+            self.out_dim = net.fc.in_features
+        elif hasattr(net, "features"):  # VGG: drop the last max-pool, as Xu et al. do
+            self.body = net.features[:-1]
+            self.out_dim = [m for m in net.features if isinstance(m, nn.Conv2d)][-1].out_channels
+        else:
+            raise ValueError(f"backbone {name!r} has neither .fc nor .features; pass a ResNet or a VGG")
+        for p in self.body.parameters():
+            p.requires_grad_(trainable)
+        self.flatten = _Flatten(coordinates)
+        self.out_dim += 2 if coordinates else 0
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``images (B, C, H, W)``, C in {1, 3} (grey images are repeated) -> ``(B, L, D)`` and ``(h, w)``."""
+        if images.ndim != 4 or images.shape[1] not in (1, 3):
+            raise ValueError(f"images must be (B, 1 or 3, H, W), got {tuple(images.shape)}")
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        maps = self.body(images)
+        return self.flatten(maps), (maps.shape[-2], maps.shape[-1])
+
+
+class PretrainHead(nn.Module):
+    """Encoder + global max-pool + linear classifier, to pretrain an encoder on labelled images.
+
+    Xu et al. start from an ImageNet-trained VGG; the chapter's analogue pretrains the small CNN to
+    classify single MNIST training digits, so that its annotation vectors already say which digit a
+    cell holds before captioning starts. Coordinate channels (the last two when the encoder adds them)
+    are left out of the pooling: they carry no class information.
+    """
+
+    def __init__(self, encoder: nn.Module, num_classes: int = 10) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.encoder = encoder
+        coords = getattr(getattr(encoder, "flatten", None), "coordinates", False)
+        self.width = encoder.out_dim - (2 if coords else 0)
+        self.classifier = nn.Linear(self.width, num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, C, H, W)`` -> logits ``(B, num_classes)``."""
+        features, _ = self.encoder(images)
+        return self.classifier(features[..., : self.width].amax(1))

@@ -1,0 +1,111 @@
+"""Training objectives of Show, Attend and Tell (Chapter 3).
+
+* soft attention: the caption's negative log-likelihood plus the doubly stochastic penalty
+  (Eq. (sat-soft-loss), Eq. (sat-doubly));
+* hard attention: the variational lower bound ``L_s = E_s[log p(y | s, a)]`` maximised with its Monte Carlo
+  gradient (Eq. (sat-hard-grad)): back-propagation through ``log p(y | s, a)`` for the decoder, and a
+  REINFORCE term ``(log p(y | s, a) - b) grad log p(s | a)`` for the attention, with the moving-average
+  baseline ``b`` and an entropy bonus ``lambda_e grad H[s]``.
+
+Losses are summed over the words of a caption and averaged over the batch, as in the paper.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from attnlib.reinforce import MovingAverageBaseline, score_function_surrogate
+
+__all__ = ["caption_nll", "doubly_stochastic_penalty", "hard_attention_loss"]
+
+
+def caption_nll(logits: torch.Tensor, targets: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    """``-log p(y | a)`` per caption: ``logits (B, T, V)``, ``targets (B, T)`` (``pad`` ignored) -> ``(B,)``."""
+    if logits.ndim != 3 or targets.shape != logits.shape[:2]:
+        raise ValueError(f"logits must be (B, T, V) and targets (B, T), got {tuple(logits.shape)} and "
+                         f"{tuple(targets.shape)}")
+    nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad, reduction="none")
+    return nll.sum(1)
+
+
+def doubly_stochastic_penalty(alphas: torch.Tensor, step_mask: torch.Tensor | None = None,
+                              weight: float = 1.0) -> torch.Tensor:
+    """``weight * sum_i (1 - sum_t alpha_ti)^2``, averaged over the batch (Eq. (sat-doubly)).
+
+    Parameters
+    ----------
+    alphas
+        ``(B, T, L)`` attention weights of every step.
+    step_mask
+        Optional bool ``(B, T)``: steps that belong to the caption (padding steps do not attend).
+    weight
+        ``lambda``, non-negative.
+    """
+    if alphas.ndim != 3:
+        raise ValueError(f"alphas must be (B, T, L), got {tuple(alphas.shape)}")
+    if weight < 0:
+        raise ValueError(f"weight must be non-negative, got {weight}")
+    if step_mask is not None:
+        if step_mask.shape != alphas.shape[:2]:
+            raise ValueError(f"step_mask must be {tuple(alphas.shape[:2])}, got {tuple(step_mask.shape)}")
+        alphas = alphas * step_mask[..., None].to(alphas.dtype)
+    coverage = alphas.sum(1)  # (B, L): total attention each location received
+    return weight * ((1.0 - coverage) ** 2).sum(-1).mean()
+
+
+def hard_attention_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    log_probs: torch.Tensor,
+    entropies: torch.Tensor,
+    sampled: torch.Tensor,
+    baseline: MovingAverageBaseline | None = None,
+    entropy_weight: float = 0.002,
+    reinforce_weight: float = 1.0,
+    pad: int = 0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Surrogate loss whose gradient is minus the estimate of Eq. (sat-hard-grad).
+
+    Parameters
+    ----------
+    logits, targets
+        As in :func:`caption_nll`, from a ``hard`` pass of the decoder.
+    log_probs, entropies, sampled
+        ``(B, T)`` from the same pass: ``log alpha_{t, s_t}``, ``H[alpha_t]`` and where the sample was used.
+        Steps where the expectation replaced the sample, and padding steps, get no REINFORCE term: the
+        caption does not depend on the sample there.
+    baseline
+        The moving average ``b <- 0.9 b + 0.1 mean log p(y | s, a)`` (updated here, after reading it, so a
+        batch never baselines itself); ``None`` runs REINFORCE without a baseline.
+    entropy_weight, reinforce_weight
+        ``lambda_e`` and ``lambda_r``.
+
+    Returns
+    -------
+    loss
+        A scalar to back-propagate.
+    logs
+        ``nll``, ``reward`` (mean log-likelihood), ``baseline``, ``entropy`` (mean per step).
+    """
+    if log_probs.shape != targets.shape or entropies.shape != targets.shape or sampled.shape != targets.shape:
+        raise ValueError(f"log_probs, entropies and sampled must all be {tuple(targets.shape)}, got "
+                         f"{tuple(log_probs.shape)}, {tuple(entropies.shape)}, {tuple(sampled.shape)}")
+    if entropy_weight < 0 or reinforce_weight < 0:
+        raise ValueError(f"entropy_weight and reinforce_weight must be non-negative, got {entropy_weight}, "
+                         f"{reinforce_weight}")
+    nll = caption_nll(logits, targets, pad)
+    reward = -nll.detach()  # log p(y | s, a): the "reward" of the sampled attention path
+    b = baseline.update(reward) if baseline is not None else None
+    steps = targets != pad
+    policy = log_probs * (steps & sampled).to(log_probs.dtype)
+    reinforce = score_function_surrogate(policy, reward, b, sample_dims=1)
+    entropy = (entropies * steps.to(entropies.dtype)).sum(1).mean()
+    loss = nll.mean() + reinforce_weight * reinforce - entropy_weight * entropy
+    logs = {
+        "nll": nll.mean().item(),
+        "reward": reward.mean().item(),
+        "baseline": float(b) if b is not None else 0.0,
+        "entropy": (entropy / steps.sum(1).float().mean()).item(),
+    }
+    return loss, logs

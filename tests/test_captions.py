@@ -1,0 +1,159 @@
+"""Tests of attnlib.data.captions: the digit-caption scenes and the Karpathy-split loader."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from attnlib.data.captions import (
+    DIGIT_CAPTION_VOCAB,
+    DIGIT_WORDS,
+    RELATIONS,
+    Vocabulary,
+    load_karpathy_captions,
+    make_digit_captions,
+)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return make_digit_captions(300, "train", seed=5)
+
+
+def test_shapes_and_types(scenes):
+    n = len(scenes)
+    assert scenes.images.shape == (n, 1, 64, 64) and scenes.images.dtype == torch.float32
+    assert scenes.images.min() >= 0 and scenes.images.max() <= 1
+    assert scenes.tokens.dtype == torch.int64 and scenes.tokens.shape[0] == n
+    assert scenes.boxes.shape == (n, 3, 4) and scenes.labels.shape == (n, 3)
+    assert set(scenes.n_objects.tolist()) <= {2, 3}
+    assert len(scenes.captions) == n
+
+
+def test_deterministic_from_seed():
+    a = make_digit_captions(40, "test", seed=3)
+    b = make_digit_captions(40, "test", seed=3)
+    c = make_digit_captions(40, "test", seed=4)
+    assert torch.equal(a.images, b.images) and a.captions == b.captions
+    assert not torch.equal(a.images, c.images)
+
+
+def test_captions_match_labels_relations_and_tokens(scenes):
+    for i in range(len(scenes)):
+        k = int(scenes.n_objects[i])
+        words = []
+        for j in range(k):
+            words.append(DIGIT_WORDS[int(scenes.labels[i, j])])
+            if j < k - 1:
+                words.extend(RELATIONS[int(scenes.relations[i, j])])
+        assert scenes.captions[i] == " ".join(words)
+        assert scenes.tokens[i, 0] == DIGIT_CAPTION_VOCAB.start
+        assert DIGIT_CAPTION_VOCAB.decode(scenes.tokens[i]) == words
+        assert (scenes.labels[i, k:] == -1).all()
+
+
+def test_geometry_reading_order_relations_and_boxes(scenes):
+    boxes = scenes.boxes
+    for i in range(len(scenes)):
+        k = int(scenes.n_objects[i])
+        b = boxes[i, :k]
+        assert (b[:, :2] >= 0).all() and (b[:, 2:] <= 64).all()
+        cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+        assert (cx[1:] > cx[:-1]).all(), "digits must be captioned left to right"
+        for j in range(k - 1):
+            dy = float(cy[j + 1] - cy[j])
+            rel = RELATIONS[int(scenes.relations[i, j])]
+            if rel == ("above",):
+                assert dy >= 9
+            elif rel == ("below",):
+                assert dy <= -9
+            else:
+                assert abs(dy) <= 4
+        for j in range(k):  # ink boxes do not overlap
+            for m in range(j + 1, k):
+                overlap_x = min(b[j, 2], b[m, 2]) - max(b[j, 0], b[m, 0])
+                overlap_y = min(b[j, 3], b[m, 3]) - max(b[j, 1], b[m, 1])
+                assert overlap_x <= 0 or overlap_y <= 0
+        # every ink pixel lies in some object's box
+        ys, xs = torch.nonzero(scenes.images[i, 0] > 0.3, as_tuple=True)
+        inside = torch.zeros_like(xs, dtype=torch.bool)
+        for j in range(k):
+            inside |= (xs >= b[j, 0]) & (xs < b[j, 2]) & (ys >= b[j, 1]) & (ys < b[j, 3])
+        assert inside.all()
+
+
+def test_relations_are_balanced(scenes):
+    counts = torch.bincount(scenes.relations[scenes.relations >= 0], minlength=3).float()
+    assert (counts / counts.sum() > 0.2).all()
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="n must"):
+        make_digit_captions(0)
+    with pytest.raises(ValueError, match="canvas_size"):
+        make_digit_captions(4, canvas_size=20)
+    with pytest.raises(ValueError, match="n_digits"):
+        make_digit_captions(4, n_digits=(3, 2))
+    with pytest.raises(ValueError, match="split"):
+        make_digit_captions(4, split="val")
+
+
+def test_vocabulary_roundtrip_and_specials():
+    vocab = Vocabulary.from_captions([["a", "dog"], ["a", "cat"], ["a", "dog"]], min_count=2)
+    assert vocab.itos[:4] == ["<pad>", "<start>", "<end>", "<unk>"]
+    assert vocab.itos[4:] == ["a", "dog"]
+    tokens = vocab.encode(["a", "cat", "dog"], max_len=5)
+    assert tokens.tolist() == [1, 4, 3, 5, 2, 0, 0]
+    assert vocab.decode(tokens) == ["a", "<unk>", "dog"]
+    with pytest.raises(ValueError, match="min_count"):
+        Vocabulary.from_captions([["a"]], min_count=0)
+    with pytest.raises(ValueError, match="tokens"):
+        vocab.decode_batch(tokens)
+
+
+@pytest.fixture
+def karpathy_fixture(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "imgs").mkdir()
+    images = []
+    for i, split in enumerate(["train", "restval", "val", "test"]):
+        name = f"im{i}.png"
+        Image.fromarray((np.random.default_rng(i).random((12, 16, 3)) * 255).astype(np.uint8)).save(
+            tmp_path / "imgs" / name)
+        images.append({
+            "filepath": "imgs", "filename": name, "split": split, "imgid": i,
+            "sentences": [{"tokens": ["a", "red", "dog"], "raw": "A red dog."},
+                          {"tokens": ["a", "dog", "runs", "far", "away"], "raw": "A dog runs far away."}],
+        })
+    path = tmp_path / "dataset_tiny.json"
+    path.write_text(json.dumps({"images": images, "dataset": "tiny"}))
+    return path, tmp_path
+
+
+def test_karpathy_loader(karpathy_fixture):
+    path, root = karpathy_fixture
+    train = load_karpathy_captions(path, root, "train", min_count=3, max_len=4, image_size=8)
+    assert len(train) == 4  # train + restval images, two captions each
+    assert train.vocab.itos[4:] == ["a", "dog"]  # the other words occur twice, under min_count
+    image, tokens, index = train[0]
+    assert tokens.tolist() == [1, 4, 3, 5, 2, 0]  # "a <unk> dog", padded to max_len + 2
+    image, tokens, index = train[1]
+    assert image.shape == (3, 8, 8) and 0 <= image.min() and image.max() <= 1
+    assert tokens.shape == (6,) and tokens[0] == 1 and tokens[-1] == 2  # cut to 4 words, then <end>
+    assert train.references[index] == ["a red dog", "a dog runs far away"]
+    test = load_karpathy_captions(path, root, "test", vocab=train.vocab, image_size=8)
+    assert len(test) == 2 and test.vocab is train.vocab
+
+
+def test_karpathy_loader_bad_inputs(karpathy_fixture, tmp_path):
+    path, root = karpathy_fixture
+    with pytest.raises(ValueError, match="split"):
+        load_karpathy_captions(path, root, "restval")
+    with pytest.raises(ValueError, match="json_path"):
+        load_karpathy_captions(tmp_path / "missing.json", root)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ValueError, match="images"):
+        load_karpathy_captions(bad, root)
