@@ -1,0 +1,356 @@
+"""Referring expressions over CLEVR-like scenes, and a loader for RefCOCO-style annotations (chapter 6).
+
+Scenes and pixels come from :mod:`attnlib.data.shapes` (``sample_scenes``,
+``render_scenes``); this module adds what a referring-expression task needs:
+
+* distractors that share the target's colour and shape, so one attribute is rarely enough;
+* an expression that singles out exactly one object, of one of three kinds:
+  ``attribute`` ("the red square": the smallest attribute set that is unique),
+  ``superlative`` ("the leftmost small circle": the attributes match several objects, the spatial word decides),
+  ``relation`` ("the red circle left of the blue square": the attributes match several objects,
+  the relation to a uniquely described landmark decides);
+* the target's box, exact from the shape geometry (normalised xyxy).
+
+Generation is vectorised over scenes and deterministic given a ``torch.Generator``.
+:func:`interpret` is an independent, per-sample reading of an expression used by the
+tests to check that every expression names exactly its target.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision.ops import box_convert
+
+from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZE_RADII, SIZES, Scenes, render_scenes, sample_scenes
+
+__all__ = ["VOCAB", "PAD", "CLS", "KINDS", "RefExp", "make_refexp", "decode", "interpret", "target_boxes", "load_refcoco"]
+
+RELATIONS: tuple[str, ...] = ("left", "right", "above", "below")
+SUPERLATIVES: tuple[str, ...] = ("leftmost", "rightmost", "topmost", "bottommost")
+VOCAB: tuple[str, ...] = (
+    ("<pad>", "<cls>", "the", "object", "of") + SIZES + COLOR_NAMES + SHAPES + RELATIONS + SUPERLATIVES
+)
+_ID = {w: i for i, w in enumerate(VOCAB)}
+PAD, CLS = _ID["<pad>"], _ID["<cls>"]
+KINDS: tuple[str, ...] = ("attribute", "superlative", "relation")
+#: Attribute subsets as (size, colour, shape) masks; the first three use one attribute.
+_SUBSETS = torch.tensor([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1]], dtype=torch.bool)
+MAX_LEN = 11
+
+
+@dataclass
+class RefExp:
+    """A batch of referring-expression samples.
+
+    Attributes
+    ----------
+    images
+        ``float32 (B, 3, H, W)`` in ``[0, 1]``.
+    tokens
+        ``int64 (B, L)`` word ids into :data:`VOCAB`, padded with :data:`PAD` at the end (no ``<cls>``).
+    boxes
+        ``float32 (B, 4)``: the target's box, normalised xyxy in ``[0, 1]``.
+    target
+        ``int64 (B,)``: slot of the target in ``scenes``.
+    kind
+        ``int64 (B,)``: index into :data:`KINDS`.
+    scenes
+        The scene attributes.
+    """
+
+    images: torch.Tensor
+    tokens: torch.Tensor
+    boxes: torch.Tensor
+    target: torch.Tensor
+    kind: torch.Tensor
+    scenes: Scenes
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def texts(self) -> list[str]:
+        return decode(self.tokens)
+
+
+def target_boxes(scenes: Scenes, target: torch.Tensor) -> torch.Tensor:
+    """Exact box of object ``target`` of every scene, normalised xyxy ``(B, 4)``.
+
+    Follows the shapes' geometry in :mod:`attnlib.data.shapes`: a circle of radius ``r``;
+    a square of half side ``0.85 r``; an upward triangle spanning ``dy`` in ``[-r, 0.8 r]``
+    with half base ``0.9 r``.
+    """
+    b = torch.arange(len(scenes))
+    cx, cy = scenes.position[b, target].unbind(-1)
+    r = torch.tensor(SIZE_RADII)[scenes.size[b, target]]
+    shape = scenes.shape[b, target]
+    half_w = torch.where(shape == 0, r, torch.where(shape == 1, 0.85 * r, 0.9 * r))
+    top = torch.where(shape == 0, r, torch.where(shape == 1, 0.85 * r, r))
+    bottom = torch.where(shape == 0, r, torch.where(shape == 1, 0.85 * r, 0.8 * r))
+    return torch.stack([cx - half_w, cy - top, cx + half_w, cy + bottom], dim=-1).clamp(0, 1)
+
+
+def _attrs(scenes: Scenes) -> torch.Tensor:
+    return torch.stack([scenes.size, scenes.color, scenes.shape], dim=-1)  # (B, M, 3)
+
+
+def _unique_counts(scenes: Scenes) -> torch.Tensor:
+    """``(B, M, 7)``: how many objects match object m on each attribute subset."""
+    a = _attrs(scenes)
+    same = (a.unsqueeze(2) == a.unsqueeze(1)) & scenes.valid.unsqueeze(1).unsqueeze(-1)  # (B, M, M', 3)
+    # A subset matches when every attribute in it is equal; attributes outside it are ignored.
+    match = (same.unsqueeze(3) | ~_SUBSETS.view(1, 1, 1, 7, 3)).all(-1)  # (B, M, M', 7)
+    return match.sum(2)
+
+
+def _phrase(attrs: torch.Tensor, subset: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` tokens ``[size?] [colour?] [shape | object]``; PAD where an attribute is left out."""
+    size = torch.where(subset[:, 0], _ID[SIZES[0]] + attrs[:, 0], PAD)
+    color = torch.where(subset[:, 1], _ID[COLOR_NAMES[0]] + attrs[:, 1], PAD)
+    shape = torch.where(subset[:, 2], _ID[SHAPES[0]] + attrs[:, 2], _ID["object"])
+    return torch.stack([size, color, shape], dim=-1)
+
+
+def _pick(mask: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform choice of a True entry per row of ``mask (B, K)``; returns (index, any)."""
+    score = torch.rand(mask.shape, generator=generator) + mask.float() * 2
+    return score.argmax(-1), mask.any(-1)
+
+
+def _generate(n: int, min_objects: int, max_objects: int, margin: float, p_share: float, g: torch.Generator):
+    scenes = sample_scenes(n, min_objects, max_objects, generator=g)
+    m = scenes.color.shape[1]
+    bi = torch.arange(n)
+    target, _ = _pick(scenes.valid, g)
+    # Distractors copy the target's colour and/or shape (size would change their footprint and overlap).
+    for name in ("color", "shape"):
+        copy = (torch.rand(n, m, generator=g) < p_share) & scenes.valid
+        attr = getattr(scenes, name)
+        setattr(scenes, name, torch.where(copy, attr[bi, target].unsqueeze(1), attr))
+    attrs = _attrs(scenes)
+    counts = _unique_counts(scenes)  # (B, M, 7)
+    n_attr = _SUBSETS.sum(-1)  # (7,)
+    t_counts = counts[bi, target]  # (B, 7)
+
+    # Kind 0, attribute: the smallest unique subsets of the target.
+    unique = t_counts == 1
+    smallest = torch.where(unique, n_attr, 99).min(-1, keepdim=True).values
+    s0, ok0 = _pick(unique & (n_attr == smallest), g)
+
+    same = attrs == attrs[bi, target].unsqueeze(1)  # (B, M, 3): equal to the target's attribute
+    s_match = (same.unsqueeze(2) | ~_SUBSETS.view(1, 1, 7, 3)).all(-1) & scenes.valid.unsqueeze(-1)  # (B, M, 7)
+    ambiguous = t_counts >= 2  # the attributes alone do not decide
+    pos = scenes.position  # (B, M, 2)
+    others = s_match & (torch.arange(m).view(1, m) != target.view(n, 1)).unsqueeze(-1)  # (B, M, 7)
+    # Signed coordinate per direction, larger = further that way: left, right, up, down.
+    direc = torch.stack([-pos[..., 0], pos[..., 0], -pos[..., 1], pos[..., 1]], dim=-1)  # (B, M, 4)
+    t_dir = direc[bi, target]  # (B, 4)
+
+    # Kind 1, superlative: target beats every other match of the subset by the margin.
+    beaten = (t_dir.view(n, 1, 1, 4) - direc.unsqueeze(2) >= margin) | ~others.unsqueeze(-1)  # (B, M, 7, 4)
+    sup_ok = beaten.all(1) & ambiguous.unsqueeze(-1)  # (B, 7, 4)
+    k1, ok1 = _pick(sup_ok.view(n, 28), g)
+
+    # Kind 2, relation: landmark l has a unique description; the target is on side r of l by the margin,
+    # and no other match of the subset is on that side.
+    l_unique = counts == 1  # (B, M, 7)
+    l_small = torch.where(l_unique, n_attr, 99).min(-1, keepdim=True).values
+    ls, l_ok = _pick(l_unique & (n_attr == l_small), g)  # (B, M)
+    l_ok = l_ok & scenes.valid & (torch.arange(m).view(1, m) != target.view(n, 1))
+    # "target left of landmark": the landmark is further right than the target.
+    opp = direc[..., [1, 0, 3, 2]]  # (B, M, 4): how far each object lies in the opposite direction
+    t_side = opp - opp[bi, target].unsqueeze(1) >= margin  # (B, M(l), 4): landmark beyond the target
+    o_side = (opp.unsqueeze(2) - opp.unsqueeze(1)) > 0  # (B, M(l), M(o), 4)
+    clash = (o_side.unsqueeze(3) & others.unsqueeze(1).unsqueeze(-1)).any(2)  # (B, M(l), 7, 4)
+    # The landmark is never one of the subset's matches (it would be an ambiguous reading).
+    l_in = s_match.unsqueeze(-1)  # (B, M(l), 7, 1)
+    rel_ok = t_side.unsqueeze(2) & ~clash & ~l_in & l_ok.view(n, m, 1, 1) & ambiguous.view(n, 1, 7, 1)
+    k2, ok2 = _pick(rel_ok.view(n, m * 28), g)
+
+    kind, any_kind = _pick(torch.stack([ok0, ok1, ok2], -1), g)
+    tokens = torch.full((n, MAX_LEN), PAD, dtype=torch.long)
+    tokens[:, 0] = _ID["the"]
+    t_attrs = attrs[bi, target]
+    s1, r1 = k1 // 4, k1 % 4
+    l2, s2, r2 = k2 // 28, (k2 % 28) // 4, k2 % 4
+    subset = torch.where(kind.view(n, 1) == 0, _SUBSETS[s0], torch.where(kind.view(n, 1) == 1, _SUBSETS[s1], _SUBSETS[s2]))
+    tokens[:, 2:5] = _phrase(t_attrs, subset)
+    tokens[:, 1] = torch.where(kind == 1, _ID[SUPERLATIVES[0]] + r1, PAD)
+    is_rel = kind == 2
+    tokens[:, 5] = torch.where(is_rel, _ID[RELATIONS[0]] + r2, PAD)
+    tokens[:, 6] = torch.where(is_rel & (r2 < 2), _ID["of"], PAD)
+    tokens[:, 7] = torch.where(is_rel, _ID["the"], PAD)
+    l_phrase = _phrase(attrs[bi, l2], _SUBSETS[ls[bi, l2]])
+    tokens[:, 8:11] = torch.where(is_rel.view(n, 1), l_phrase, PAD)
+    # Compact: words to the front, padding to the end, order kept.
+    order = torch.sort((tokens == PAD).long(), dim=1, stable=True).indices
+    tokens = tokens.gather(1, order)
+    return scenes, target, kind, tokens, any_kind
+
+
+def make_refexp(
+    n: int,
+    image_size: int = 48,
+    min_objects: int = 3,
+    max_objects: int = 5,
+    margin: float = 0.08,
+    p_share: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> RefExp:
+    """Generate ``n`` referring-expression samples.
+
+    Parameters
+    ----------
+    n
+        Number of samples, ``>= 1``.
+    image_size
+        Side of the square images in pixels.
+    min_objects, max_objects
+        Objects per scene (passed to :func:`attnlib.data.shapes.sample_scenes`).
+    margin
+        Spatial words need a gap of at least this (fraction of the side) between the target and the rest.
+    p_share
+        Probability that a distractor copies the target's colour (and, independently, its shape).
+    generator
+        Source of randomness; the same seed gives the same samples. Train and test sets come from different seeds.
+
+    Returns
+    -------
+    RefExp
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    if not 2 <= min_objects <= max_objects:
+        raise ValueError(f"need 2 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
+    if not 0 <= margin < 0.5:
+        raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
+    if not 0 <= p_share <= 1:
+        raise ValueError(f"p_share must be in [0, 1], got {p_share!r}")
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    parts, have = [], 0
+    # A few scenes admit no expression (identical twins side by side); draw more until n are kept.
+    while have < n:
+        scenes, target, kind, tokens, ok = _generate(n - have + 8, min_objects, max_objects, margin, p_share, g)
+        keep = ok.nonzero().flatten()[: n - have]
+        parts.append((scenes[keep], target[keep], kind[keep], tokens[keep]))
+        have += keep.numel()
+    scenes = Scenes(*(torch.cat([getattr(p[0], f) for p in parts]) for f in ("color", "shape", "size", "position", "valid")))
+    target = torch.cat([p[1] for p in parts])
+    kind = torch.cat([p[2] for p in parts])
+    tokens = torch.cat([p[3] for p in parts])
+    images = render_scenes(scenes, image_size)
+    return RefExp(images, tokens, target_boxes(scenes, target), target, kind, scenes)
+
+
+def decode(tokens: torch.Tensor) -> list[str]:
+    """Word ids ``(B, L)`` -> expressions (padding and ``<cls>`` dropped)."""
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must be (B, L), got {tuple(tokens.shape)}")
+    return [" ".join(VOCAB[i] for i in row if i not in (PAD, CLS)) for row in tokens.tolist()]
+
+
+def interpret(expression: str, scenes: Scenes, index: int, margin: float = 0.0) -> list[int]:
+    """Slots of scene ``index`` that ``expression`` can refer to (a plain, per-sample reading for checking).
+
+    Reads "the [sup] [size] [colour] shape|object [rel [of] the [size] [colour] shape|object]".
+    """
+    words = expression.split()
+    if not words or words[0] != "the":
+        raise ValueError(f"expression must start with 'the', got {expression!r}")
+    valid = [m for m in range(scenes.valid.shape[1]) if scenes.valid[index, m]]
+    pos = scenes.position[index]
+
+    def take(ws: list[str]) -> tuple[list[int], list[str]]:
+        cands = list(valid)
+        while ws and ws[0] in SIZES + COLOR_NAMES:
+            w = ws.pop(0)
+            attr, val = (scenes.size, SIZES.index(w)) if w in SIZES else (scenes.color, COLOR_NAMES.index(w))
+            cands = [m for m in cands if attr[index, m] == val]
+        w = ws.pop(0)
+        if w != "object":
+            cands = [m for m in cands if scenes.shape[index, m] == SHAPES.index(w)]
+        return cands, ws
+
+    def coord(m: int, r: int) -> float:  # larger = further in direction r (left, right, up, down)
+        return [-pos[m, 0], pos[m, 0], -pos[m, 1], pos[m, 1]][r].item()
+
+    ws = words[1:]
+    sup = None
+    if ws[0] in SUPERLATIVES:
+        sup = SUPERLATIVES.index(ws.pop(0))
+    cands, ws = take(ws)
+    if sup is not None:
+        best = max(coord(m, sup) for m in cands)
+        return [m for m in cands if coord(m, sup) >= best - 1e-9]
+    if not ws:
+        return cands
+    rel = RELATIONS.index(ws.pop(0))
+    if ws[0] == "of":
+        ws.pop(0)
+    if ws.pop(0) != "the":
+        raise ValueError(f"expected 'the' before the landmark in {expression!r}")
+    landmarks, _ = take(ws)
+    opposite = [1, 0, 3, 2][rel]
+    return [m for m in cands if any(coord(lm, opposite) - coord(m, opposite) > margin and lm != m for lm in landmarks)]
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """RefCOCO's ``refs(unc).p`` holds only lists, dicts, strings and numbers: refuse anything else."""
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201
+        raise pickle.UnpicklingError(f"refs file tries to load {module}.{name}; only plain data is allowed")
+
+
+def load_refcoco(root: str | Path, split: str, refs_file: str = "refs(unc).p", instances_file: str = "instances.json") -> list[dict]:
+    """Read RefCOCO / RefCOCO+ / RefCOCOg annotations (the ``refer`` toolkit's layout) for one split.
+
+    ``root`` holds ``refs_file`` (the pickled list of refs, or the same list as ``.json``)
+    and ``instances_file`` (COCO instances with ``images`` and ``annotations``).
+    Bring your own copy; nothing is downloaded.
+
+    Returns
+    -------
+    list of dict
+        One record per sentence: ``image_id``, ``file_name``, ``width``, ``height``, ``sentence``,
+        ``box`` (pixel xyxy ``float32 (4,)``) and ``box_norm`` (xyxy divided by the image size).
+    """
+    root = Path(root)
+    refs_path, inst_path = root / refs_file, root / instances_file
+    for path in (refs_path, inst_path):
+        if not path.is_file():
+            raise ValueError(f"{path} not found; expected the refer toolkit's files under root={str(root)!r}")
+    if refs_path.suffix == ".json":
+        refs = json.loads(refs_path.read_text())
+    else:
+        with refs_path.open("rb") as fh:
+            refs = _SafeUnpickler(fh).load()
+    inst = json.loads(inst_path.read_text())
+    images = {im["id"]: im for im in inst["images"]}
+    anns = {a["id"]: a for a in inst["annotations"]}
+    splits = {r["split"] for r in refs}
+    if split not in splits:
+        raise ValueError(f"split must be one of {sorted(splits)}, got {split!r}")
+    records = []
+    for ref in refs:
+        if ref["split"] != split:
+            continue
+        ann, im = anns[ref["ann_id"]], images[ref["image_id"]]
+        box = box_convert(torch.tensor([ann["bbox"]], dtype=torch.float32), "xywh", "xyxy")[0]
+        scale = torch.tensor([im["width"], im["height"]] * 2, dtype=torch.float32)
+        for sent in ref["sentences"]:
+            records.append(
+                {
+                    "image_id": ref["image_id"],
+                    "file_name": im["file_name"],
+                    "width": im["width"],
+                    "height": im["height"],
+                    "sentence": sent.get("sent", sent.get("raw", "")),
+                    "box": box,
+                    "box_norm": box / scale,
+                }
+            )
+    return records

@@ -1,0 +1,210 @@
+"""Training and evaluating the grounding network of chapter 6: losses per sample, steps, Acc@0.5, cost."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from attnlib.boxes import acc_at_iou, box_convert, check_boxes, generalized_box_iou_loss
+from attnlib.rec.selfpaced import SelfPacedLoss
+from attnlib.train import fit, seed_everything
+
+__all__ = ["box_losses", "Batches", "make_step", "predict_boxes", "evaluate_rec", "train_rec", "sigma_descent", "cost"]
+
+LossName = Literal["l1", "l1+giou", "self_paced"]
+
+
+def box_losses(pred_cxcywh: torch.Tensor, target_xyxy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample ``L_L1`` (Eq. (rec-l1), summed over cx, cy, w, h) and ``L_GIoU = 1 - GIoU`` (Eq. (rec-giou-loss)).
+
+    Parameters
+    ----------
+    pred_cxcywh
+        ``(N, 4)`` predicted normalised (cx, cy, w, h), ``w, h >= 0``.
+    target_xyxy
+        ``(N, 4)`` normalised xyxy boxes.
+
+    Returns
+    -------
+    l1, giou
+        ``(N,)`` each.
+    """
+    check_boxes(target_xyxy, "target_xyxy")
+    if pred_cxcywh.shape != target_xyxy.shape:
+        raise ValueError(f"pred_cxcywh must be {tuple(target_xyxy.shape)}, got {tuple(pred_cxcywh.shape)}")
+    l1 = (pred_cxcywh - box_convert(target_xyxy, "xyxy", "cxcywh")).abs().sum(-1)
+    giou = generalized_box_iou_loss(box_convert(pred_cxcywh, "cxcywh", "xyxy"), target_xyxy)
+    return l1, giou
+
+
+class Batches:
+    """Shuffled mini-batches ``(images, tokens, boxes)`` over tensors held in memory, a new order each pass."""
+
+    def __init__(self, images: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor, batch_size: int, seed: int = 0):
+        if not images.shape[0] == tokens.shape[0] == boxes.shape[0]:
+            raise ValueError("images, tokens and boxes must have the same number of samples")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        self.data, self.batch_size = (images, tokens, boxes), batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.data[0].shape[0] // self.batch_size
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = torch.randperm(self.data[0].shape[0], generator=self.generator)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            yield tuple(t[idx] for t in self.data)
+
+
+def make_step(loss: LossName = "l1+giou", self_paced: SelfPacedLoss | None = None, record: list | None = None, record_every: int = 10):
+    """A ``step(model, batch) -> (loss, logs)`` for :func:`attnlib.train.fit`.
+
+    ``"l1"``: mean L1; ``"l1+giou"``: mean L1 + mean GIoU loss (1:1, as TransVG);
+    ``"self_paced"``: Eq. (rec-total) through ``self_paced``. If ``record`` is a list, every
+    ``record_every`` steps it receives ``(l1, giou, d0, d1)`` per sample (CPU tensors).
+    """
+    if loss not in ("l1", "l1+giou", "self_paced"):
+        raise ValueError(f"loss must be 'l1', 'l1+giou' or 'self_paced', got {loss!r}")
+    if (loss == "self_paced") != (self_paced is not None):
+        raise ValueError("pass self_paced exactly when loss='self_paced'")
+    count = [0]
+
+    def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        images, tokens, boxes = batch
+        l1, giou = box_losses(model(images, tokens), boxes)
+        logs = {"l1": l1.mean().item(), "giou": giou.mean().item()}
+        if loss == "l1":
+            total = l1.mean()
+        elif loss == "l1+giou":
+            total = l1.mean() + giou.mean()
+        else:
+            total, d0, d1 = self_paced(l1, giou)
+            sigma = self_paced.sigma.detach()
+            logs.update(sigma0=sigma[0].item(), sigma1=sigma[1].item(), d0=d0.mean().item(), d1=d1.mean().item())
+            if record is not None and count[0] % record_every == 0:
+                record.append(tuple(t.detach().cpu() for t in (l1, giou, d0, d1)))
+        count[0] += 1
+        logs["loss"] = total.item()
+        return total, logs
+
+    return step
+
+
+@torch.no_grad()
+def predict_boxes(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Predicted boxes, normalised xyxy ``(N, 4)``, in eval mode and batches."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = [
+        box_convert(model(images[i : i + batch_size].to(device), tokens[i : i + batch_size].to(device)), "cxcywh", "xyxy")
+        for i in range(0, images.shape[0], batch_size)
+    ]
+    model.train(was)
+    return torch.cat(out).cpu()
+
+
+def evaluate_rec(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor) -> dict[str, float]:
+    """``{"acc": Acc@0.5, "miou": mean IoU}`` of ``model`` on the given samples."""
+    acc, miou = acc_at_iou(predict_boxes(model, images, tokens), boxes.cpu())
+    return {"acc": acc, "miou": miou}
+
+
+def train_rec(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    loss: LossName = "l1+giou",
+    epochs: int = 5,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    form: Literal["bounded", "as_written"] = "bounded",
+    sigma_lr: float = 1e-2,
+    record: list | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[dict[str, list[float]], SelfPacedLoss | None]:
+    """Train with AdamW and a cosine learning rate; return the history (with test Acc@0.5 per epoch) and the
+    self-paced module (``None`` unless ``loss="self_paced"``). ``train`` and ``test`` are ``(images, tokens, boxes)``.
+    """
+    seed_everything(seed)
+    model.to(device)
+    sp = SelfPacedLoss(form=form).to(device) if loss == "self_paced" else None
+    groups = [{"params": model.parameters(), "lr": lr}]
+    if sp is not None:
+        groups.append({"params": sp.parameters(), "lr": sigma_lr, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    eval_fn = (lambda m: evaluate_rec(m, *test)) if test is not None else None
+    history = fit(
+        model, Batches(*train, batch_size=batch_size, seed=seed), opt, epochs,
+        step=make_step(loss, sp, record), device=device, eval_fn=eval_fn, scheduler=sched, clip_grad_norm=1.0,
+        desc=loss,
+    )
+    return history, sp
+
+
+def sigma_descent(
+    l1: torch.Tensor,
+    giou: torch.Tensor,
+    form: Literal["bounded", "as_written"],
+    steps: int = 200,
+    lr: float = 0.05,
+    sigma_init: float = 2.5,
+    lam: float = 0.75,
+) -> dict[str, list[float]]:
+    """Gradient descent (Adam) on the two widths alone, the per-sample losses ``l1, giou (N,)`` held fixed.
+
+    Isolates what Eq. (rec-dsigma) does to ``sigma``: logs the total loss and both sigmas per
+    step and stops at the first non-finite loss or gradient (``"stopped"`` then holds that step).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps!r}")
+    # float64: Adam squares gradients that reach 1e21 here, which float32 would turn into inf.
+    sp = SelfPacedLoss(sigma_init=sigma_init, lam=lam, form=form).double()
+    opt = torch.optim.Adam(sp.parameters(), lr=lr)
+    log: dict[str, list[float]] = {"loss": [], "sigma0": [], "sigma1": [], "stopped": []}
+    l1, giou = l1.detach().double().cpu(), giou.detach().double().cpu()
+    for step in range(steps):
+        total, _, _ = sp(l1, giou)
+        sigma = sp.sigma.detach()
+        log["loss"].append(total.item())
+        log["sigma0"].append(sigma[0].item())
+        log["sigma1"].append(sigma[1].item())
+        if not torch.isfinite(total):
+            log["stopped"].append(float(step))
+            break
+        opt.zero_grad()
+        total.backward()
+        if not torch.isfinite(sp.log_sigma.grad).all():  # exp overflowed in the gradient first
+            log["stopped"].append(float(step))
+            break
+        opt.step()
+    return log
+
+
+@torch.no_grad()
+def cost(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, repeats: int = 5) -> dict[str, float]:
+    """Parameters, forward FLOPs per sample (``torch.utils.flop_counter``) and median latency per batch in ms."""
+    was = model.training
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        model(images, tokens)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(images, tokens)
+        times.append(time.perf_counter() - start)
+    model.train(was)
+    return {
+        "params": float(sum(p.numel() for p in model.parameters())),
+        "flops": counter.get_total_flops() / images.shape[0],
+        "latency_ms": 1000 * sorted(times)[len(times) // 2],
+    }

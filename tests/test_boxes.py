@@ -1,0 +1,88 @@
+"""attnlib.boxes: paired IoU, GIoU loss against torchvision, degenerate boxes, Acc@0.5."""
+
+import pytest
+import torch
+import torchvision
+
+from attnlib.boxes import acc_at_iou, generalized_box_iou, generalized_box_iou_loss, paired_iou
+
+
+def random_boxes(n: int, g: torch.Generator) -> torch.Tensor:
+    xy = torch.rand(n, 2, generator=g)
+    wh = torch.rand(n, 2, generator=g) * 0.5
+    return torch.cat([xy, xy + wh], -1)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_giou_loss_matches_torchvision(reduction, generator):
+    a, b = random_boxes(200, generator), random_boxes(200, generator)
+    ours = generalized_box_iou_loss(a, b, reduction=reduction)
+    ref = torchvision.ops.generalized_box_iou_loss(a, b, reduction=reduction)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_giou_exact_values():
+    a = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    # Identical: IoU = GIoU = 1.
+    assert generalized_box_iou(a, a).item() == pytest.approx(1.0)
+    # Overlap 1x2 of union 6, enclosing box 3x2 = union: GIoU = IoU = 1/3.
+    b = torch.tensor([[1.0, 0.0, 3.0, 2.0]])
+    assert generalized_box_iou(a, b).item() == pytest.approx(1 / 3, abs=1e-6)
+    # Disjoint: IoU 0, C = 4x2 = 8, union 8 - 0 = 8 ... with a gap: [3, 5] -> C = 5x2 = 10, union 8.
+    c = torch.tensor([[3.0, 0.0, 5.0, 2.0]])
+    assert paired_iou(a, c)[0].item() == 0.0
+    assert generalized_box_iou(a, c).item() == pytest.approx(0 - 2 / 10, abs=1e-6)
+
+
+def test_iou_matches_box_iou_diagonal(generator):
+    a, b = random_boxes(50, generator), random_boxes(50, generator)
+    iou, _ = paired_iou(a, b)
+    torch.testing.assert_close(iou, torchvision.ops.box_iou(a, b).diagonal(), rtol=1e-5, atol=1e-6)
+
+
+def test_giou_gradient_nonzero_for_disjoint_boxes():
+    pred = torch.tensor([[0.0, 0.0, 1.0, 1.0]], requires_grad=True)
+    target = torch.tensor([[2.0, 2.0, 3.0, 3.0]])
+    paired_iou(pred, target)[0].sum().backward()
+    assert pred.grad.abs().sum().item() == 0.0  # IoU is flat for disjoint boxes
+    pred.grad = None
+    generalized_box_iou_loss(pred, target, reduction="sum").backward()
+    assert pred.grad.abs().sum().item() > 0  # GIoU is not
+
+
+@pytest.mark.parametrize(
+    "pred,target",
+    [
+        ([[0.5, 0.5, 0.5, 0.5]], [[0.5, 0.5, 0.5, 0.5]]),  # two identical points
+        ([[0.2, 0.2, 0.2, 0.6]], [[0.1, 0.1, 0.4, 0.4]]),  # zero-width prediction
+        ([[0.1, 0.1, 0.4, 0.4]], [[0.1, 0.1, 0.4, 0.4]]),  # identical boxes
+    ],
+)
+def test_degenerate_boxes_finite(pred, target):
+    p = torch.tensor(pred, requires_grad=True)
+    loss = generalized_box_iou_loss(p, torch.tensor(target), reduction="sum")
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(p.grad).all()
+
+
+def test_bad_inputs():
+    good = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+    with pytest.raises(ValueError, match="x2 < x1"):
+        generalized_box_iou_loss(torch.tensor([[1.0, 0.0, 0.0, 1.0]]), good)
+    with pytest.raises(ValueError, match="x2 < x1"):
+        generalized_box_iou_loss(good, torch.tensor([[0.0, 1.0, 1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        generalized_box_iou_loss(torch.zeros(4), good)
+    with pytest.raises(ValueError, match="same number"):
+        generalized_box_iou_loss(good, good.repeat(2, 1))
+    with pytest.raises(ValueError, match="reduction"):
+        generalized_box_iou_loss(good, good, reduction="max")
+    with pytest.raises(ValueError, match="threshold"):
+        acc_at_iou(good, good, threshold=1.5)
+
+
+def test_acc_at_iou():
+    target = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    pred = torch.tensor([[0.0, 0.0, 1.0, 0.8], [0.0, 0.0, 1.0, 0.4]])  # IoU 0.8 and 0.4
+    acc, miou = acc_at_iou(pred, target)
+    assert acc == pytest.approx(0.5) and miou == pytest.approx(0.6)

@@ -1,0 +1,115 @@
+"""attnlib.data.refexp: expressions name exactly their target, boxes, determinism, the RefCOCO loader."""
+
+import json
+import pickle
+
+import pytest
+import torch
+
+from attnlib.data.refexp import KINDS, PAD, interpret, load_refcoco, make_refexp
+from attnlib.data.shapes import object_coverage
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_refexp(400, image_size=48, generator=torch.Generator().manual_seed(3))
+
+
+def test_shapes_and_ranges(data):
+    assert data.images.shape == (400, 3, 48, 48)
+    assert data.tokens.ndim == 2 and data.tokens.dtype == torch.long
+    assert data.boxes.shape == (400, 4)
+    assert (data.boxes[:, 2:] > data.boxes[:, :2]).all() and data.boxes.min() >= 0 and data.boxes.max() <= 1
+    # Padding only at the end of each row.
+    pad = data.tokens == PAD
+    assert (pad.long().diff(dim=1) >= 0).all()
+
+
+def test_every_expression_names_exactly_its_target(data):
+    texts = data.texts()
+    for i, text in enumerate(texts):
+        assert interpret(text, data.scenes, i) == [data.target[i].item()], text
+
+
+def test_whole_expression_is_needed(data):
+    # Without the spatial part, superlative and relation expressions match several objects.
+    texts = data.texts()
+    for i, text in enumerate(texts):
+        kind = KINDS[data.kind[i]]
+        if kind == "superlative":
+            assert len(interpret(" ".join(["the"] + text.split()[2:]), data.scenes, i)) >= 2
+        elif kind == "relation":
+            head = text.split(" the ")[1] if text.count(" the ") else ""
+            words = text.split()
+            cut = next(j for j, w in enumerate(words) if w in ("left", "right", "above", "below"))
+            assert len(interpret(" ".join(words[:cut]), data.scenes, i)) >= 2, (text, head)
+    assert set(data.kind.tolist()) == {0, 1, 2}
+
+
+def test_boxes_match_rendered_pixels(data):
+    cover = object_coverage(data.scenes[:50], 48)[torch.arange(50), data.target[:50]] > 0.5  # (50, H, W)
+    cols, rows = cover.any(1).float(), cover.any(2).float()
+    idx = torch.arange(48).float()
+    x1 = (idx + 48 * (1 - cols)).min(1).values / 48
+    x2 = ((idx + 1) * cols).max(1).values / 48
+    y1 = (idx + 48 * (1 - rows)).min(1).values / 48
+    y2 = ((idx + 1) * rows).max(1).values / 48
+    pixel = torch.stack([x1, y1, x2, y2], -1)
+    assert (pixel - data.boxes[:50]).abs().max() <= 1.5 / 48
+
+
+def test_deterministic():
+    a = make_refexp(20, generator=torch.Generator().manual_seed(7))
+    b = make_refexp(20, generator=torch.Generator().manual_seed(7))
+    c = make_refexp(20, generator=torch.Generator().manual_seed(8))
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="n must"):
+        make_refexp(0)
+    with pytest.raises(ValueError, match="min_objects"):
+        make_refexp(4, min_objects=1)
+    with pytest.raises(ValueError, match="margin"):
+        make_refexp(4, margin=0.7)
+
+
+def _write_fixture(root, as_json: bool = False):
+    instances = {
+        "images": [{"id": 1, "file_name": "COCO_1.jpg", "width": 200, "height": 100}],
+        "annotations": [{"id": 10, "image_id": 1, "bbox": [20.0, 10.0, 40.0, 30.0], "category_id": 3}],
+    }
+    refs = [
+        {"ref_id": 0, "ann_id": 10, "image_id": 1, "split": "train", "category_id": 3,
+         "sentences": [{"sent": "left car", "raw": "Left car", "tokens": ["left", "car"], "sent_id": 0},
+                       {"sent": "the red car", "raw": "the red car", "tokens": ["the", "red", "car"], "sent_id": 1}]},
+        {"ref_id": 1, "ann_id": 10, "image_id": 1, "split": "val", "category_id": 3,
+         "sentences": [{"sent": "car", "raw": "car", "tokens": ["car"], "sent_id": 2}]},
+    ]
+    (root / "instances.json").write_text(json.dumps(instances))
+    if as_json:
+        (root / "refs.json").write_text(json.dumps(refs))
+    else:
+        (root / "refs(unc).p").write_bytes(pickle.dumps(refs))
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_refcoco_loader(tmp_path, as_json):
+    _write_fixture(tmp_path, as_json)
+    recs = load_refcoco(tmp_path, "train", refs_file="refs.json" if as_json else "refs(unc).p")
+    assert [r["sentence"] for r in recs] == ["left car", "the red car"]
+    torch.testing.assert_close(recs[0]["box"], torch.tensor([20.0, 10.0, 60.0, 40.0]))
+    torch.testing.assert_close(recs[0]["box_norm"], torch.tensor([0.1, 0.1, 0.3, 0.4]))
+    assert len(load_refcoco(tmp_path, "val", refs_file="refs.json" if as_json else "refs(unc).p")) == 1
+
+
+def test_refcoco_loader_bad_inputs(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        load_refcoco(tmp_path, "train")
+    _write_fixture(tmp_path)
+    with pytest.raises(ValueError, match="split"):
+        load_refcoco(tmp_path, "testZ")
+    (tmp_path / "refs(unc).p").write_bytes(pickle.dumps(torch.nn.Identity))
+    with pytest.raises(pickle.UnpicklingError):
+        load_refcoco(tmp_path, "train")
