@@ -43,7 +43,7 @@ import torch
 import torchvision
 from IPython.display import Markdown, display
 
-from attnlib import boxes, budget, viz
+from attnlib import boxes, budget, results, viz
 from attnlib.data.refexp import KINDS, VOCAB, make_refexp
 from attnlib.rec import CA2M, RECModel, cost, evaluate_rec, predict_boxes, sigma_descent, train_rec
 
@@ -275,7 +275,7 @@ EPOCHS = budget.choose(smoke=1, book=3, paper=60)
 BATCH = budget.choose(smoke=32, book=32, paper=128)
 SEEDS = (0, 1, 2)
 LOSSES = {"(a) L1": "l1", "(b) L1 + GIoU": "l1+giou", "(c) L1 + GIoU, self-paced": "self_paced"}
-results, records, trained = {}, [], {}
+scores_by_run, records, trained = {}, [], {}
 for name, loss in LOSSES.items():
     for seed in SEEDS:
         torch.manual_seed(seed)
@@ -289,7 +289,7 @@ for name, loss in LOSSES.items():
         scores["seconds"] = time.perf_counter() - start
         if sp is not None:
             scores["sigma"] = sp.sigma.tolist()
-        results[(name, seed)] = scores
+        scores_by_run[(name, seed)] = scores
         trained[(loss, seed)] = net
         print(f"{name:<28} seed {seed}: Acc@0.5 {100 * scores['acc']:5.1f} %, mean IoU {scores['miou']:.3f}, {scores['seconds']:.0f} s")
 print(f"{EPOCHS} epochs of {N_TRAIN // BATCH} steps (batch {BATCH}) per run")
@@ -297,8 +297,8 @@ print(f"{EPOCHS} epochs of {N_TRAIN // BATCH} steps (batch {BATCH}) per run")
 # %%
 rows, summary = [], {}
 for name in LOSSES:
-    acc = torch.tensor([results[(name, s)]["acc"] for s in SEEDS]) * 100
-    miou = torch.tensor([results[(name, s)]["miou"] for s in SEEDS])
+    acc = torch.tensor([scores_by_run[(name, s)]["acc"] for s in SEEDS]) * 100
+    miou = torch.tensor([scores_by_run[(name, s)]["miou"] for s in SEEDS])
     summary[name] = (acc.mean().item(), acc.std().item(), miou.mean().item(), miou.std().item())
     rows.append(f"| {name} | {acc.mean():.1f} ± {acc.std():.1f} | {miou.mean():.3f} ± {miou.std():.3f} |")
 display(Markdown("| loss | Acc@0.5, % (mean ± std, 3 seeds) | mean IoU |\n|---|---|---|\n" + "\n".join(rows)))
@@ -336,7 +336,7 @@ for ax, (k_loss, k_d, label) in zip(axes, ((0, 2, r"$\mathcal{L}_{L1}$"), (1, 3,
     ax.set_ylabel("difficulty weight d")
 axes[0].set_title("colour: early (purple) to late (yellow)", fontsize=9)
 plt.show()
-sig = results[("(c) L1 + GIoU, self-paced", 0)]["sigma"]
+sig = scores_by_run[("(c) L1 + GIoU, self-paced", 0)]["sigma"]
 print(f"learned widths after training (seed 0): sigma0 = {sig[0]:.3f}, sigma1 = {sig[1]:.3f} (initialised at 2.5)")
 
 # %% [markdown]
@@ -396,7 +396,7 @@ plain_seconds = time.perf_counter() - start
 ca2m_net = trained[("l1+giou", 0)]
 rows = []
 for name, net, scores in (
-    ("CA2M (grouped + fusion)", ca2m_net, results[("(b) L1 + GIoU", 0)]),
+    ("CA2M (grouped + fusion)", ca2m_net, scores_by_run[("(b) L1 + GIoU", 0)]),
     ("plain transformer over [vision; words]", plain, plain_scores),
 ):
     c = cost(net, test.images[:64].to(DEVICE), test.tokens[:64].to(DEVICE))
@@ -424,7 +424,15 @@ display(Markdown(
     "| TransVG, ResNet-50 (the TransVG paper's figure) | RefCOCO val / testA / testB | 80.5 / 83.2 / 75.2 |\n"
     f"| ours, {best} | {N_TEST} synthetic held-out scenes, `{budget.current()}` budget | {ours:.1f} |"
 ))
-print(f"chapter executed in {time.perf_counter() - CHAPTER_START:.0f} s")
+elapsed = time.perf_counter() - CHAPTER_START
+print(f"chapter executed in {elapsed:.0f} s")
+NOTE = f"{N_TRAIN:,} train / {N_TEST:,} held-out synthetic scenes, {EPOCHS} epochs, mean of 3 seeds"
+for name, (acc_mean, acc_std, miou_mean, _) in summary.items():
+    results.record("06_self_paced_rec", f"Acc@0.5, {name}", acc_mean, unit="%", data=NOTE, note=f"std {acc_std:.1f}, mean IoU {miou_mean:.3f}")
+results.record("06_self_paced_rec", "Acc@0.5, best configuration", best_acc, unit="%", goal=">= 80 %", met=best_acc >= 80,
+               paper="TransVG R-50 on RefCOCO val 80.5 (different data)", data=NOTE, note=best)
+results.record("06_self_paced_rec", "Acc@0.5, plain transformer fusion (seed 0)", 100 * plain_scores["acc"], unit="%", data=NOTE)
+results.record("06_self_paced_rec", "chapter execution time", elapsed / 60, unit="min", goal="<= 12 min", met=elapsed <= 720)
 
 # %% [markdown]
 # ## Exercises
