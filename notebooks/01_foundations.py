@@ -155,9 +155,12 @@ print(
 # trick") inside the gradient of $J$:
 #
 # $$
-# \nabla_\theta J = \sum_i r_i \nabla_\theta \pi_\theta(i) = \sum_i \pi_\theta(i)\, r_i \nabla_\theta \log \pi_\theta(i)
-# = \mathbb{E}_{i\sim\pi_\theta}\big[r_i\, \nabla_\theta \log \pi_\theta(i)\big]
-# \approx \frac{1}{S} \sum_{s=1}^{S} r_{i_s} \nabla_\theta \log \pi_\theta(i_s).
+# \begin{aligned}
+# \nabla_\theta J &= \sum_i r_i \nabla_\theta \pi_\theta(i)
+#   = \sum_i \pi_\theta(i)\, r_i \nabla_\theta \log \pi_\theta(i) \\
+# &= \mathbb{E}_{i\sim\pi_\theta}\big[r_i\, \nabla_\theta \log \pi_\theta(i)\big]
+#   \approx \frac{1}{S} \sum_{s=1}^{S} r_{i_s} \nabla_\theta \log \pi_\theta(i_s).
+# \end{aligned}
 # $$ (foundations-score)
 #
 # The expectation can be estimated by sampling $i_1, \dots, i_S \sim \pi_\theta$, which the model does
@@ -167,10 +170,13 @@ print(
 # **A baseline keeps it unbiased.** For any $b$ that does not depend on the sampled $i$,
 #
 # $$
-# \mathbb{E}_{i\sim\pi_\theta}\big[b\, \nabla_\theta \log \pi_\theta(i)\big] = b \sum_i \nabla_\theta \pi_\theta(i)
-# = b\, \nabla_\theta \sum_i \pi_\theta(i) = b\, \nabla_\theta 1 = 0,
-# \quad\text{so}\quad
-# \nabla_\theta J = \mathbb{E}_{i\sim\pi_\theta}\big[(r_i - b)\, \nabla_\theta \log \pi_\theta(i)\big].
+# \begin{aligned}
+# \mathbb{E}_{i\sim\pi_\theta}\big[b\, \nabla_\theta \log \pi_\theta(i)\big]
+#   &= b \sum_i \nabla_\theta \pi_\theta(i) = b\, \nabla_\theta \sum_i \pi_\theta(i)
+#   = b\, \nabla_\theta 1 = 0, \\
+# \text{so}\quad \nabla_\theta J
+#   &= \mathbb{E}_{i\sim\pi_\theta}\big[(r_i - b)\, \nabla_\theta \log \pi_\theta(i)\big].
+# \end{aligned}
 # $$ (foundations-baseline)
 #
 # Subtracting $b$ changes no expectation but can shrink the variance a lot: if every reward is
@@ -315,9 +321,11 @@ plt.show()
 # expectation is a Gaussian convolution with a closed form in $d = 2$ dimensions,
 #
 # $$
-# \mathbb{E}[f(l)] = \Big(\frac{w^2}{w^2 + \sigma^2}\Big)^{d/2} \exp\Big(-\frac{\lVert \mu - c\rVert^2}{2(w^2 + \sigma^2)}\Big),
-# \qquad
-# \nabla_\mu \mathbb{E}[f(l)] = \mathbb{E}[f(l)]\, \frac{c - \mu}{w^2 + \sigma^2},
+# \begin{aligned}
+# \mathbb{E}[f(l)] &= \Big(\frac{w^2}{w^2 + \sigma^2}\Big)^{d/2}
+#   \exp\Big(-\frac{\lVert \mu - c\rVert^2}{2(w^2 + \sigma^2)}\Big), \\
+# \nabla_\mu \mathbb{E}[f(l)] &= \mathbb{E}[f(l)]\, \frac{c - \mu}{w^2 + \sigma^2},
+# \end{aligned}
 # $$ (foundations-gauss-exact)
 #
 # implemented in `gaussian_bump_value` / `gaussian_bump_gradient` and checked against Monte Carlo and
