@@ -49,7 +49,7 @@ class RAMOutput(NamedTuple):
     """What :meth:`RecurrentAttentionModel.forward` returns.
 
     logits ``(B, K)``; locations ``(B, T, 2)`` (the ``T`` glimpse centres, the first
-    fixed at the image centre); log_probs ``(B, T)`` (``log pi(l_t | h_t)``; column 0 is
+    fixed: the image centre unless ``start`` is given); log_probs ``(B, T)`` (``log pi(l_t | h_t)``; column 0 is
     zero because the first location is not a decision); baselines ``(B, T)``
     (``b(h_t)`` for the state each location was chosen from); means ``(B, T, 2)``
     (the policy means).

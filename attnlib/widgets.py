@@ -52,7 +52,7 @@ def draw_glimpse_view(model, image: torch.Tensor, center: tuple[float, float], l
     fig, axes = plt.subplots(1, sensor.n_scales + 2, figsize=(2.4 * (sensor.n_scales + 2), 2.6),
                              gridspec_kw={"width_ratios": [1.4] + [1] * sensor.n_scales + [1.6]})
     ax = axes[0]
-    ax.imshow(image[0].cpu(), cmap="gray", vmin=0, vmax=1, extent=(0, width, height, 0))
+    ax.imshow(image[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1, extent=(0, width, height, 0))
     boxes = glimpse_boxes(start.cpu(), (height, width), sensor.size, sensor.n_scales, sensor.scale_factor)[0]
     for k, (x1, y1, x2, y2) in enumerate(boxes.tolist()):
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.2, ec=_SCALE_COLOURS[k % 4]))
@@ -63,7 +63,7 @@ def draw_glimpse_view(model, image: torch.Tensor, center: tuple[float, float], l
     ax.set_title("image, retina, path", fontsize=9)
     ax.axis("off")
     for k in range(sensor.n_scales):
-        axes[k + 1].imshow(scales[k, 0], cmap="gray", vmin=0, vmax=1)
+        axes[k + 1].imshow(scales[k, 0].numpy(), cmap="gray", vmin=0, vmax=1)
         axes[k + 1].set_title(f"scale {k} ({sensor.size * sensor.scale_factor**k}px)", fontsize=9)
         axes[k + 1].axis("off")
     bar = axes[-1]

@@ -175,3 +175,25 @@ def test_learns_centred_digits_well_above_chance():
     train.fit(model, loader, optimizer, epochs=3, step=ram_step, progress=False)
     acc = train.evaluate(model, test, ram_predict)
     assert acc > 0.5, acc
+
+
+def test_explorer_view_draws_and_validates():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from attnlib.widgets import draw_glimpse_view, glimpse_explorer
+
+    model = small_model(glimpse_size=12, n_scales=3)
+    image = torch.rand(1, 60, 60)
+    fig = draw_glimpse_view(model, image, (0.3, -0.2), label=4)
+    assert len(fig.axes) == 3 + 2
+    plt.close(fig)
+    with pytest.raises(ValueError, match="center"):
+        draw_glimpse_view(model, image, (1.5, 0.0))
+    with pytest.raises(ValueError, match="image"):
+        draw_glimpse_view(model, image[0], (0.0, 0.0))
+    assert glimpse_explorer(model, image[None].repeat(3, 1, 1, 1)) is not None
+    out = model(image[None], sample=False, start=torch.tensor([[0.5, 0.5]]))
+    assert torch.equal(out.locations[0, 0], torch.tensor([0.5, 0.5]))
