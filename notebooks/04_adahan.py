@@ -282,16 +282,18 @@ plt.show()
 
 # %%
 show = [int((test_set.qtype == t).nonzero()[i]) for i in range(2) for t in range(4)]
-fig, axes = plt.subplots(2, len(show), figsize=(2.0 * len(show), 4.6))
+fig, axes = plt.subplots(2, len(show), figsize=(2.5 * len(show), 5.4))
 for row, key in enumerate([("AdaHAN", "sum"), ("HAN 20%", "sum")]):
     _, out, _ = models[key]
-    h, w = 12, 12
+    h = w = int(round(test_features.shape[1] ** 0.5))
     for col, i in enumerate(show):
         ax = axes[row, col]
         viz.overlay_heatmap(ax, test_set.images[test_set.scene_index[i]], out["mask"][i].float().view(h, w),
                             alpha=0.45, cmap="gray")  # fmt: skip
         pred = vqa.ANSWERS[out["predictions"][i]]
-        ax.set_title(f"{test_set.texts([i])[0]}\n{key[0]}: {pred} ({int(out['kept'][i])} cells)", fontsize=6.5)
+        truth = vqa.ANSWERS[test_set.answers[i]]
+        ax.set_title(f"{test_set.texts([i])[0]}\n{key[0]}: {pred} (true: {truth}), {int(out['kept'][i])} cells",
+                     fontsize=6)  # fmt: skip
 fig.tight_layout()
 plt.show()
 
