@@ -60,3 +60,21 @@ def test_config_names_repository_once_and_launches_colab():
         "lee2016recursive",
     ):
         assert f"{{{key}," in bib
+
+
+def test_every_module_has_an_api_page():
+    import pkgutil
+
+    import attnlib
+
+    pages = {p.stem for p in (ROOT / "book" / "api").glob("*.md")}
+    toc = (ROOT / "_toc.yml").read_text()
+    for module in pkgutil.walk_packages(attnlib.__path__, "attnlib."):
+        parts = module.name.split(".")[1:]
+        if len(parts) > 1 and parts[0] != "data":
+            continue  # subpackage modules are documented on their package's page
+        if parts == ["data"]:
+            continue
+        page = "_".join(parts)
+        assert page in pages, f"{module.name} has no page in book/api/"
+        assert f"book/api/{page}" in toc, f"book/api/{page} is not in _toc.yml"
