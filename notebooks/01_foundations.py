@@ -30,7 +30,8 @@
 #    a classification outcome;
 # 5. a first model that *learns where to look* with REINFORCE, trained on real MNIST digits.
 #
-# The code lives in `attnlib.foundations` and `attnlib.reinforce`; this page imports it and shows
+# The code lives in `attnlib.foundations` and `attnlib.reinforce` (API reference:
+# {doc}`../book/api/foundations`, {doc}`../book/api/reinforce`); this page imports it and shows
 # the parts that are the explanation. A survey of the estimators is {cite}`mohamed2020monte`.
 
 # %% tags=["colab-setup"]
