@@ -198,7 +198,7 @@ print(f"training seconds per model: {SECONDS}; training digits: {LIMIT or 'all'}
 # \;+\; \underbrace{L_b}_{\text{baseline}} .
 # $$ (ram-hybrid)
 #
-# The middle term is {func}`attnlib.reinforce.score_function_surrogate`: its *value* is meaningless,
+# The middle term is `attnlib.reinforce.score_function_surrogate`: its *value* is meaningless,
 # its *gradient* is minus {eq}`ram-reinforce`.
 
 # %% [markdown]
