@@ -51,10 +51,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import Markdown, display
-
 from attnlib import a2net, a2net_bench, budget, results, train, viz
 from attnlib.data.longrange import make_longrange, make_vocabulary
+from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
 N_TRAIN = budget.choose(smoke=256, book=4000, paper=20000)
@@ -254,7 +253,7 @@ print(inspect.getsource(a2net.LongRangeNet.forward))
 # %% [markdown]
 # ## 4. Training: no block, SE, non-local, double attention
 #
-# Same network, data, seed, optimiser (AdamW, learning rate $3 \cdot 10^{-3}$, cosine schedule) and
+# Same network, data, batches, seed, optimiser (AdamW, learning rate $3 \cdot 10^{-3}$, cosine schedule) and
 # number of epochs for all four; blocks at the defaults of `a2net.make_block`
 # ($m = n = d = c/2$, SE reduction 4).
 
@@ -262,15 +261,16 @@ print(inspect.getsource(a2net.LongRangeNet.forward))
 EPOCHS = budget.choose(smoke=1, book=5, paper=20)
 WIDTH = budget.choose(smoke=8, book=32, paper=64)
 BATCH = 64
-train_loader = torch.utils.data.DataLoader(
-    torch.utils.data.TensorDataset(x_train, y_train), batch_size=BATCH, shuffle=True,
-    generator=torch.Generator().manual_seed(0),
-)
 test_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_test, y_test), batch_size=500)
 NAMES = {"none": "plain CNN", "se": "+ SE", "nonlocal": "+ non-local", "a2": "+ A$^2$"}
 models, histories, train_seconds = {}, {}, {}
 for kind in ("none", "se", "nonlocal", "a2"):
     train.seed_everything(0)
+    # A fresh loader per network: all four see the same batches in the same order.
+    train_loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x_train, y_train), batch_size=BATCH, shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     model = a2net.LongRangeNet(kind, width=WIDTH).to(DEVICE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS)
@@ -322,8 +322,11 @@ display(Markdown(
 
 # %% [markdown]
 # The SE gate is a function of the channel averages, so in principle it could compute products of
-# pattern counts; in practice it stays where the plain CNN is. The non-local and double attention
-# blocks both let the position of one pattern read the other.
+# pattern counts; in practice it stays near the plain CNN. The non-local and double attention blocks
+# both let the position of one pattern read the other. How fast each gets there differs: the
+# non-local block starts from near-uniform attention over 256 positions and has to discover the
+# query-key pairs that link the two patterns, and on this task its training is sensitive to the
+# seed and the order of the batches (exercise 5 asks you to measure that).
 #
 # ## 5. What the global descriptors gather
 #
@@ -577,4 +580,21 @@ print(f"budget {budget.current()}; timings are wall-clock on this machine and gr
 # motion (a feature at one place in one frame, another elsewhere in a later frame), which first-order
 # pooling cannot. The fitted slope should come out near 1 (below 1 at tiny sizes, where fixed
 # overheads dominate).
+# ```
+#
+# **5. How robust is each result?** Train the non-local and the double attention networks of
+# section 4 with five seeds each (the seed of `train.seed_everything` and of the loader's
+# generator) and report the mean and the spread of their test accuracy after the same number of
+# epochs. Which block is the more reliable learner here, and why might that be?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# Measure it; the answer depends on the run. What to look for: a non-local block has to learn
+# queries and keys such that a position on one pattern gives most of its attention to the few
+# positions of the other pattern, among all 256; until it does, its output is close to the plain
+# average of the map, as in SE, and the loss is flat. The double attention block needs only a few
+# of its $n$ gather maps to land on *any* pattern (the maps are shared by all positions), and then
+# every position receives both patterns' features. Expect some non-local runs to sit at chance for
+# several epochs before they take off, and the double attention runs to take off earlier and more
+# consistently.
 # ```
