@@ -42,9 +42,7 @@ def _check_pair(A: torch.Tensor, B: torch.Tensor) -> None:
     if A.ndim != 3 or B.ndim != 3:
         raise ValueError(f"A and B must be (batch, channels, positions), got {tuple(A.shape)} and {tuple(B.shape)}")
     if A.shape[0] != B.shape[0] or A.shape[2] != B.shape[2]:
-        raise ValueError(
-            f"A and B must share batch and positions, got {tuple(A.shape)} and {tuple(B.shape)}"
-        )
+        raise ValueError(f"A and B must share batch and positions, got {tuple(A.shape)} and {tuple(B.shape)}")
 
 
 def bilinear_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -240,7 +238,9 @@ class SEBlock(nn.Module):
         return self.se(x.flatten(3) if x.ndim == 5 else x).view_as(x)
 
 
-def make_block(kind: str, channels: int, m: int | None = None, n: int | None = None, inner: int | None = None) -> nn.Module:
+def make_block(
+    kind: str, channels: int, m: int | None = None, n: int | None = None, inner: int | None = None
+) -> nn.Module:
     """One of :data:`BLOCKS`: ``"none"`` (identity), ``"se"``, ``"nonlocal"``, ``"a2"``.
 
     Defaults: ``m = n = inner = channels // 2`` (at least 1).
@@ -318,7 +318,9 @@ class LongRangeNet(nn.Module):
             _Residual(width),
         )
         self.block = make_block(block, width, m=m, n=n, inner=inner)
-        self.head = nn.Sequential(_Residual(width), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+        self.head = nn.Sequential(
+            _Residual(width), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes)
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images : (B, C_in, H, W)`` -> logits ``(B, num_classes)``."""

@@ -81,7 +81,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_forward(module: nn.Module, x: torch.Tensor, repeats: int = 5, warmup: int = 1, min_seconds: float = 0.0) -> float:
+def time_forward(
+    module: nn.Module, x: torch.Tensor, repeats: int = 5, warmup: int = 1, min_seconds: float = 0.0
+) -> float:
     """Median wall time, in seconds, of ``module(x)`` in inference mode.
 
     Parameters

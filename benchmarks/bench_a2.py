@@ -6,7 +6,10 @@ channels built on ``torch.nn.functional.scaled_dot_product_attention``. It print
 the speed-up (goal: >= 20x on a 2-core CPU), each block's achieved GFLOP/s beside
 this machine's matrix-multiply GFLOP/s, and with ``--scaling`` the fitted log-log
 latency slopes against positions from 14x14 to 112x112 (goal: A^2 <= 1.2,
-non-local near 2). Timings on a shared machine are inflated by whoever else runs.
+non-local near 2). Timings on a shared machine are inflated by whoever else runs; there, use
+``--threads 1``: with two threads every small operation waits whenever another process holds a
+core, and the double attention block (many small operations) suffers far more than the non-local
+block (one large attention kernel).
 
     .venv/bin/python benchmarks/bench_a2.py [--scaling] [--threads N] [--device cuda]
 """
@@ -32,8 +35,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads")
     r = compare_blocks(repeats=args.repeats, device=args.device)
     print("batch 2, C = 256, 56x56 positions; A^2 m = n = 64; non-local inner 128 (SDPA)")
-    print(f"A^2       forward {r['a2_s'] * 1e3:8.2f} ms  {r['a2_flops'] / 1e9:6.2f} GFLOP  {r['a2_gflops']:6.1f} GFLOP/s")
-    print(f"non-local forward {r['nl_s'] * 1e3:8.2f} ms  {r['nl_flops'] / 1e9:6.2f} GFLOP  {r['nl_gflops']:6.1f} GFLOP/s")
+    print(
+        f"A^2       forward {r['a2_s'] * 1e3:8.2f} ms  {r['a2_flops'] / 1e9:6.2f} GFLOP  {r['a2_gflops']:6.1f} GFLOP/s"
+    )
+    print(
+        f"non-local forward {r['nl_s'] * 1e3:8.2f} ms  {r['nl_flops'] / 1e9:6.2f} GFLOP  {r['nl_gflops']:6.1f} GFLOP/s"
+    )
     print(f"matmul (1024^2)                                   {r['matmul_gflops']:6.1f} GFLOP/s")
     verdict = "goal met" if r["speedup"] >= 20 else "goal NOT met"
     print(f"speed-up non-local / A^2: {r['speedup']:.1f}x (goal >= 20x: {verdict})")

@@ -41,7 +41,14 @@ import sys
 
 if importlib.util.find_spec("attnlib") is None:
     subprocess.check_call(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/attnlib/visual-attention-course"]
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/attnlib/visual-attention-course",
+        ]
     )
 
 # %%
@@ -158,10 +165,23 @@ G = torch.einsum("bml,bnl->bmn", A, logits_b.softmax(-1))
 Z = torch.einsum("bmn,bnl->bml", G, logits_v.softmax(1)).view(2, 4, 5, 7)
 W, b = block.proj.weight[:, :, 0], block.proj.bias
 print("attend == einsum formula:", torch.allclose(block.attend(x), Z))
-print("forward == X + W Z + b:", torch.allclose(block(x), x + torch.einsum("cm,bmhw->bchw", W, Z) + b[:, None, None]))
-print("gather maps sum to one over positions:", torch.allclose(block.gather_attention(x).sum((2, 3)), torch.ones(2, 3, dtype=torch.float64)))
+print(
+    "forward == X + W Z + b:",
+    torch.allclose(
+        block(x), x + torch.einsum("cm,bmhw->bchw", W, Z) + b[:, None, None]
+    ),
+)
+print(
+    "gather maps sum to one over positions:",
+    torch.allclose(
+        block.gather_attention(x).sum((2, 3)), torch.ones(2, 3, dtype=torch.float64)
+    ),
+)
 alone = block(x[1:])
-print("a sample's output ignores the rest of the batch:", torch.allclose(block(x)[1:], alone))
+print(
+    "a sample's output ignores the rest of the batch:",
+    torch.allclose(block(x)[1:], alone),
+)
 
 # %% [markdown]
 # The tests in `tests/test_a2net.py` pin the axes more sharply: replace the rest of the batch by
@@ -174,7 +194,14 @@ print("a sample's output ignores the rest of the batch:", torch.allclose(block(x
 
 # %%
 video = torch.randn(2, 6, 3, 4, 5, dtype=torch.float64)
-print("video in:", tuple(video.shape), "-> Z:", tuple(block.attend(video).shape), "-> out:", tuple(block(video).shape))
+print(
+    "video in:",
+    tuple(video.shape),
+    "-> Z:",
+    tuple(block.attend(video).shape),
+    "-> out:",
+    tuple(block(video).shape),
+)
 
 # %% [markdown]
 # ## 2. What each block costs
@@ -209,15 +236,22 @@ print("video in:", tuple(video.shape), "-> Z:", tuple(block.attend(video).shape)
 # `a2net_bench.nonlocal_flops`) against the counter:
 
 # %%
-rows = ["| $c$ | $m = n$ | $d$ | positions | $F_{A^2}$ formula | counted | $F_{NL}$ formula | counted | ratio NL / A$^2$ |",
-        "|---|---|---|---|---|---|---|---|---|"]
+rows = [
+    "| $c$ | $m = n$ | $d$ | positions | $F_{A^2}$ formula | counted | $F_{NL}$ formula | counted | ratio NL / A$^2$ |",
+    "|---|---|---|---|---|---|---|---|---|",
+]
 for c, m, d, side in [(64, 16, 32, 14), (256, 64, 128, 28), (256, 64, 128, 56)]:
     x = torch.randn(1, c, side, side)
-    fa, fn = a2net_bench.a2_flops(c, m, m, side * side), a2net_bench.nonlocal_flops(c, d, side * side)
+    fa, fn = (
+        a2net_bench.a2_flops(c, m, m, side * side),
+        a2net_bench.nonlocal_flops(c, d, side * side),
+    )
     ca = a2net_bench.count_flops(a2net.DoubleAttention(c, m, m), x)
     cn = a2net_bench.count_flops(a2net.NonLocal(c, d), x)
-    rows.append(f"| {c} | {m} | {d} | {side}x{side} | {fa / 1e6:,.1f} M | {ca / 1e6:,.1f} M | "
-                f"{fn / 1e6:,.1f} M | {cn / 1e6:,.1f} M | {fn / fa:.1f} |")
+    rows.append(
+        f"| {c} | {m} | {d} | {side}x{side} | {fa / 1e6:,.1f} M | {ca / 1e6:,.1f} M | "
+        f"{fn / 1e6:,.1f} M | {cn / 1e6:,.1f} M | {fn / fa:.1f} |"
+    )
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -234,9 +268,13 @@ display(Markdown("\n".join(rows)))
 vocab = make_vocabulary()
 x_train, y_train, corners_train = make_longrange(N_TRAIN, seed=1, vocabulary=vocab)
 x_test, y_test, corners_test = make_longrange(N_TEST, seed=2, vocabulary=vocab)
-print(f"train {tuple(x_train.shape)}, share of matches {y_train.float().mean():.3f}; "
-      f"test {tuple(x_test.shape)}, share of matches {y_test.float().mean():.3f}")
-fig = viz.show_images(x_test[:8], titles=["match" if int(v) else "different" for v in y_test[:8]])
+print(
+    f"train {tuple(x_train.shape)}, share of matches {y_train.float().mean():.3f}; "
+    f"test {tuple(x_test.shape)}, share of matches {y_test.float().mean():.3f}"
+)
+fig = viz.show_images(
+    x_test[:8], titles=["match" if int(v) else "different" for v in y_test[:8]]
+)
 plt.show()
 
 # %% [markdown]
@@ -261,28 +299,44 @@ print(inspect.getsource(a2net.LongRangeNet.forward))
 EPOCHS = budget.choose(smoke=1, book=5, paper=20)
 WIDTH = budget.choose(smoke=8, book=32, paper=64)
 BATCH = 64
-test_loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_test, y_test), batch_size=500)
+test_loader = torch.utils.data.DataLoader(
+    torch.utils.data.TensorDataset(x_test, y_test), batch_size=500
+)
 NAMES = {"none": "plain CNN", "se": "+ SE", "nonlocal": "+ non-local", "a2": "+ A$^2$"}
 models, histories, train_seconds = {}, {}, {}
 for kind in ("none", "se", "nonlocal", "a2"):
     train.seed_everything(0)
     # A fresh loader per network: all four see the same batches in the same order.
     train_loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(x_train, y_train), batch_size=BATCH, shuffle=True,
+        torch.utils.data.TensorDataset(x_train, y_train),
+        batch_size=BATCH,
+        shuffle=True,
         generator=torch.Generator().manual_seed(0),
     )
     model = a2net.LongRangeNet(kind, width=WIDTH).to(DEVICE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS)
     history = train.fit(
-        model, train_loader, optimizer, EPOCHS, scheduler=scheduler, device=DEVICE, desc=kind,
-        eval_fn=lambda mdl: {"test_acc": train.evaluate(mdl, test_loader, device=DEVICE)},
+        model,
+        train_loader,
+        optimizer,
+        EPOCHS,
+        scheduler=scheduler,
+        device=DEVICE,
+        desc=kind,
+        eval_fn=lambda mdl: {
+            "test_acc": train.evaluate(mdl, test_loader, device=DEVICE)
+        },
     )
     models[kind], histories[NAMES[kind]] = model, history
-    print(f"{NAMES[kind]:12s} test accuracy {history['test_acc'][-1]:.3f}  "
-          f"({history['seconds'][-1]:.0f} s of training)")
+    print(
+        f"{NAMES[kind]:12s} test accuracy {history['test_acc'][-1]:.3f}  "
+        f"({history['seconds'][-1]:.0f} s of training)"
+    )
 
-fig = viz.plot_history(histories, ["loss", "test_acc"], titles=["training loss", "test accuracy"])
+fig = viz.plot_history(
+    histories, ["loss", "test_acc"], titles=["training loss", "test accuracy"]
+)
 plt.show()
 
 # %% [markdown]
@@ -298,11 +352,19 @@ for kind, model in models.items():
         "acc": histories[NAMES[kind]]["test_acc"][-1],
         "params": sum(p.numel() for p in model.parameters()),
         "flops": a2net_bench.count_flops(model, probe),
-        "ms": 1e3 * a2net_bench.time_forward(model, batch64, repeats=budget.choose(smoke=1, book=10), warmup=1),
+        "ms": 1e3
+        * a2net_bench.time_forward(
+            model, batch64, repeats=budget.choose(smoke=1, book=10), warmup=1
+        ),
     }
-rows = ["| network | test accuracy | parameters | MFLOPs / image | ms / batch of 64 |", "|---|---|---|---|---|"]
+rows = [
+    "| network | test accuracy | parameters | MFLOPs / image | ms / batch of 64 |",
+    "|---|---|---|---|---|",
+]
 for kind, r in summary.items():
-    rows.append(f"| {NAMES[kind]} | {100 * r['acc']:.1f} % | {r['params']:,} | {r['flops'] / 1e6:.2f} | {r['ms']:.1f} |")
+    rows.append(
+        f"| {NAMES[kind]} | {100 * r['acc']:.1f} % | {r['params']:,} | {r['flops'] / 1e6:.2f} | {r['ms']:.1f} |"
+    )
 display(Markdown("\n".join(rows)))
 
 
@@ -312,13 +374,18 @@ def verdict(ok: bool) -> str:
 
 plain_acc, a2_acc = summary["none"]["acc"], summary["a2"]["acc"]
 results_acc = {kind: r["acc"] for kind, r in summary.items()}
-display(Markdown(
-    f"Plain CNN: {100 * plain_acc:.1f} % (goal <= 65 %: **{verdict(plain_acc <= 0.65)}**). "
-    f"With the double attention block: {100 * a2_acc:.1f} % (goal >= 90 %: **{verdict(a2_acc >= 0.90)}**). "
-    f"Non-local: {100 * summary['nonlocal']['acc']:.1f} %; SE: {100 * summary['se']['acc']:.1f} %."
-    + (" (Smoke budget: one epoch on a few hundred images, the numbers mean nothing.)"
-       if budget.current() == "smoke" else "")
-))
+display(
+    Markdown(
+        f"Plain CNN: {100 * plain_acc:.1f} % (goal <= 65 %: **{verdict(plain_acc <= 0.65)}**). "
+        f"With the double attention block: {100 * a2_acc:.1f} % (goal >= 90 %: **{verdict(a2_acc >= 0.90)}**). "
+        f"Non-local: {100 * summary['nonlocal']['acc']:.1f} %; SE: {100 * summary['se']['acc']:.1f} %."
+        + (
+            " (Smoke budget: one epoch on a few hundred images, the numbers mean nothing.)"
+            if budget.current() == "smoke"
+            else ""
+        )
+    )
+)
 
 # %% [markdown]
 # The SE gate is a function of the channel averages, so in principle it could compute products of
@@ -367,18 +434,24 @@ mask = torch.zeros(N_TEST, fh, fw)
 s = vocab.shape[1]
 for slot in range(2):
     r0, c0 = corners_test[:, slot, 0], corners_test[:, slot, 1]
-    rows_in = (cells[None] >= (r0 // stride)[:, None]) & (cells[None] <= ((r0 + s - 1) // stride)[:, None])
-    cols_in = (cells[None] >= (c0 // stride)[:, None]) & (cells[None] <= ((c0 + s - 1) // stride)[:, None])
+    rows_in = (cells[None] >= (r0 // stride)[:, None]) & (
+        cells[None] <= ((r0 + s - 1) // stride)[:, None]
+    )
+    cols_in = (cells[None] >= (c0 // stride)[:, None]) & (
+        cells[None] <= ((c0 + s - 1) // stride)[:, None]
+    )
     mask = torch.maximum(mask, (rows_in[:, :, None] & cols_in[:, None, :]).float())
 on_patterns = (maps * mask[:, None]).sum((2, 3)).mean(0)  # (n,)
 area = mask.mean().item()
 top = on_patterns.argsort(descending=True)[:3]
-display(Markdown(
-    f"The patterns cover {100 * area:.1f} % of the feature cells. Share of gather weight on them, "
-    f"averaged over the test set: the top three descriptors "
-    + ", ".join(f"{int(j)}: {100 * on_patterns[j]:.1f} %" for j in top)
-    + f"; median over all {n_desc} descriptors {100 * on_patterns.median():.1f} %."
-))
+display(
+    Markdown(
+        f"The patterns cover {100 * area:.1f} % of the feature cells. Share of gather weight on them, "
+        f"averaged over the test set: the top three descriptors "
+        + ", ".join(f"{int(j)}: {100 * on_patterns[j]:.1f} %" for j in top)
+        + f"; median over all {n_desc} descriptors {100 * on_patterns.median():.1f} %."
+    )
+)
 
 # %% [markdown]
 # ## 6. Latency and memory against the number of positions
@@ -390,26 +463,35 @@ display(Markdown(
 
 # %%
 if budget.current() == "smoke":
-    cmp = a2net_bench.compare_blocks(side=16, channels=32, m=8, n=8, inner=16, repeats=1)
+    cmp = a2net_bench.compare_blocks(
+        side=16, channels=32, m=8, n=8, inner=16, repeats=1
+    )
 else:
     cmp = a2net_bench.compare_blocks(repeats=10)
-display(Markdown("\n".join([
-    "| block | forward (ms) | GFLOP | achieved GFLOP/s | matmul GFLOP/s |",
-    "|---|---|---|---|---|",
-    f"| A$^2$ | {cmp['a2_s'] * 1e3:.1f} | {cmp['a2_flops'] / 1e9:.2f} | {cmp['a2_gflops']:.1f} | {cmp['matmul_gflops']:.1f} |",
-    f"| non-local (SDPA) | {cmp['nl_s'] * 1e3:.1f} | {cmp['nl_flops'] / 1e9:.2f} | {cmp['nl_gflops']:.1f} | {cmp['matmul_gflops']:.1f} |",
-    "",
-    f"Speed-up of A$^2$ over non-local: **{cmp['speedup']:.1f}x** (goal >= 20x: **{verdict(cmp['speedup'] >= 20)}**); "
-    f"FLOP ratio {cmp['nl_flops'] / cmp['a2_flops']:.1f}x. The A$^2$ block runs at "
-    f"{100 * cmp['a2_gflops'] / cmp['matmul_gflops']:.0f} % of the matmul speed "
-    f"({torch.get_num_threads()} thread(s), {DEVICE}).",
-    ""
-    if cmp["nl_flops"] / cmp["a2_flops"] >= 20
-    else f"At equal GFLOP/s the speed-up would equal the FLOP ratio, {cmp['nl_flops'] / cmp['a2_flops']:.1f}x, "
-    "so a 20x speed-up at this size needs the non-local block to run less efficiently per FLOP than "
-    "the double attention block; here it runs "
-    + ("more" if cmp["nl_gflops"] > cmp["a2_gflops"] else "less") + " efficiently.",
-])))
+display(
+    Markdown(
+        "\n".join(
+            [
+                "| block | forward (ms) | GFLOP | achieved GFLOP/s | matmul GFLOP/s |",
+                "|---|---|---|---|---|",
+                f"| A$^2$ | {cmp['a2_s'] * 1e3:.1f} | {cmp['a2_flops'] / 1e9:.2f} | {cmp['a2_gflops']:.1f} | {cmp['matmul_gflops']:.1f} |",
+                f"| non-local (SDPA) | {cmp['nl_s'] * 1e3:.1f} | {cmp['nl_flops'] / 1e9:.2f} | {cmp['nl_gflops']:.1f} | {cmp['matmul_gflops']:.1f} |",
+                "",
+                f"Speed-up of A$^2$ over non-local: **{cmp['speedup']:.1f}x** (goal >= 20x: **{verdict(cmp['speedup'] >= 20)}**); "
+                f"FLOP ratio {cmp['nl_flops'] / cmp['a2_flops']:.1f}x. The A$^2$ block runs at "
+                f"{100 * cmp['a2_gflops'] / cmp['matmul_gflops']:.0f} % of the matmul speed "
+                f"({torch.get_num_threads()} thread(s), {DEVICE}).",
+                ""
+                if cmp["nl_flops"] / cmp["a2_flops"] >= 20
+                else f"At equal GFLOP/s the speed-up would equal the FLOP ratio, {cmp['nl_flops'] / cmp['a2_flops']:.1f}x, "
+                "so a 20x speed-up at this size needs the non-local block to run less efficiently per FLOP than "
+                "the double attention block; here it runs "
+                + ("more" if cmp["nl_gflops"] > cmp["a2_gflops"] else "less")
+                + " efficiently.",
+            ]
+        )
+    )
+)
 
 # %% [markdown]
 # The speed-up and the FLOP ratio differ by how efficiently each block turns FLOPs into time (the
@@ -433,13 +515,25 @@ else:
 L = np.asarray(sweep["positions"])
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for key, label, marker in (("a2", "A$^2$", "o"), ("nl", "non-local", "s")):
-    axes[0].loglog(L, 1e3 * np.asarray(sweep[f"{key}_s"]), marker=marker,
-                   label=f"{label}, slope {sweep[f'{key}_slope']:.2f}")
-    axes[1].loglog(L, np.asarray(sweep[f"{key}_bytes"]) / 2**20, marker=marker,
-                   label=f"{label}, slope {sweep[f'{key}_mem_slope']:.2f}")
-axes[1].loglog(L, 4.0 * L**2 / 2**20, "k--", label="explicit $L \\times L$ matrix (slope 2)")
+    axes[0].loglog(
+        L,
+        1e3 * np.asarray(sweep[f"{key}_s"]),
+        marker=marker,
+        label=f"{label}, slope {sweep[f'{key}_slope']:.2f}",
+    )
+    axes[1].loglog(
+        L,
+        np.asarray(sweep[f"{key}_bytes"]) / 2**20,
+        marker=marker,
+        label=f"{label}, slope {sweep[f'{key}_mem_slope']:.2f}",
+    )
+axes[1].loglog(
+    L, 4.0 * L**2 / 2**20, "k--", label="explicit $L \\times L$ matrix (slope 2)"
+)
 axes[0].set(xlabel="positions L", ylabel="forward time (ms)", title="latency")
-axes[1].set(xlabel="positions L", ylabel="saved activations (MiB)", title="training memory")
+axes[1].set(
+    xlabel="positions L", ylabel="saved activations (MiB)", title="training memory"
+)
 for ax in axes:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
@@ -447,13 +541,15 @@ fig.tight_layout()
 plt.show()
 upper = slice(len(L) // 2, None)
 nl_upper = a2net_bench.loglog_slope(L[upper], np.asarray(sweep["nl_s"])[upper])
-display(Markdown(
-    f"Fitted latency slopes over all sizes: A$^2$ **{sweep['a2_slope']:.2f}** "
-    f"(goal <= 1.2: **{verdict(sweep['a2_slope'] <= 1.2)}**), non-local **{sweep['nl_slope']:.2f}** "
-    f"(over the larger half of the sizes {nl_upper:.2f}; goal near 2: "
-    f"**{verdict(abs(sweep['nl_slope'] - 2) <= 0.3 or abs(nl_upper - 2) <= 0.3)}**, read as within 0.3). "
-    f"Memory slopes: A$^2$ {sweep['a2_mem_slope']:.2f}, non-local {sweep['nl_mem_slope']:.2f}."
-))
+display(
+    Markdown(
+        f"Fitted latency slopes over all sizes: A$^2$ **{sweep['a2_slope']:.2f}** "
+        f"(goal <= 1.2: **{verdict(sweep['a2_slope'] <= 1.2)}**), non-local **{sweep['nl_slope']:.2f}** "
+        f"(over the larger half of the sizes {nl_upper:.2f}; goal near 2: "
+        f"**{verdict(abs(sweep['nl_slope'] - 2) <= 0.3 or abs(nl_upper - 2) <= 0.3)}**, read as within 0.3). "
+        f"Memory slopes: A$^2$ {sweep['a2_mem_slope']:.2f}, non-local {sweep['nl_mem_slope']:.2f}."
+    )
+)
 
 # %% [markdown]
 # At small sizes both blocks are dominated by their $1\times1$ convolutions, which are linear in $L$,
@@ -491,23 +587,69 @@ goal_rows = [
 ]
 display(Markdown("\n".join(goal_rows)))
 TASK = "long-range matching task, 32x32 (procedural)"
-for kind, goal, ok in (("none", "<= 65 %", plain_acc <= 0.65), ("se", None, None), ("nonlocal", None, None),
-                       ("a2", ">= 90 %", a2_acc >= 0.90)):
-    results.record("05_a2net", f"test accuracy, {NAMES[kind].replace('A$^2$', 'A^2')}", 100 * results_acc[kind],
-                   unit="%", goal=goal, met=ok, data=TASK)
+for kind, goal, ok in (
+    ("none", "<= 65 %", plain_acc <= 0.65),
+    ("se", None, None),
+    ("nonlocal", None, None),
+    ("a2", ">= 90 %", a2_acc >= 0.90),
+):
+    results.record(
+        "05_a2net",
+        f"test accuracy, {NAMES[kind].replace('A$^2$', 'A^2')}",
+        100 * results_acc[kind],
+        unit="%",
+        goal=goal,
+        met=ok,
+        data=TASK,
+    )
 BLOCKS = "block alone, batch 2, C = 256, m = n = 64, non-local d = 128 (SDPA)"
-results.record("05_a2net", "A^2 speed-up over non-local at 56x56", cmp["speedup"], unit="x", goal=">= 20x",
-               met=cmp["speedup"] >= 20, data=BLOCKS, note=f"FLOP ratio {cmp['nl_flops'] / cmp['a2_flops']:.1f}x")
-results.record("05_a2net", "A^2 latency slope vs positions (log-log)", sweep["a2_slope"], goal="<= 1.2",
-               met=sweep["a2_slope"] <= 1.2, data="14x14 .. 112x112, batch 1")
-results.record("05_a2net", "non-local latency slope vs positions (log-log)", sweep["nl_slope"], goal="near 2",
-               met=abs(sweep["nl_slope"] - 2) <= 0.3 or abs(nl_upper - 2) <= 0.3, data="14x14 .. 112x112, batch 1",
-               note=f"larger half of the sizes: {nl_upper:.2f}")
-results.record("05_a2net", "A^2 block achieved GFLOP/s", cmp["a2_gflops"], unit="GFLOP/s", data=BLOCKS,
-               note=f"matmul on this machine: {cmp['matmul_gflops']:.1f} GFLOP/s")
-results.record("05_a2net", "chapter execution time", elapsed / 60, unit="min", goal="<= 10 min",
-               met=elapsed <= 600, data=f"{torch.get_num_threads()} torch thread(s), {DEVICE}")
-print(f"budget {budget.current()}; timings are wall-clock on this machine and grow when it is shared.")
+results.record(
+    "05_a2net",
+    "A^2 speed-up over non-local at 56x56",
+    cmp["speedup"],
+    unit="x",
+    goal=">= 20x",
+    met=cmp["speedup"] >= 20,
+    data=BLOCKS,
+    note=f"FLOP ratio {cmp['nl_flops'] / cmp['a2_flops']:.1f}x",
+)
+results.record(
+    "05_a2net",
+    "A^2 latency slope vs positions (log-log)",
+    sweep["a2_slope"],
+    goal="<= 1.2",
+    met=sweep["a2_slope"] <= 1.2,
+    data="14x14 .. 112x112, batch 1",
+)
+results.record(
+    "05_a2net",
+    "non-local latency slope vs positions (log-log)",
+    sweep["nl_slope"],
+    goal="near 2",
+    met=abs(sweep["nl_slope"] - 2) <= 0.3 or abs(nl_upper - 2) <= 0.3,
+    data="14x14 .. 112x112, batch 1",
+    note=f"larger half of the sizes: {nl_upper:.2f}",
+)
+results.record(
+    "05_a2net",
+    "A^2 block achieved GFLOP/s",
+    cmp["a2_gflops"],
+    unit="GFLOP/s",
+    data=BLOCKS,
+    note=f"matmul on this machine: {cmp['matmul_gflops']:.1f} GFLOP/s",
+)
+results.record(
+    "05_a2net",
+    "chapter execution time",
+    elapsed / 60,
+    unit="min",
+    goal="<= 10 min",
+    met=elapsed <= 600,
+    data=f"{torch.get_num_threads()} torch thread(s), {DEVICE}",
+)
+print(
+    f"budget {budget.current()}; timings are wall-clock on this machine and grow when it is shared."
+)
 
 # %% [markdown]
 # ## Exercises

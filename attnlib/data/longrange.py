@@ -21,9 +21,7 @@ import torch
 __all__ = ["make_longrange", "make_vocabulary"]
 
 
-def make_vocabulary(
-    num_patterns: int = 8, pattern_size: int = 4, min_hamming: int = 4, seed: int = 0
-) -> torch.Tensor:
+def make_vocabulary(num_patterns: int = 8, pattern_size: int = 4, min_hamming: int = 4, seed: int = 0) -> torch.Tensor:
     """A fixed set of distinct binary patterns.
 
     Parameters
