@@ -160,7 +160,9 @@ def glimpse_boxes(
     height, width = image_size
     u = (centers[..., 0] + 1) / 2 * width
     v = (centers[..., 1] + 1) / 2 * height
-    half = torch.tensor([size * scale_factor**k / 2 for k in range(n_scales)], dtype=centers.dtype, device=centers.device)
+    half = torch.tensor(
+        [size * scale_factor**k / 2 for k in range(n_scales)], dtype=centers.dtype, device=centers.device
+    )
     u, v = u[..., None], v[..., None]
     return torch.stack([u - half, v - half, u + half, v + half], dim=-1)
 

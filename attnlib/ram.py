@@ -138,7 +138,9 @@ class RecurrentAttentionModel(nn.Module):
     def _uniform(self, shape: tuple[int, ...], like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if generator is None:
             return torch.rand(shape, device=like.device, dtype=like.dtype) * 2 - 1
-        return (torch.rand(shape, generator=generator, device=generator.device, dtype=like.dtype) * 2 - 1).to(like.device)
+        return (torch.rand(shape, generator=generator, device=generator.device, dtype=like.dtype) * 2 - 1).to(
+            like.device
+        )
 
     def forward(
         self,
@@ -212,13 +214,19 @@ class RecurrentAttentionModel(nn.Module):
             baselines.append(self.baseline(h))
             means.append(mean)
         return RAMOutput(
-            self.classifier(h), torch.stack(locs, 1), torch.stack(log_probs, 1), torch.stack(baselines, 1),
+            self.classifier(h),
+            torch.stack(locs, 1),
+            torch.stack(log_probs, 1),
+            torch.stack(baselines, 1),
             torch.stack(means, 1),
         )
 
 
 def hybrid_loss(
-    output: RAMOutput, labels: torch.Tensor, reinforce_weight: float = 1.0, baseline_weight: float = 1.0,
+    output: RAMOutput,
+    labels: torch.Tensor,
+    reinforce_weight: float = 1.0,
+    baseline_weight: float = 1.0,
     use_baseline: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The hybrid loss of Eq. (ram-hybrid): cross-entropy + REINFORCE surrogate + baseline MSE.
@@ -238,19 +246,28 @@ def hybrid_loss(
     reinforce = score_function_surrogate(output.log_probs, reward, output.baselines if use_baseline else None)
     b_loss = baseline_loss(output.baselines, reward)
     loss = ce + reinforce_weight * reinforce + baseline_weight * b_loss
-    logs = {"loss": loss.item(), "ce": ce.item(), "reinforce": reinforce.item(), "baseline": b_loss.item(),
-            "reward": reward.mean().item()}
+    logs = {
+        "loss": loss.item(),
+        "ce": ce.item(),
+        "reinforce": reinforce.item(),
+        "baseline": b_loss.item(),
+        "reward": reward.mean().item(),
+    }
     return loss, logs
 
 
-def ram_step(model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+def ram_step(
+    model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, float]]:
     """A ``step`` for :func:`attnlib.train.fit`: sample a trajectory, return :func:`hybrid_loss`."""
     images, labels = batch
     loss, logs = hybrid_loss(model(images, sample=True), labels)
     return loss, {"loss": logs["loss"], "reward": logs["reward"]}
 
 
-def ram_predict(model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def ram_predict(
+    model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A ``predict`` for :func:`attnlib.train.evaluate`: follow the policy mean, return logits and labels."""
     images, labels = batch
     return model(images, sample=False).logits, labels

@@ -49,9 +49,15 @@ class SmallCNN(nn.Module):
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(2 * width, 4 * width, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1),
+            nn.Conv2d(in_channels, width, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * width, 4 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveMaxPool2d(1),
         )
         self.classifier = nn.Linear(4 * width, n_classes)
 
@@ -83,8 +89,11 @@ def count_flops(model: nn.Module, image_shape: tuple[int, int, int], **forward_k
     if len(image_shape) != 3:
         raise ValueError(f"image_shape must be (C, H, W), got {image_shape}")
     counter = [0]
-    handles = [m.register_forward_hook(_flops_hook(counter)) for m in model.modules()
-               if isinstance(m, (nn.Linear, nn.Conv2d, nn.RNNCell, nn.LSTMCell))]
+    handles = [
+        m.register_forward_hook(_flops_hook(counter))
+        for m in model.modules()
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.RNNCell, nn.LSTMCell))
+    ]
     was_training = model.training
     model.eval()
     try:

@@ -49,8 +49,12 @@ def draw_glimpse_view(model, image: torch.Tensor, center: tuple[float, float], l
     sensor = model.sensor
     scales = extract_glimpses(batch, start, sensor.size, sensor.n_scales, sensor.scale_factor)[0].cpu()
     height, width = image.shape[-2:]
-    fig, axes = plt.subplots(1, sensor.n_scales + 2, figsize=(2.4 * (sensor.n_scales + 2), 2.6),
-                             gridspec_kw={"width_ratios": [1.4] + [1] * sensor.n_scales + [1.6]})
+    fig, axes = plt.subplots(
+        1,
+        sensor.n_scales + 2,
+        figsize=(2.4 * (sensor.n_scales + 2), 2.6),
+        gridspec_kw={"width_ratios": [1.4] + [1] * sensor.n_scales + [1.6]},
+    )
     ax = axes[0]
     ax.imshow(image[0].cpu().numpy(), cmap="gray", vmin=0, vmax=1, extent=(0, width, height, 0))
     boxes = glimpse_boxes(start.cpu(), (height, width), sensor.size, sensor.n_scales, sensor.scale_factor)[0]

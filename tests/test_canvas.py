@@ -45,8 +45,9 @@ def test_clutter_adds_ink_from_other_pieces_and_keeps_the_digit():
 def test_make_canvases_counts_pieces():
     digits = torch.zeros(3, 1, 28, 28)
     source = torch.ones(2, 1, 28, 28)
-    images, _ = make_canvases(digits, 60, n_clutter=1, clutter_size=8, clutter_source=source,
-                              generator=torch.Generator().manual_seed(0))
+    images, _ = make_canvases(
+        digits, 60, n_clutter=1, clutter_size=8, clutter_source=source, generator=torch.Generator().manual_seed(0)
+    )
     # one 8x8 piece of ones per canvas (a single piece cannot overlap itself)
     assert torch.equal(images.flatten(1).sum(1), torch.full((3,), 64.0))
 

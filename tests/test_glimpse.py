@@ -126,18 +126,22 @@ def test_sensor_module_matches_function():
 def test_rectangular_images():
     gen = torch.Generator().manual_seed(5)
     images = torch.rand(4, 1, 20, 36, generator=gen)
-    u = torch.stack([torch.randint(-2, 39, (4,), generator=gen), torch.randint(-2, 23, (4,), generator=gen)], 1).double()
+    u = torch.stack(
+        [torch.randint(-2, 39, (4,), generator=gen), torch.randint(-2, 23, (4,), generator=gen)], 1
+    ).double()
     centers = (u / torch.tensor([36.0, 20.0], dtype=torch.float64) * 2 - 1).clamp(-1, 1).float()
-    torch.testing.assert_close(extract_glimpses(images, centers, 6, 2), naive_glimpses(images, centers, 6, 2, 2),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        extract_glimpses(images, centers, 6, 2), naive_glimpses(images, centers, 6, 2, 2), atol=1e-6, rtol=0
+    )
 
 
 def test_loop_reference_agrees_on_pixel_boundaries():
     gen = torch.Generator().manual_seed(6)
     images = torch.rand(5, 1, 60, 60, generator=gen)
     centers = boundary_centers(5, 60, gen)
-    torch.testing.assert_close(extract_glimpses_loop(images, centers, 12, 3), extract_glimpses(images, centers, 12, 3),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        extract_glimpses_loop(images, centers, 12, 3), extract_glimpses(images, centers, 12, 3), atol=1e-6, rtol=0
+    )
 
 
 def test_glimpse_boxes():

@@ -17,7 +17,14 @@ from attnlib.reinforce import baseline_loss, score_function_surrogate
 
 def small_model(**kw) -> RecurrentAttentionModel:
     torch.manual_seed(0)
-    args = {"glimpse_size": 6, "n_scales": 2, "n_glimpses": 4, "glimpse_hidden": 16, "location_hidden": 16, "hidden": 32}
+    args = {
+        "glimpse_size": 6,
+        "n_scales": 2,
+        "n_glimpses": 4,
+        "glimpse_hidden": 16,
+        "location_hidden": 16,
+        "hidden": 32,
+    }
     args.update(kw)
     return RecurrentAttentionModel(**args)
 
@@ -81,8 +88,11 @@ def test_hybrid_loss_gradients_match_the_formulas():
     # the reward is detached: logits learn only from cross-entropy
     torch.testing.assert_close(g_logits, (F.softmax(logits.detach(), -1) - F.one_hot(labels, 10)) / batch)
     # the value is the sum of the three attnlib pieces
-    reference = (F.cross_entropy(logits, labels) + score_function_surrogate(log_probs, reward, baselines)
-                 + baseline_loss(baselines, reward))
+    reference = (
+        F.cross_entropy(logits, labels)
+        + score_function_surrogate(log_probs, reward, baselines)
+        + baseline_loss(baselines, reward)
+    )
     torch.testing.assert_close(loss, reference)
     assert set(logs) == {"loss", "ce", "reinforce", "baseline", "reward"}
 
@@ -111,8 +121,11 @@ def test_what_is_detached():
     out = model(torch.rand(4, 1, 28, 28), sample=True)
     model.zero_grad()
     baseline_loss(out.baselines, torch.ones(4)).backward()
-    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for n, p in model.named_parameters()
-               if not n.startswith("baseline"))
+    assert all(
+        p.grad is None or torch.count_nonzero(p.grad) == 0
+        for n, p in model.named_parameters()
+        if not n.startswith("baseline")
+    )
     # the policy's input is detached by default, so REINFORCE stops at the policy layer ...
     model = small_model()
     out = model(torch.rand(4, 1, 28, 28), sample=True)
@@ -168,8 +181,9 @@ def test_learns_centred_digits_well_above_chance():
     train.seed_everything(0)
     loader = CanvasLoader("train", 28, batch_size=32, seed=0, limit=2000)
     test = CanvasLoader("test", 28, batch_size=500, seed=0, fresh=False)
-    model = RecurrentAttentionModel(glimpse_size=8, n_scales=2, n_glimpses=4, glimpse_hidden=64,
-                                    location_hidden=32, hidden=128)
+    model = RecurrentAttentionModel(
+        glimpse_size=8, n_scales=2, n_glimpses=4, glimpse_hidden=64, location_hidden=32, hidden=128
+    )
     # 3 epochs of 2,000 digits reach about 0.75 here
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     train.fit(model, loader, optimizer, epochs=3, step=ram_step, progress=False)
