@@ -258,7 +258,9 @@ class VQAModel(nn.Module):
         self.project_cells = nn.Linear(channels + 2 if cell_dim is None else cell_dim, dim)
         self.project_question = nn.Linear(dim, dim)
         self.fuse = nn.Linear(dim, dim)
-        self.soft_logits = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 1)) if attention == "soft" else None
+        self.soft_logits = (
+            nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 1)) if attention == "soft" else None
+        )
         self.pairwise = PairwiseModule(dim) if aggregator == "pairwise" else None
         self.classifier = nn.Sequential(nn.Linear(2 * dim, 128), nn.ReLU(), nn.Linear(128, n_answers))
 
@@ -433,7 +435,9 @@ def encode_images(encoder: ImageEncoder, images: torch.Tensor, batch_size: int =
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
-    out = torch.cat([encoder(images[i : i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)])
+    out = torch.cat(
+        [encoder(images[i : i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
+    )
     encoder.train(was_training)
     return out
 

@@ -33,7 +33,9 @@ def _check_pair(pred: torch.Tensor, target: torch.Tensor) -> None:
     check_boxes(pred, "pred")
     check_boxes(target, "target")
     if pred.shape[0] != target.shape[0]:
-        raise ValueError(f"pred and target must have the same number of boxes, got {pred.shape[0]} and {target.shape[0]}")
+        raise ValueError(
+            f"pred and target must have the same number of boxes, got {pred.shape[0]} and {target.shape[0]}"
+        )
 
 
 def _area(boxes: torch.Tensor) -> torch.Tensor:

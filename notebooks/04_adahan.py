@@ -31,7 +31,14 @@ import sys
 
 if importlib.util.find_spec("attnlib") is None:
     subprocess.check_call(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/attnlib/visual-attention-course"]
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/attnlib/visual-attention-course",
+        ]
     )
 
 # %%
@@ -41,10 +48,9 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import Markdown, display
-
 from attnlib import adahan, budget, results, train, viz
 from attnlib.data import shapes, vqa
+from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
 N_TRAIN = budget.choose(smoke=60, book=1200, paper=20000)  # scenes, 4 questions each
@@ -58,7 +64,11 @@ DEVICE = budget.announce(
     data=f"CLEVR-like scenes rendered by attnlib.data.shapes (48x48 RGB), {N_TRAIN:,} train / {N_TEST:,} "
     "test scenes from disjoint seeds, 4 templated questions per scene (attnlib.data.vqa); generated, no download"
 )
-torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)) if DEVICE.type == "cpu" else torch.get_num_threads())
+torch.set_num_threads(
+    max(1, min(torch.get_num_threads(), 2))
+    if DEVICE.type == "cpu"
+    else torch.get_num_threads()
+)
 
 # %% [markdown]
 # ## The task: questions about scenes of objects
@@ -76,7 +86,10 @@ test_set = vqa.make_vqa_dataset(N_TEST, "test", seed=0)
 print(f"{len(train_set):,} training and {len(test_set):,} test questions; vocabulary {len(vqa.VOCAB)} words, "
       f"{len(vqa.ANSWERS)} answers")  # fmt: skip
 shares = torch.bincount(test_set.qtype, minlength=4) / len(test_set)
-print("test questions per type:", {t: f"{s:.0%}" for t, s in zip(vqa.QUESTION_TYPES, shares.tolist())})
+print(
+    "test questions per type:",
+    {t: f"{s:.0%}" for t, s in zip(vqa.QUESTION_TYPES, shares.tolist())},
+)
 
 picks = [int((test_set.qtype == t).nonzero()[0]) for t in range(4)] + [int((test_set.qtype == t).nonzero()[1])
                                                                         for t in range(4)]  # fmt: skip
@@ -96,9 +109,16 @@ plt.show()
 prior = torch.zeros(len(vqa.FAMILY_NAMES), dtype=torch.long)
 for f in range(len(vqa.FAMILY_NAMES)):
     answers = train_set.answers[train_set.family == f]
-    prior[f] = torch.bincount(answers, minlength=len(vqa.ANSWERS)).argmax() if len(answers) else 0
+    prior[f] = (
+        torch.bincount(answers, minlength=len(vqa.ANSWERS)).argmax()
+        if len(answers)
+        else 0
+    )
 majority = vqa.accuracy_by_type(prior[test_set.family], test_set)
-print("most frequent answer per template, test accuracy:", {k: f"{v:.1%}" for k, v in majority.items()})
+print(
+    "most frequent answer per template, test accuracy:",
+    {k: f"{v:.1%}" for k, v in majority.items()},
+)
 
 # %% [markdown]
 # ## The model and the presence of a cell
@@ -155,7 +175,9 @@ print(inspect.getsource(adahan.adaptive_hard_attention))
 
 # %%
 print(inspect.getsource(adahan.gather_kept))
-demo = torch.randn(2, 9, 4, generator=torch.Generator().manual_seed(0), requires_grad=True)
+demo = torch.randn(
+    2, 9, 4, generator=torch.Generator().manual_seed(0), requires_grad=True
+)
 demo_mask = adahan.adaptive_hard_attention(demo.detach())
 kept, kept_mask, _ = adahan.gather_kept(demo, demo_mask)
 adahan.masked_sum_pool(kept, kept_mask).pow(2).sum().backward()
@@ -209,7 +231,10 @@ train.seed_everything(0)
 encoder = adahan.ImageEncoder(48).to(DEVICE)
 start = time.perf_counter()
 pretrain_acc = adahan.pretrain_encoder(
-    encoder, train_set.images, shapes.cell_labels(train_set.scenes), epochs=PRETRAIN_EPOCHS
+    encoder,
+    train_set.images,
+    shapes.cell_labels(train_set.scenes),
+    epochs=PRETRAIN_EPOCHS,
 )
 train_features = adahan.encode_images(encoder, train_set.images)
 test_features = adahan.encode_images(encoder, test_set.images)
@@ -227,18 +252,26 @@ print(f"per-cell attribute accuracy by epoch: {[f'{a:.1%}' for a in pretrain_acc
 # %%
 HAN_FRACTIONS = (0.1, 0.2, 0.5)
 CONFIGS = [("question only", "none", "sum", None)]
-CONFIGS += [("soft", "soft", "sum", None)] + [(f"HAN {f:.0%}", "han", "sum", f) for f in HAN_FRACTIONS]
+CONFIGS += [("soft", "soft", "sum", None)] + [
+    (f"HAN {f:.0%}", "han", "sum", f) for f in HAN_FRACTIONS
+]
 CONFIGS += [("AdaHAN", "adahan", "sum", None), ("soft", "soft", "pairwise", None)]
 pairwise_fractions = HAN_FRACTIONS if budget.current() == "paper" else (0.2,)
 CONFIGS += [(f"HAN {f:.0%}", "han", "pairwise", f) for f in pairwise_fractions]
 CONFIGS += [("AdaHAN", "adahan", "pairwise", None)]
 
-train_loader = vqa.VQALoader(train_set, BATCH, shuffle=True, seed=0, images=train_features)
+train_loader = vqa.VQALoader(
+    train_set, BATCH, shuffle=True, seed=0, images=train_features
+)
 test_loader = vqa.VQALoader(test_set, 256, images=test_features)
 
 
 def test_accuracy(model):
-    return {"test_acc": train.evaluate(model, test_loader, lambda m, b: (m(b[0], b[1], b[2], b[4]), b[3]))}
+    return {
+        "test_acc": train.evaluate(
+            model, test_loader, lambda m, b: (m(b[0], b[1], b[2], b[4]), b[3])
+        )
+    }
 
 
 runs, models = {}, {}
@@ -263,7 +296,11 @@ for name, attention, aggregator, fraction in CONFIGS:
           f"{row['seconds']:.0f} s")  # fmt: skip
 
 # %%
-header = "| attention | aggregator | cells kept | all | " + " | ".join(vqa.QUESTION_TYPES) + " | train time |"
+header = (
+    "| attention | aggregator | cells kept | all | "
+    + " | ".join(vqa.QUESTION_TYPES)
+    + " | train time |"
+)
 lines = [header, "|" + "---|" * (5 + len(vqa.QUESTION_TYPES))]
 for (name, aggregator), row in runs.items():
     kept = "-" if name == "question only" else f"{row['kept']:.1%}"
@@ -271,7 +308,10 @@ for (name, aggregator), row in runs.items():
     lines.append(f"| {name} | {aggregator if name != 'question only' else '-'} | {kept} | **{row['all']:.1%}** | "
                  f"{per_type} | {row['seconds']:.0f} s |")  # fmt: skip
 display(Markdown("Test accuracy (ours, this run):\n\n" + "\n".join(lines)))
-viz.plot_history({f"{n} / {a}": h for (n, a), (_, _, h) in models.items() if a == "sum"}, ["loss", "test_acc"])
+viz.plot_history(
+    {f"{n} / {a}": h for (n, a), (_, _, h) in models.items() if a == "sum"},
+    ["loss", "test_acc"],
+)
 plt.show()
 
 # %% [markdown]
@@ -308,7 +348,9 @@ for ax, aggregator in zip(axes, ("sum", "pairwise")):
         ax.hist(kept[test_set.qtype == t].numpy(), bins=np.linspace(0, max(0.05, kept.max().item()), 30),
                 alpha=0.55, label=name)  # fmt: skip
     ax.set_xlabel("fraction of cells kept")
-    ax.set_title(f"AdaHAN / {aggregator}: mean {kept.mean():.1%}, median {kept.median():.1%}")
+    ax.set_title(
+        f"AdaHAN / {aggregator}: mean {kept.mean():.1%}, median {kept.median():.1%}"
+    )
     ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
@@ -324,8 +366,16 @@ for aggregator, marker in (("sum", "o"), ("pairwise", "s")):
             continue
         x = 1.0 if name == "soft" else row["kept"]
         ax.scatter(x, row["all"], marker=marker, s=40)
-        ax.annotate(f"{name} / {agg}", (x, row["all"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
-ax.axhline(runs[("question only", "sum")]["all"], color="gray", ls="--", label="question only")
+        ax.annotate(
+            f"{name} / {agg}",
+            (x, row["all"]),
+            fontsize=7,
+            xytext=(3, 3),
+            textcoords="offset points",
+        )
+ax.axhline(
+    runs[("question only", "sum")]["all"], color="gray", ls="--", label="question only"
+)
 ax.set_xscale("log")
 ax.set_xlabel("fraction of cells kept (log)")
 ax.set_ylabel("test accuracy")
@@ -345,7 +395,9 @@ module = pair_model.pairwise
 n_cells = test_features.shape[1]
 counts = [k for k in (2, 4, 8, 16, 32, 64, 96, n_cells) if k <= n_cells]
 flops, seconds = [], []
-x_cells = torch.randn(64, n_cells, DIM, generator=torch.Generator().manual_seed(0)).to(DEVICE)
+x_cells = torch.randn(64, n_cells, DIM, generator=torch.Generator().manual_seed(0)).to(
+    DEVICE
+)
 for k in counts:
     ones = torch.ones(64, k, dtype=torch.bool, device=DEVICE)
     flops.append(adahan.count_flops(module, x_cells[:, :k], ones))
@@ -384,12 +436,20 @@ module_cpu = module.cpu()
 full = adahan.pairwise_cost(module_cpu, fused, all_mask)
 bucketed = adahan.pairwise_cost(module_cpu, fused, out["mask"], bucket=True)
 shuffled = torch.randperm(len(fused), generator=torch.Generator().manual_seed(0))
-unsorted = adahan.pairwise_cost(module_cpu, fused[shuffled], out["mask"][shuffled], bucket=False)
+unsorted = adahan.pairwise_cost(
+    module_cpu, fused[shuffled], out["mask"][shuffled], bucket=False
+)
 module.to(DEVICE)
 ratio, ratio_unsorted = full / bucketed, full / unsorted
-print(f"pairwise module over all {n_cells} cells: {full / 1e9:.2f} GFLOPs for {len(fused):,} questions")
-print(f"over AdaHAN's kept cells (bucketed): {bucketed / 1e9:.3f} GFLOPs -> {ratio:.1f}x fewer")
-print(f"over AdaHAN's kept cells (random batches): {unsorted / 1e9:.3f} GFLOPs -> {ratio_unsorted:.1f}x fewer")
+print(
+    f"pairwise module over all {n_cells} cells: {full / 1e9:.2f} GFLOPs for {len(fused):,} questions"
+)
+print(
+    f"over AdaHAN's kept cells (bucketed): {bucketed / 1e9:.3f} GFLOPs -> {ratio:.1f}x fewer"
+)
+print(
+    f"over AdaHAN's kept cells (random batches): {unsorted / 1e9:.3f} GFLOPs -> {ratio_unsorted:.1f}x fewer"
+)
 
 # %% [markdown]
 # ## Goals of this chapter, measured
@@ -398,6 +458,7 @@ print(f"over AdaHAN's kept cells (random batches): {unsorted / 1e9:.3f} GFLOPs -
 # attention with the same aggregator (not more than 2 points below it), all well above the question-only
 # baseline (we ask for 10 points); the pairwise module over AdaHAN's kept cells at least 10 times cheaper in FLOPs
 # than over all cells (bucketed batches); the chapter executing within 10 minutes.
+
 
 # %%
 def verdict(ok):
@@ -417,8 +478,12 @@ for aggregator in ("sum", "pairwise"):
                        data=DATA_NOTE)  # fmt: skip
         goal_lines.append(f"| {name} / {aggregator} within 2 points of soft ({soft:.1%}), well above question-only "
                           f"({blind:.1%}) | {acc:.1%} ({100 * (acc - soft):+.1f} points) | {verdict(ok)} |")  # fmt: skip
-goal_lines.append(f"| pairwise FLOPs, all cells / AdaHAN's kept cells >= 10 | {ratio:.1f}x | {verdict(ratio >= 10)} |")
-results.record("04_adahan", "test accuracy, question only", 100 * blind, unit="%", data=DATA_NOTE)
+goal_lines.append(
+    f"| pairwise FLOPs, all cells / AdaHAN's kept cells >= 10 | {ratio:.1f}x | {verdict(ratio >= 10)} |"
+)
+results.record(
+    "04_adahan", "test accuracy, question only", 100 * blind, unit="%", data=DATA_NOTE
+)
 results.record("04_adahan", "pairwise FLOPs, all cells / AdaHAN's kept cells", ratio, unit="x", goal=">= 10x",
                met=ratio >= 10, data=DATA_NOTE, note="bucketed batches of 64; FlopCounterMode")  # fmt: skip
 elapsed = time.perf_counter() - CHAPTER_START
@@ -444,8 +509,13 @@ display(Markdown(f"Budget `{budget.current()}`:\n\n" + "\n".join(goal_lines)))
 # the tests of `attnlib.adahan` pin the L2 norm, the masks and the gradient flow.
 
 # %%
-best = max(((n, a) for n, a in runs if n.startswith("HAN") and a == "pairwise"), key=lambda k: runs[k]["all"])
-print(f"ours, best HAN + pairwise ({best[0]}): {runs[best]['all']:.1%} on our test questions")
+best = max(
+    ((n, a) for n, a in runs if n.startswith("HAN") and a == "pairwise"),
+    key=lambda k: runs[k]["all"],
+)
+print(
+    f"ours, best HAN + pairwise ({best[0]}): {runs[best]['all']:.1%} on our test questions"
+)
 
 # %% [markdown]
 # ## Exercises
@@ -477,4 +547,6 @@ print(f"ours, best HAN + pairwise ({best[0]}): {runs[best]['all']:.1%} on our te
 # ```
 
 # %%
-print(f"chapter executed in {(time.perf_counter() - CHAPTER_START) / 60:.1f} min at budget {budget.current()}")
+print(
+    f"chapter executed in {(time.perf_counter() - CHAPTER_START) / 60:.1f} min at budget {budget.current()}"
+)

@@ -81,11 +81,25 @@ def _write_fixture(root, as_json: bool = False):
         "annotations": [{"id": 10, "image_id": 1, "bbox": [20.0, 10.0, 40.0, 30.0], "category_id": 3}],
     }
     refs = [
-        {"ref_id": 0, "ann_id": 10, "image_id": 1, "split": "train", "category_id": 3,
-         "sentences": [{"sent": "left car", "raw": "Left car", "tokens": ["left", "car"], "sent_id": 0},
-                       {"sent": "the red car", "raw": "the red car", "tokens": ["the", "red", "car"], "sent_id": 1}]},
-        {"ref_id": 1, "ann_id": 10, "image_id": 1, "split": "val", "category_id": 3,
-         "sentences": [{"sent": "car", "raw": "car", "tokens": ["car"], "sent_id": 2}]},
+        {
+            "ref_id": 0,
+            "ann_id": 10,
+            "image_id": 1,
+            "split": "train",
+            "category_id": 3,
+            "sentences": [
+                {"sent": "left car", "raw": "Left car", "tokens": ["left", "car"], "sent_id": 0},
+                {"sent": "the red car", "raw": "the red car", "tokens": ["the", "red", "car"], "sent_id": 1},
+            ],
+        },
+        {
+            "ref_id": 1,
+            "ann_id": 10,
+            "image_id": 1,
+            "split": "val",
+            "category_id": 3,
+            "sentences": [{"sent": "car", "raw": "car", "tokens": ["car"], "sent_id": 2}],
+        },
     ]
     (root / "instances.json").write_text(json.dumps(instances))
     if as_json:

@@ -28,7 +28,18 @@ from torchvision.ops import box_convert
 
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZE_RADII, SIZES, Scenes, render_scenes, sample_scenes
 
-__all__ = ["VOCAB", "PAD", "CLS", "KINDS", "RefExp", "make_refexp", "decode", "interpret", "target_boxes", "load_refcoco"]
+__all__ = [
+    "VOCAB",
+    "PAD",
+    "CLS",
+    "KINDS",
+    "RefExp",
+    "make_refexp",
+    "decode",
+    "interpret",
+    "target_boxes",
+    "load_refcoco",
+]
 
 RELATIONS: tuple[str, ...] = ("left", "right", "above", "below")
 SUPERLATIVES: tuple[str, ...] = ("leftmost", "rightmost", "topmost", "bottommost")
@@ -177,7 +188,9 @@ def _generate(n: int, min_objects: int, max_objects: int, margin: float, p_share
     t_attrs = attrs[bi, target]
     s1, r1 = k1 // 4, k1 % 4
     l2, s2, r2 = k2 // 28, (k2 % 28) // 4, k2 % 4
-    subset = torch.where(kind.view(n, 1) == 0, _SUBSETS[s0], torch.where(kind.view(n, 1) == 1, _SUBSETS[s1], _SUBSETS[s2]))
+    subset = torch.where(
+        kind.view(n, 1) == 0, _SUBSETS[s0], torch.where(kind.view(n, 1) == 1, _SUBSETS[s1], _SUBSETS[s2])
+    )
     tokens[:, 2:5] = _phrase(t_attrs, subset)
     tokens[:, 1] = torch.where(kind == 1, _ID[SUPERLATIVES[0]] + r1, PAD)
     is_rel = kind == 2
@@ -238,7 +251,9 @@ def make_refexp(
         keep = ok.nonzero().flatten()[: n - have]
         parts.append((scenes[keep], target[keep], kind[keep], tokens[keep]))
         have += keep.numel()
-    scenes = Scenes(*(torch.cat([getattr(p[0], f) for p in parts]) for f in ("color", "shape", "size", "position", "valid")))
+    scenes = Scenes(
+        *(torch.cat([getattr(p[0], f) for p in parts]) for f in ("color", "shape", "size", "position", "valid"))
+    )
     target = torch.cat([p[1] for p in parts])
     kind = torch.cat([p[2] for p in parts])
     tokens = torch.cat([p[3] for p in parts])
@@ -305,7 +320,9 @@ class _SafeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refs file tries to load {module}.{name}; only plain data is allowed")
 
 
-def load_refcoco(root: str | Path, split: str, refs_file: str = "refs(unc).p", instances_file: str = "instances.json") -> list[dict]:
+def load_refcoco(
+    root: str | Path, split: str, refs_file: str = "refs(unc).p", instances_file: str = "instances.json"
+) -> list[dict]:
     """Read RefCOCO / RefCOCO+ / RefCOCOg annotations (the ``refer`` toolkit's layout) for one split.
 
     ``root`` holds ``refs_file`` (the pickled list of refs, or the same list as ``.json``)

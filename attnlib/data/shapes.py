@@ -18,7 +18,18 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["COLORS", "COLOR_NAMES", "SHAPES", "SIZES", "SIZE_RADII", "Scenes", "sample_scenes", "render_scenes", "object_coverage", "cell_labels"]
+__all__ = [
+    "COLORS",
+    "COLOR_NAMES",
+    "SHAPES",
+    "SIZES",
+    "SIZE_RADII",
+    "Scenes",
+    "sample_scenes",
+    "render_scenes",
+    "object_coverage",
+    "cell_labels",
+]
 
 COLOR_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "cyan")
 COLORS = torch.tensor(
@@ -210,7 +221,9 @@ def _coverage(scenes: Scenes, image_size: int, antialias: bool) -> torch.Tensor:
     return cover * scenes.valid[..., None, None]
 
 
-def cell_labels(scenes: Scenes, image_size: int = 48, grid: int = 12, threshold: float = 0.3) -> dict[str, torch.Tensor]:
+def cell_labels(
+    scenes: Scenes, image_size: int = 48, grid: int = 12, threshold: float = 0.3
+) -> dict[str, torch.Tensor]:
     """Attributes of the object covering each cell of a ``grid x grid`` map, for dense supervision.
 
     A cell belongs to the object covering most of it if that object covers at

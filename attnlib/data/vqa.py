@@ -75,7 +75,11 @@ FAMILY_TYPE: tuple[int, ...] = (0, 0, 0, 1, 2, 2, 3)
 
 _WORDS = sorted(
     {w for t in FAMILIES.values() for w in t if not w.startswith("<")}
-    | set(COLOR_NAMES) | set(SHAPES) | set(SIZES) | set(PLURALS) | {w for r in RELATIONS for w in r}
+    | set(COLOR_NAMES)
+    | set(SHAPES)
+    | set(SIZES)
+    | set(PLURALS)
+    | {w for r in RELATIONS for w in r}
 )
 #: Question vocabulary; index 0 is padding.
 VOCAB: tuple[str, ...] = ("<pad>",) + tuple(_WORDS)
@@ -214,37 +218,56 @@ def generate_questions(
 
     pos = scenes.position.gather(1, j.unsqueeze(-1).expand(s, c, 2))
     pos2 = scenes.position.gather(1, j2.unsqueeze(-1).expand(s, c, 2))
-    relation_true = torch.stack(
-        [pos[..., 0] < pos2[..., 0], pos[..., 0] > pos2[..., 0], pos[..., 1] < pos2[..., 1], pos[..., 1] > pos2[..., 1]],
-        dim=-1,
-    ).gather(-1, rel.unsqueeze(-1)).squeeze(-1)
+    relation_true = (
+        torch.stack(
+            [
+                pos[..., 0] < pos2[..., 0],
+                pos[..., 0] > pos2[..., 0],
+                pos[..., 1] < pos2[..., 1],
+                pos[..., 1] > pos2[..., 1],
+            ],
+            dim=-1,
+        )
+        .gather(-1, rel.unsqueeze(-1))
+        .squeeze(-1)
+    )
 
     yes, no = _ANSWER_INDEX["yes"], _ANSWER_INDEX["no"]
-    answers = torch.stack(
-        [
-            _COLOR0 + color,
-            _SHAPE0 + shape,
-            _SIZE0 + size,
-            torch.where(matches(color=ex_color, shape=ex_shape) > 0, yes, no),
-            _COUNT0 + matches(color=ct_color),
-            _COUNT0 + matches(shape=ct_shape),
-            torch.where(relation_true, yes, no),
-        ],
-        dim=-1,
-    ).gather(-1, family.unsqueeze(-1)).squeeze(-1)
+    answers = (
+        torch.stack(
+            [
+                _COLOR0 + color,
+                _SHAPE0 + shape,
+                _SIZE0 + size,
+                torch.where(matches(color=ex_color, shape=ex_shape) > 0, yes, no),
+                _COUNT0 + matches(color=ct_color),
+                _COUNT0 + matches(shape=ct_shape),
+                torch.where(relation_true, yes, no),
+            ],
+            dim=-1,
+        )
+        .gather(-1, family.unsqueeze(-1))
+        .squeeze(-1)
+    )
     n_objects = valid.sum(1, keepdim=True)
-    ok = torch.stack(
-        [
-            matches(size=size, shape=shape) == 1,
-            matches(size=size, color=color) == 1,
-            matches(color=color, shape=shape) == 1,
-            torch.ones_like(ask_yes),
-            torch.ones_like(ask_yes),
-            torch.ones_like(ask_yes),
-            (matches(color=color, shape=shape) == 1) & (matches(color=color2, shape=shape2) == 1) & (n_objects >= 2),
-        ],
-        dim=-1,
-    ).gather(-1, family.unsqueeze(-1)).squeeze(-1)
+    ok = (
+        torch.stack(
+            [
+                matches(size=size, shape=shape) == 1,
+                matches(size=size, color=color) == 1,
+                matches(color=color, shape=shape) == 1,
+                torch.ones_like(ask_yes),
+                torch.ones_like(ask_yes),
+                torch.ones_like(ask_yes),
+                (matches(color=color, shape=shape) == 1)
+                & (matches(color=color2, shape=shape2) == 1)
+                & (n_objects >= 2),
+            ],
+            dim=-1,
+        )
+        .gather(-1, family.unsqueeze(-1))
+        .squeeze(-1)
+    )
 
     # Fill every family's template, then keep each candidate's own family's row.
     slots = {

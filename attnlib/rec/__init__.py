@@ -10,7 +10,19 @@ from attnlib.rec.selfpaced import SelfPacedLoss, difficulty, self_paced_loss
 from attnlib.rec.train import box_losses, cost, evaluate_rec, make_step, predict_boxes, sigma_descent, train_rec
 
 __all__ = [
-    "CA2M", "BoxHead", "RECModel", "TextEncoder", "VisualEncoder",
-    "SelfPacedLoss", "difficulty", "self_paced_loss",
-    "box_losses", "cost", "evaluate_rec", "make_step", "predict_boxes", "sigma_descent", "train_rec",
+    "CA2M",
+    "BoxHead",
+    "RECModel",
+    "TextEncoder",
+    "VisualEncoder",
+    "SelfPacedLoss",
+    "difficulty",
+    "self_paced_loss",
+    "box_losses",
+    "cost",
+    "evaluate_rec",
+    "make_step",
+    "predict_boxes",
+    "sigma_descent",
+    "train_rec",
 ]

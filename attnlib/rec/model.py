@@ -88,8 +88,12 @@ class VisualEncoder(nn.Module):
         for c in channels:
             stages.append(
                 nn.Sequential(
-                    nn.Conv2d(c_in, c, 3, stride=2, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
-                    nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c), nn.ReLU(),
+                    nn.Conv2d(c_in, c, 3, stride=2, padding=1),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(),
+                    nn.Conv2d(c, c, 3, padding=1),
+                    nn.BatchNorm2d(c),
+                    nn.ReLU(),
                 )
             )
             c_in = c
@@ -124,7 +128,9 @@ class TextEncoder(nn.Module):
     sentence in the paper's reading of BERT's depths; the paper uses 6 layers in 3 groups of 2).
     """
 
-    def __init__(self, d: int = 64, heads: int = 4, hidden: int = 128, layers: int = 3, groups: int = 3, max_len: int = 40):
+    def __init__(
+        self, d: int = 64, heads: int = 4, hidden: int = 128, layers: int = 3, groups: int = 3, max_len: int = 40
+    ):
         super().__init__()
         if layers % groups:
             raise ValueError(f"layers={layers} must be a multiple of groups={groups}")

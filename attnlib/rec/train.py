@@ -63,7 +63,12 @@ class Batches:
             yield tuple(t[idx] for t in self.data)
 
 
-def make_step(loss: LossName = "l1+giou", self_paced: SelfPacedLoss | None = None, record: list | None = None, record_every: int = 10):
+def make_step(
+    loss: LossName = "l1+giou",
+    self_paced: SelfPacedLoss | None = None,
+    record: list | None = None,
+    record_every: int = 10,
+):
     """A ``step(model, batch) -> (loss, logs)`` for :func:`attnlib.train.fit`.
 
     ``"l1"``: mean L1; ``"l1+giou"``: mean L1 + mean GIoU loss (1:1, as TransVG);
@@ -104,7 +109,9 @@ def predict_boxes(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, 
     model.eval()
     device = next(model.parameters()).device
     out = [
-        box_convert(model(images[i : i + batch_size].to(device), tokens[i : i + batch_size].to(device)), "cxcywh", "xyxy")
+        box_convert(
+            model(images[i : i + batch_size].to(device), tokens[i : i + batch_size].to(device)), "cxcywh", "xyxy"
+        )
         for i in range(0, images.shape[0], batch_size)
     ]
     model.train(was)
@@ -144,8 +151,15 @@ def train_rec(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     eval_fn = (lambda m: evaluate_rec(m, *test)) if test is not None else None
     history = fit(
-        model, Batches(*train, batch_size=batch_size, seed=seed), opt, epochs,
-        step=make_step(loss, sp, record), device=device, eval_fn=eval_fn, scheduler=sched, clip_grad_norm=1.0,
+        model,
+        Batches(*train, batch_size=batch_size, seed=seed),
+        opt,
+        epochs,
+        step=make_step(loss, sp, record),
+        device=device,
+        eval_fn=eval_fn,
+        scheduler=sched,
+        clip_grad_norm=1.0,
         desc=loss,
     )
     return history, sp
