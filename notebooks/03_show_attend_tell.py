@@ -38,7 +38,14 @@ import sys
 
 if importlib.util.find_spec("attnlib") is None:
     subprocess.check_call(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/attnlib/visual-attention-course"]
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "git+https://github.com/attnlib/visual-attention-course",
+        ]
     )
 
 # %%
@@ -48,14 +55,13 @@ import time
 
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import Markdown, display
-
 from attnlib import budget, results, sat, train, viz
 from attnlib.data import load_mnist
 from attnlib.data.captions import DIGIT_CAPTION_VOCAB, make_digit_captions
+from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=256, book=8000, paper=60000)
+N_TRAIN = budget.choose(smoke=256, book=3000, paper=60000)
 N_TEST = budget.choose(smoke=64, book=1000, paper=5000)
 N_VAL = budget.choose(smoke=32, book=300, paper=1000)
 MNIST_SOURCE = budget.choose(smoke="bundled", book="bundled", paper="torchvision")
@@ -81,8 +87,10 @@ train_set = make_digit_captions(N_TRAIN, "train", seed=1, source=MNIST_SOURCE)
 val_set = make_digit_captions(N_VAL, "test", seed=3, source=MNIST_SOURCE)
 test_set = make_digit_captions(N_TEST, "test", seed=2, source=MNIST_SOURCE)
 print(f"vocabulary ({len(VOCAB)} tokens): {' '.join(VOCAB.itos)}")
-print(f"caption length: {min(map(len, (c.split() for c in train_set.captions)))} to "
-      f"{max(map(len, (c.split() for c in train_set.captions)))} words")
+print(
+    f"caption length: {min(map(len, (c.split() for c in train_set.captions)))} to "
+    f"{max(map(len, (c.split() for c in train_set.captions)))} words"
+)
 
 fig, axes = plt.subplots(2, 4, figsize=(11, 6))
 for i, ax in enumerate(axes.flat):
@@ -128,7 +136,7 @@ plt.show()
 
 # %%
 source = inspect.getsource(sat.AdditiveAttention.forward)
-print(source[source.index("        scores = "):])
+print(source[source.index("        scores = ") :])
 
 # %% [markdown]
 # **Context.** The paper reads $\alpha_{ti}$ in two ways. As the probability that location $i$ is
@@ -175,7 +183,11 @@ print(source[source.index("        scores = "):])
 
 # %%
 source = inspect.getsource(sat.SATDecoder.step)
-print(source[source.index("        expected, alpha = "):source.index("        embedded = ")])
+print(
+    source[
+        source.index("        expected, alpha = ") : source.index("        embedded = ")
+    ]
+)
 
 # %% [markdown]
 # ## 3. What each variant optimises
@@ -224,7 +236,7 @@ print(source[source.index("        expected, alpha = "):source.index("        em
 
 # %%
 source = inspect.getsource(sat.hard_attention_loss)
-print(source[source.index("    nll = caption_nll"):source.index("    logs = {")])
+print(source[source.index("    nll = caption_nll") : source.index("    logs = {")])
 
 # %% [markdown]
 # **The doubly stochastic penalty.** By construction $\sum_i \alpha_{ti} = 1$ at every step. The
@@ -263,25 +275,41 @@ def shifted_digit_step(model, batch):
     images = torch.roll(torch.nn.functional.pad(images, (4, 4, 4, 4)), (dy, dx), (2, 3))
     logits = model(images)
     loss = torch.nn.functional.cross_entropy(logits, labels)
-    return loss, {"loss": loss.item(), "acc": (logits.argmax(-1) == labels).float().mean().item()}
+    return loss, {
+        "loss": loss.item(),
+        "acc": (logits.argmax(-1) == labels).float().mean().item(),
+    }
 
 
 encoder = sat.SmallCNNEncoder()
 head = sat.PretrainHead(encoder).to(DEVICE)
 digit_loader = torch.utils.data.DataLoader(
-    torch.utils.data.TensorDataset(digits, digit_labels), batch_size=64, shuffle=True,
-    generator=torch.Generator().manual_seed(0))
+    torch.utils.data.TensorDataset(digits, digit_labels),
+    batch_size=64,
+    shuffle=True,
+    generator=torch.Generator().manual_seed(0),
+)
 start = time.perf_counter()
-train.fit(head, digit_loader, torch.optim.Adam(head.parameters(), 3e-3), PRETRAIN_EPOCHS,
-          step=shifted_digit_step, desc="pretrain")
-digit_accuracy = train.evaluate(head, [(torch.nn.functional.pad(test_digits, (4, 4, 4, 4)), test_labels)])
+train.fit(
+    head,
+    digit_loader,
+    torch.optim.Adam(head.parameters(), 3e-3),
+    PRETRAIN_EPOCHS,
+    step=shifted_digit_step,
+    desc="pretrain",
+)
+digit_accuracy = train.evaluate(
+    head, [(torch.nn.functional.pad(test_digits, (4, 4, 4, 4)), test_labels)]
+)
 encoder.eval()
 for parameter in encoder.parameters():
     parameter.requires_grad_(False)
 train_features = sat.encode_images(encoder, train_set.images)
 val_features = sat.encode_images(encoder, val_set.images)
-print(f"encoder pretrained in {time.perf_counter() - start:.0f} s; accuracy on the 1,000 test digits: "
-      f"{digit_accuracy:.1%}; annotations: {tuple(train_features.shape)} (scenes, L, D)")
+print(
+    f"encoder pretrained in {time.perf_counter() - start:.0f} s; accuracy on the 1,000 test digits: "
+    f"{digit_accuracy:.1%}; annotations: {tuple(train_features.shape)} (scenes, L, D)"
+)
 
 # %% [markdown]
 # ## 5. Training soft and hard attention
@@ -306,44 +334,81 @@ print(f"encoder pretrained in {time.perf_counter() - start:.0f} s; accuracy on t
 # hard-attention model looks at the single most likely location (`mode="argmax"`): it stays hard.
 
 # %%
-EPOCHS = budget.choose(smoke=1, book=12, paper=30)
+EPOCHS = budget.choose(smoke=1, book=6, paper=30)
 BATCH = budget.choose(smoke=32, book=64, paper=128)
 RUNS = {
     "soft": dict(attention="soft", doubly_stochastic=0.0),
     "soft + penalty": dict(attention="soft", doubly_stochastic=1.0),
-    "hard": dict(attention="hard", doubly_stochastic=0.0, use_baseline=True, reinforce_weight=0.2),
-    "hard, no baseline": dict(attention="hard", doubly_stochastic=0.0, use_baseline=False, reinforce_weight=0.2),
+    "hard": dict(
+        attention="hard", doubly_stochastic=0.0, use_baseline=True, reinforce_weight=0.2
+    ),
+    "hard, no baseline": dict(
+        attention="hard",
+        doubly_stochastic=0.0,
+        use_baseline=False,
+        reinforce_weight=0.2,
+    ),
 }
 
 
 def val_exact_match(model):
-    tokens, _, _ = sat.generate(model, val_features.to(DEVICE), VOCAB.start, VOCAB.end, VOCAB.pad, max_len=10)
+    tokens, _, _ = sat.generate(
+        model, val_features.to(DEVICE), VOCAB.start, VOCAB.end, VOCAB.pad, max_len=10
+    )
     return {"val_exact": sat.exact_match(VOCAB.decode_batch(tokens), val_set.captions)}
 
 
 models, histories, train_seconds = {}, {}, {}
 for name, options in RUNS.items():
     train.seed_everything(0)
-    model = sat.ShowAttendTell(len(VOCAB), options["attention"], encoder=copy.deepcopy(encoder),
-                               hidden_dim=128, embed_dim=32, attention_dim=64).to(DEVICE)
+    model = sat.ShowAttendTell(
+        len(VOCAB),
+        options["attention"],
+        encoder=copy.deepcopy(encoder),
+        hidden_dim=128,
+        embed_dim=32,
+        attention_dim=64,
+    ).to(DEVICE)
     loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(train_features, train_set.tokens), batch_size=BATCH, shuffle=True,
-        generator=torch.Generator().manual_seed(0))
+        torch.utils.data.TensorDataset(train_features, train_set.tokens),
+        batch_size=BATCH,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=3e-3)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS)
-    step = sat.make_train_step(**options, generator=torch.Generator(device=DEVICE).manual_seed(5))
-    histories[name] = train.fit(model, loader, optimizer, EPOCHS, step=step, eval_fn=val_exact_match,
-                                scheduler=scheduler, clip_grad_norm=5.0, desc=name)
+    step = sat.make_train_step(
+        **options, generator=torch.Generator(device=DEVICE).manual_seed(5)
+    )
+    histories[name] = train.fit(
+        model,
+        loader,
+        optimizer,
+        EPOCHS,
+        step=step,
+        eval_fn=val_exact_match,
+        scheduler=scheduler,
+        clip_grad_norm=5.0,
+        desc=name,
+    )
     models[name] = model
     train_seconds[name] = histories[name]["seconds"][-1]
-    print(f"{name:>18}: {EPOCHS} epochs, {train_seconds[name]:.0f} s, "
-          f"validation exact match {histories[name]['val_exact'][-1]:.1%}")
+    print(
+        f"{name:>18}: {EPOCHS} epochs, {train_seconds[name]:.0f} s, "
+        f"validation exact match {histories[name]['val_exact'][-1]:.1%}"
+    )
 
 # %%
-fig = viz.plot_history(histories, ["nll", "train_exact", "val_exact"],
-                       titles=["-log p(y | a) per caption (training)", "exact match, training batches",
-                               "exact match, validation scenes"])
+fig = viz.plot_history(
+    histories,
+    ["nll", "train_exact", "val_exact"],
+    titles=[
+        "-log p(y | a) per caption (training)",
+        "exact match, training batches",
+        "exact match, validation scenes",
+    ],
+)
 plt.show()
 
 # %% [markdown]
@@ -362,34 +427,73 @@ plt.show()
 #   (`sat.attention_localisation`; the $j$-th digit word names the $j$-th digit in reading order).
 
 # %%
-evaluations = {name: sat.evaluate_captions(model, test_set) for name, model in models.items()}
-rows = ["| run | exact match | BLEU-4 | localisation | training time |", "|---|---|---|---|---|"]
+evaluations = {
+    name: sat.evaluate_captions(model, test_set) for name, model in models.items()
+}
+rows = [
+    "| run | exact match | BLEU-4 | localisation | training time |",
+    "|---|---|---|---|---|",
+]
 for name, ev in evaluations.items():
-    rows.append(f"| {name} | {ev['exact_match']:.1%} | {100 * ev['bleu4']:.1f} | {ev['localisation']:.1%} "
-                f"| {train_seconds[name]:.0f} s |")
+    rows.append(
+        f"| {name} | {ev['exact_match']:.1%} | {100 * ev['bleu4']:.1f} | {ev['localisation']:.1%} "
+        f"| {train_seconds[name]:.0f} s |"
+    )
 display(Markdown("\n".join(rows)))
 
 soft, hard = evaluations["soft"], evaluations["hard"]
 goals = [
     ("soft exact match >= 85 %", soft["exact_match"], soft["exact_match"] >= 0.85),
     ("soft localisation >= 80 %", soft["localisation"], soft["localisation"] >= 0.80),
-    ("hard exact match within 10 points of soft", hard["exact_match"],
-     hard["exact_match"] >= soft["exact_match"] - 0.10),
+    (
+        "hard exact match within 10 points of soft",
+        hard["exact_match"],
+        hard["exact_match"] >= soft["exact_match"] - 0.10,
+    ),
 ]
 for goal, value, met in goals:
     print(f"{goal}: measured {value:.1%} -> {'goal met' if met else 'goal NOT met'}")
 print(f"hard attention localisation: {hard['localisation']:.1%}")
 
 data_note = f"{N_TEST} test scenes of MNIST test digits, 2-3 digits, 64 x 64"
-for (goal, value, met), quantity in zip(goals, ["soft attention exact match", "soft attention localisation",
-                                                 "hard attention exact match"]):
-    results.record("03_show_attend_tell", quantity, 100 * value, unit="%", goal=goal, met=met, data=data_note)
-results.record("03_show_attend_tell", "hard attention localisation", 100 * hard["localisation"], unit="%",
-               data=data_note)
-results.record("03_show_attend_tell", "soft attention BLEU-4", 100 * soft["bleu4"],
-               paper="19.5 Flickr8k, 24.3 COCO (soft, on photographs)", data=data_note)
-results.record("03_show_attend_tell", "hard attention BLEU-4", 100 * hard["bleu4"],
-               paper="21.3 Flickr8k, 25.0 COCO (hard, on photographs)", data=data_note)
+for (goal, value, met), quantity in zip(
+    goals,
+    [
+        "soft attention exact match",
+        "soft attention localisation",
+        "hard attention exact match",
+    ],
+):
+    results.record(
+        "03_show_attend_tell",
+        quantity,
+        100 * value,
+        unit="%",
+        goal=goal,
+        met=met,
+        data=data_note,
+    )
+results.record(
+    "03_show_attend_tell",
+    "hard attention localisation",
+    100 * hard["localisation"],
+    unit="%",
+    data=data_note,
+)
+results.record(
+    "03_show_attend_tell",
+    "soft attention BLEU-4",
+    100 * soft["bleu4"],
+    paper="19.5 Flickr8k, 24.3 COCO (soft, on photographs)",
+    data=data_note,
+)
+results.record(
+    "03_show_attend_tell",
+    "hard attention BLEU-4",
+    100 * hard["bleu4"],
+    paper="21.3 Flickr8k, 25.0 COCO (hard, on photographs)",
+    data=data_note,
+)
 
 # %% [markdown]
 # For reference, **the paper's figures** (Xu et al. 2015, Table 1; BLEU-1/2/3/4 and METEOR on
@@ -414,11 +518,16 @@ results.record("03_show_attend_tell", "hard attention BLEU-4", 100 * hard["bleu4
 # and hard (bottom row). Each map is the $8 \times 8$ grid of $\alpha_{ti}$ stretched over the
 # image without smoothing; green boxes are the digits.
 
+
 # %%
 def show_attention(index, names=("soft", "hard")):
     image = test_set.images[index]
-    n_words = max(len(evaluations[name]["predictions"][index].split()) + 1 for name in names)
-    fig, axes = plt.subplots(len(names), n_words, figsize=(1.6 * n_words, 1.9 * len(names)), squeeze=False)
+    n_words = max(
+        len(evaluations[name]["predictions"][index].split()) + 1 for name in names
+    )
+    fig, axes = plt.subplots(
+        len(names), n_words, figsize=(1.6 * n_words, 1.9 * len(names)), squeeze=False
+    )
     for row, name in enumerate(names):
         ev = evaluations[name]
         words = (ev["predictions"][index].split() + ["<end>"])[: ev["alphas"].shape[1]]
@@ -430,7 +539,9 @@ def show_attention(index, names=("soft", "hard")):
                 viz.overlay_heatmap(ax, image, ev["alphas"][index, col].reshape(h, w))
                 for j in range(int(test_set.n_objects[index])):
                     viz.draw_box(ax, test_set.boxes[index, j], linewidth=1)
-                ax.set_title(f"{name}: {words[col]}" if col == 0 else words[col], fontsize=8)
+                ax.set_title(
+                    f"{name}: {words[col]}" if col == 0 else words[col], fontsize=8
+                )
     fig.suptitle(f"reference: {test_set.captions[index]}", fontsize=9)
     fig.tight_layout()
     plt.show()
@@ -455,7 +566,9 @@ for row, name in enumerate(["soft", "soft + penalty"]):
     steps = (ev["tokens"] != VOCAB.pad).float()
     for col in range(4):
         coverage = (ev["alphas"][col] * steps[col, :, None]).sum(0).reshape(h, w)
-        viz.overlay_heatmap(axes[row, col], test_set.images[col], coverage / coverage.max())
+        viz.overlay_heatmap(
+            axes[row, col], test_set.images[col], coverage / coverage.max()
+        )
         axes[row, col].set_title(f"{name}: max {coverage.max():.2f}", fontsize=8)
     peaks = ev["alphas"].amax(-1)[steps.bool()]
     axes[row, 4].hist(peaks.numpy(), bins=20, range=(0, 1))
@@ -463,13 +576,18 @@ for row, name in enumerate(["soft", "soft + penalty"]):
 fig.tight_layout()
 plt.show()
 
-penalty_rows = ["| run | localisation | mean peak weight | mean penalty on test | exact match |", "|---|---|---|---|---|"]
+penalty_rows = [
+    "| run | localisation | mean peak weight | mean penalty on test | exact match |",
+    "|---|---|---|---|---|",
+]
 for name in ["soft", "soft + penalty"]:
     ev = evaluations[name]
     steps = ev["tokens"] != VOCAB.pad
     penalty = sat.doubly_stochastic_penalty(ev["alphas"], steps, 1.0).item()
-    penalty_rows.append(f"| {name} | {ev['localisation']:.1%} | {ev['alphas'].amax(-1)[steps].mean():.2f} "
-                        f"| {penalty:.1f} | {ev['exact_match']:.1%} |")
+    penalty_rows.append(
+        f"| {name} | {ev['localisation']:.1%} | {ev['alphas'].amax(-1)[steps].mean():.2f} "
+        f"| {penalty:.1f} | {ev['exact_match']:.1%} |"
+    )
 display(Markdown("\n".join(penalty_rows)))
 
 # %% [markdown]
@@ -489,9 +607,13 @@ display(Markdown("\n".join(penalty_rows)))
 
 # %%
 beam = sat.evaluate_captions(models["soft"], test_set, beam_size=3)
-print(f"soft attention, exact match: greedy {soft['exact_match']:.1%}, beam search (k = 3) "
-      f"{beam['exact_match']:.1%}; BLEU-4: greedy {100 * soft['bleu4']:.1f}, beam {100 * beam['bleu4']:.1f}")
-print(f"whole chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s ({budget.current()} budget, {DEVICE})")
+print(
+    f"soft attention, exact match: greedy {soft['exact_match']:.1%}, beam search (k = 3) "
+    f"{beam['exact_match']:.1%}; BLEU-4: greedy {100 * soft['bleu4']:.1f}, beam {100 * beam['bleu4']:.1f}"
+)
+print(
+    f"whole chapter ran in {time.perf_counter() - CHAPTER_START:.0f} s ({budget.current()} budget, {DEVICE})"
+)
 
 # %% [markdown]
 # ## Summary

@@ -53,9 +53,9 @@ from attnlib.data import shapes, vqa
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=60, book=1200, paper=20000)  # scenes, 4 questions each
+N_TRAIN = budget.choose(smoke=60, book=800, paper=20000)  # scenes, 4 questions each
 N_TEST = budget.choose(smoke=40, book=500, paper=3000)
-EPOCHS = budget.choose(smoke=1, book=8, paper=40)
+EPOCHS = budget.choose(smoke=1, book=6, paper=40)
 PRETRAIN_EPOCHS = budget.choose(smoke=1, book=3, paper=10)
 DIM = budget.choose(smoke=16, book=32, paper=128)
 BATCH = 64

@@ -62,7 +62,7 @@ from attnlib.rec import (
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=128, book=2000, paper=20000)
+N_TRAIN = budget.choose(smoke=128, book=1000, paper=20000)
 N_TEST = budget.choose(smoke=64, book=500, paper=2000)
 IMAGE = 48
 DATA = f"referring expressions over generated scenes (attnlib.data.refexp on attnlib.data.shapes), {IMAGE}x{IMAGE} px, {N_TRAIN:,} train / {N_TEST:,} held-out test scenes"
@@ -341,7 +341,7 @@ for form, log in runs.items():
 # true one) and the mean IoU on the held-out scenes.
 
 # %%
-EPOCHS = budget.choose(smoke=1, book=3, paper=60)
+EPOCHS = budget.choose(smoke=1, book=2, paper=60)
 BATCH = budget.choose(smoke=32, book=32, paper=128)
 SEEDS = (0, 1, 2)
 LOSSES = {

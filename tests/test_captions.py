@@ -121,12 +121,20 @@ def karpathy_fixture(tmp_path):
     for i, split in enumerate(["train", "restval", "val", "test"]):
         name = f"im{i}.png"
         Image.fromarray((np.random.default_rng(i).random((12, 16, 3)) * 255).astype(np.uint8)).save(
-            tmp_path / "imgs" / name)
-        images.append({
-            "filepath": "imgs", "filename": name, "split": split, "imgid": i,
-            "sentences": [{"tokens": ["a", "red", "dog"], "raw": "A red dog."},
-                          {"tokens": ["a", "dog", "runs", "far", "away"], "raw": "A dog runs far away."}],
-        })
+            tmp_path / "imgs" / name
+        )
+        images.append(
+            {
+                "filepath": "imgs",
+                "filename": name,
+                "split": split,
+                "imgid": i,
+                "sentences": [
+                    {"tokens": ["a", "red", "dog"], "raw": "A red dog."},
+                    {"tokens": ["a", "dog", "runs", "far", "away"], "raw": "A dog runs far away."},
+                ],
+            }
+        )
     path = tmp_path / "dataset_tiny.json"
     path.write_text(json.dumps({"images": images, "dataset": "tiny"}))
     return path, tmp_path

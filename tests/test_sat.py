@@ -21,7 +21,11 @@ def test_attention_matches_formula_and_sums_to_one():
     a, h = _features(), torch.randn(3, 6)
     context, alpha = att(a, h)
     # Eq. (sat-score): e_i = w^T tanh(W_a a_i + b + W_h h)
-    pre = torch.einsum("kd,bld->blk", att.key.weight, a) + att.key.bias + torch.einsum("kq,bq->bk", att.query.weight, h)[:, None]
+    pre = (
+        torch.einsum("kd,bld->blk", att.key.weight, a)
+        + att.key.bias
+        + torch.einsum("kq,bq->bk", att.query.weight, h)[:, None]
+    )
     e = torch.einsum("k,blk->bl", att.score.weight[0], torch.tanh(pre))
     torch.testing.assert_close(alpha, torch.softmax(e, -1))
     torch.testing.assert_close(alpha.sum(-1), torch.ones(3))
@@ -167,10 +171,12 @@ def test_doubly_stochastic_penalty_formula():
 
 def test_caption_nll_against_cross_entropy():
     logits, targets = torch.randn(2, 3, 5), torch.tensor([[4, 2, 0], [1, 3, 2]])
-    manual = torch.stack([
-        -sum(torch.log_softmax(logits[b, t], -1)[targets[b, t]] for t in range(3) if targets[b, t] != 0)
-        for b in range(2)
-    ])
+    manual = torch.stack(
+        [
+            -sum(torch.log_softmax(logits[b, t], -1)[targets[b, t]] for t in range(3) if targets[b, t] != 0)
+            for b in range(2)
+        ]
+    )
     torch.testing.assert_close(sat.caption_nll(logits, targets), manual)
 
 
@@ -184,8 +190,7 @@ def test_hard_estimator_gradient_matches_reinforce_semantics():
     sampled = torch.tensor([[1, 0, 1], [1, 1, 1], [0, 0, 1], [1, 1, 0]], dtype=torch.bool)
     baseline = MovingAverageBaseline(0.9)
     baseline.update(torch.tensor([-2.0]))  # b = -2
-    loss, logs = sat.hard_attention_loss(logits, targets, log_probs, entropies, sampled, baseline,
-                                         entropy_weight=0.01)
+    loss, logs = sat.hard_attention_loss(logits, targets, log_probs, entropies, sampled, baseline, entropy_weight=0.01)
     loss.backward()
     reward = -sat.caption_nll(logits.detach(), targets)
     steps = (targets != 0).float()
@@ -292,9 +297,16 @@ def test_soft_attention_learns_to_read_one_digit():
     train = make_digit_captions(1500, "train", canvas_size=40, n_digits=(1, 1), seed=1)
     test = make_digit_captions(300, "test", canvas_size=40, n_digits=(1, 1), seed=2)
     model = sat.ShowAttendTell(len(DIGIT_CAPTION_VOCAB), hidden_dim=64, embed_dim=16, attention_dim=32)
-    loader = torch.utils.data.DataLoader(train.dataset(), batch_size=32, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
-    fit(model, loader, torch.optim.Adam(model.parameters(), 3e-3), epochs=3, step=sat.make_train_step("soft", 0.0),
-        progress=False)
+    loader = torch.utils.data.DataLoader(
+        train.dataset(), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    fit(
+        model,
+        loader,
+        torch.optim.Adam(model.parameters(), 3e-3),
+        epochs=3,
+        step=sat.make_train_step("soft", 0.0),
+        progress=False,
+    )
     result = sat.evaluate_captions(model, test, max_len=3)
     assert result["exact_match"] > 0.2  # chance: 0.1

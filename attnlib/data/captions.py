@@ -75,7 +75,7 @@ class Vocabulary:
     def decode(self, tokens: torch.Tensor | Sequence[int]) -> list[str]:
         """The words of one token sequence, skipping ``<start>``/``<pad>`` and stopping at ``<end>``."""
         words = []
-        for t in (tokens.tolist() if isinstance(tokens, torch.Tensor) else tokens):
+        for t in tokens.tolist() if isinstance(tokens, torch.Tensor) else tokens:
             if t == self.end:
                 break
             if t not in (self.pad, self.start):
@@ -223,11 +223,18 @@ def make_digit_captions(
         r = torch.randint(0, len(RELATIONS), (m, c, max(hi - 1, 1)), generator=gen)
         cy = [_randint(h[..., 0] // 2, canvas_size - (h[..., 0] + 1) // 2, gen)]
         for j in range(1, hi):
-            step = torch.stack([
-                _randint(torch.full_like(cy[0], -3), torch.full_like(cy[0], 3), gen),
-                _randint(torch.full_like(cy[0], 10), torch.full_like(cy[0], canvas_size // 2), gen),
-                -_randint(torch.full_like(cy[0], 10), torch.full_like(cy[0], canvas_size // 2), gen),
-            ], -1).gather(-1, r[..., j - 1 : j]).squeeze(-1)
+            step = (
+                torch.stack(
+                    [
+                        _randint(torch.full_like(cy[0], -3), torch.full_like(cy[0], 3), gen),
+                        _randint(torch.full_like(cy[0], 10), torch.full_like(cy[0], canvas_size // 2), gen),
+                        -_randint(torch.full_like(cy[0], 10), torch.full_like(cy[0], canvas_size // 2), gen),
+                    ],
+                    -1,
+                )
+                .gather(-1, r[..., j - 1 : j])
+                .squeeze(-1)
+            )
             cy.append(cy[-1] + step)
         y1 = torch.stack(cy, -1) - h // 2
         y1 = torch.where(act, y1, torch.zeros_like(y1))
@@ -237,8 +244,10 @@ def make_digit_captions(
         # Ink boxes at least 2 pixels apart, and reading order clear (centres 4+ pixels apart).
         gap = 2
         sep = (
-            (x1[..., :, None] >= x2[..., None, :] + gap) | (x2[..., :, None] + gap <= x1[..., None, :])
-            | (y1[..., :, None] >= y2[..., None, :] + gap) | (y2[..., :, None] + gap <= y1[..., None, :])
+            (x1[..., :, None] >= x2[..., None, :] + gap)
+            | (x2[..., :, None] + gap <= x1[..., None, :])
+            | (y1[..., :, None] >= y2[..., None, :] + gap)
+            | (y2[..., :, None] + gap <= y1[..., None, :])
         )
         pair = act[..., :, None] & act[..., None, :] & ~torch.eye(hi, dtype=torch.bool)
         ok &= (sep | ~pair).all(-1).all(-1)

@@ -89,8 +89,9 @@ class AdditiveAttention(nn.Module):
         scores = self.score(torch.tanh(keys + self.query(query)[:, None, :])).squeeze(-1)  # (B, L)
         if mask is not None:
             if mask.shape != (batch, length) or mask.dtype != torch.bool:
-                raise ValueError(f"mask must be a bool tensor of shape ({batch}, {length}), got "
-                                 f"{mask.dtype} {tuple(mask.shape)}")
+                raise ValueError(
+                    f"mask must be a bool tensor of shape ({batch}, {length}), got {mask.dtype} {tuple(mask.shape)}"
+                )
             if not mask.any(-1).all():
                 raise ValueError("mask must leave at least one valid location in every row")
             scores = scores.masked_fill(~mask, float("-inf"))

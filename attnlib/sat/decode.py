@@ -32,8 +32,9 @@ def _check(state: State, start: int, end: int, pad: int, max_len: int) -> int:
 
 
 @torch.no_grad()
-def greedy_decode(step: StepFn, state: State, start: int, end: int, pad: int = 0, max_len: int = 20
-                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def greedy_decode(
+    step: StepFn, state: State, start: int, end: int, pad: int = 0, max_len: int = 20
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Pick the most likely word at every step until ``end`` or ``max_len`` words.
 
     Returns
@@ -60,9 +61,16 @@ def greedy_decode(step: StepFn, state: State, start: int, end: int, pad: int = 0
 
 
 @torch.no_grad()
-def beam_search(step: StepFn, state: State, start: int, end: int, pad: int = 0, max_len: int = 20,
-                beam_size: int = 3, length_penalty: float = 0.0
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def beam_search(
+    step: StepFn,
+    state: State,
+    start: int,
+    end: int,
+    pad: int = 0,
+    max_len: int = 20,
+    beam_size: int = 3,
+    length_penalty: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Keep the ``beam_size`` most likely partial captions per input, vectorised over inputs and beams.
 
     A finished beam (it emitted ``end``) keeps its score and only extends with ``pad``. The best beam

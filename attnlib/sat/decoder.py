@@ -74,12 +74,22 @@ class SATDecoder(nn.Module):
         Use the gating scalar ``beta_t`` (Eq. (sat-gate)); otherwise ``beta_t = 1``.
     """
 
-    def __init__(self, vocab_size: int, feature_dim: int, embed_dim: int = 64, hidden_dim: int = 256,
-                 attention_dim: int = 128, dropout: float = 0.0, gate: bool = True) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        feature_dim: int,
+        embed_dim: int = 64,
+        hidden_dim: int = 256,
+        attention_dim: int = 128,
+        dropout: float = 0.0,
+        gate: bool = True,
+    ) -> None:
         super().__init__()
         if vocab_size < 4 or feature_dim < 1 or embed_dim < 1 or hidden_dim < 1:
-            raise ValueError("vocab_size must be >= 4 and feature_dim, embed_dim, hidden_dim positive, got "
-                             f"{vocab_size}, {feature_dim}, {embed_dim}, {hidden_dim}")
+            raise ValueError(
+                "vocab_size must be >= 4 and feature_dim, embed_dim, hidden_dim positive, got "
+                f"{vocab_size}, {feature_dim}, {embed_dim}, {hidden_dim}"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.vocab_size, self.feature_dim, self.hidden_dim = vocab_size, feature_dim, hidden_dim
@@ -121,8 +131,14 @@ class SATDecoder(nn.Module):
             state["mask"] = mask
         return state
 
-    def step(self, tokens: torch.Tensor, state: dict[str, torch.Tensor], mode: str = "soft",
-             generator: torch.Generator | None = None, expected_prob: float = 0.5) -> StepOutput:
+    def step(
+        self,
+        tokens: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        mode: str = "soft",
+        generator: torch.Generator | None = None,
+        expected_prob: float = 0.5,
+    ) -> StepOutput:
         """One word: ``tokens (B,)`` (the previous words) and the state -> :class:`StepOutput`.
 
         ``mode`` is one of :data:`MODES`. In ``hard`` mode the location is sampled with ``generator``
@@ -146,8 +162,11 @@ class SATDecoder(nn.Module):
                 log_alpha = torch.log(alpha.clamp(min=1e-12))
                 out.log_prob = log_alpha.gather(1, where[:, None]).squeeze(1)
                 out.entropy = -(alpha * log_alpha).sum(-1)
-                coin = torch.rand(alpha.shape[0], generator=generator, device=generator.device if generator
-                                  is not None else alpha.device).to(alpha.device)
+                coin = torch.rand(
+                    alpha.shape[0],
+                    generator=generator,
+                    device=generator.device if generator is not None else alpha.device,
+                ).to(alpha.device)
                 out.sampled = coin >= expected_prob
             else:
                 where = alpha.argmax(-1)
@@ -162,9 +181,15 @@ class SATDecoder(nn.Module):
         out.beta = beta.squeeze(-1)
         return out
 
-    def forward(self, features: torch.Tensor, tokens: torch.Tensor, mode: str = "soft",
-                mask: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                expected_prob: float = 0.5) -> DecoderOutput:
+    def forward(
+        self,
+        features: torch.Tensor,
+        tokens: torch.Tensor,
+        mode: str = "soft",
+        mask: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        expected_prob: float = 0.5,
+    ) -> DecoderOutput:
         """Teacher forcing: ``features (B, L, D)``, input words ``tokens (B, T)`` (``<start> w_1 ...``)
         -> :class:`DecoderOutput` predicting ``w_1 ... <end>``."""
         if tokens.ndim != 2 or tokens.shape[0] != features.shape[0]:

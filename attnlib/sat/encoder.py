@@ -66,8 +66,9 @@ class SmallCNNEncoder(nn.Module):
     def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32, 64, 64), coordinates: bool = True):
         super().__init__()
         if in_channels < 1 or len(channels) != 4 or min(channels) < 1:
-            raise ValueError(f"in_channels must be positive and channels four positive widths, got "
-                             f"{in_channels} and {channels}")
+            raise ValueError(
+                f"in_channels must be positive and channels four positive widths, got {in_channels} and {channels}"
+            )
         layers: list[nn.Module] = []
         width = in_channels
         for i, out in enumerate(channels):
@@ -103,8 +104,9 @@ class TorchvisionEncoder(nn.Module):
         As in :class:`SmallCNNEncoder`.
     """
 
-    def __init__(self, name: str = "resnet18", weights: str | None = None, trainable: bool = False,
-                 coordinates: bool = False) -> None:
+    def __init__(
+        self, name: str = "resnet18", weights: str | None = None, trainable: bool = False, coordinates: bool = False
+    ) -> None:
         super().__init__()
         import torchvision
 

@@ -23,14 +23,16 @@ __all__ = ["caption_nll", "doubly_stochastic_penalty", "hard_attention_loss"]
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, pad: int = 0) -> torch.Tensor:
     """``-log p(y | a)`` per caption: ``logits (B, T, V)``, ``targets (B, T)`` (``pad`` ignored) -> ``(B,)``."""
     if logits.ndim != 3 or targets.shape != logits.shape[:2]:
-        raise ValueError(f"logits must be (B, T, V) and targets (B, T), got {tuple(logits.shape)} and "
-                         f"{tuple(targets.shape)}")
+        raise ValueError(
+            f"logits must be (B, T, V) and targets (B, T), got {tuple(logits.shape)} and {tuple(targets.shape)}"
+        )
     nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad, reduction="none")
     return nll.sum(1)
 
 
-def doubly_stochastic_penalty(alphas: torch.Tensor, step_mask: torch.Tensor | None = None,
-                              weight: float = 1.0) -> torch.Tensor:
+def doubly_stochastic_penalty(
+    alphas: torch.Tensor, step_mask: torch.Tensor | None = None, weight: float = 1.0
+) -> torch.Tensor:
     """``weight * sum_i (1 - sum_t alpha_ti)^2``, averaged over the batch (Eq. (sat-doubly)).
 
     Parameters
@@ -89,11 +91,14 @@ def hard_attention_loss(
         ``nll``, ``reward`` (mean log-likelihood), ``baseline``, ``entropy`` (mean per step).
     """
     if log_probs.shape != targets.shape or entropies.shape != targets.shape or sampled.shape != targets.shape:
-        raise ValueError(f"log_probs, entropies and sampled must all be {tuple(targets.shape)}, got "
-                         f"{tuple(log_probs.shape)}, {tuple(entropies.shape)}, {tuple(sampled.shape)}")
+        raise ValueError(
+            f"log_probs, entropies and sampled must all be {tuple(targets.shape)}, got "
+            f"{tuple(log_probs.shape)}, {tuple(entropies.shape)}, {tuple(sampled.shape)}"
+        )
     if entropy_weight < 0 or reinforce_weight < 0:
-        raise ValueError(f"entropy_weight and reinforce_weight must be non-negative, got {entropy_weight}, "
-                         f"{reinforce_weight}")
+        raise ValueError(
+            f"entropy_weight and reinforce_weight must be non-negative, got {entropy_weight}, {reinforce_weight}"
+        )
     nll = caption_nll(logits, targets, pad)
     reward = -nll.detach()  # log p(y | s, a): the "reward" of the sampled attention path
     b = baseline.update(reward) if baseline is not None else None

@@ -12,8 +12,10 @@ __all__ = ["exact_match", "bleu", "attention_peaks", "attention_localisation"]
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Share of captions generated word for word like their reference (whitespace-normalised)."""
     if len(predictions) != len(references) or not predictions:
-        raise ValueError(f"predictions and references must be non-empty and of equal length, got "
-                         f"{len(predictions)} and {len(references)}")
+        raise ValueError(
+            f"predictions and references must be non-empty and of equal length, got "
+            f"{len(predictions)} and {len(references)}"
+        )
     return sum(p.split() == r.split() for p, r in zip(predictions, references)) / len(predictions)
 
 
@@ -25,8 +27,10 @@ def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]] | Seque
     from torchmetrics.functional.text import bleu_score
 
     if len(predictions) != len(references) or not predictions:
-        raise ValueError(f"predictions and references must be non-empty and of equal length, got "
-                         f"{len(predictions)} and {len(references)}")
+        raise ValueError(
+            f"predictions and references must be non-empty and of equal length, got "
+            f"{len(predictions)} and {len(references)}"
+        )
     if not 1 <= n_gram <= 4:
         raise ValueError(f"n_gram must be in 1..4, got {n_gram}")
     refs = [[r] if isinstance(r, str) else list(r) for r in references]
@@ -92,8 +96,12 @@ def attention_localisation(
     valid = is_object & (which < n_objects[:, None].to(tokens.device))
     box = boxes.to(alphas.device).gather(1, which.clamp(0, boxes.shape[1] - 1)[..., None].expand(-1, -1, 4))
     peak = attention_peaks(alphas, grid, image_size)
-    inside = (peak[..., 0] >= box[..., 0]) & (peak[..., 0] <= box[..., 2]) \
-        & (peak[..., 1] >= box[..., 1]) & (peak[..., 1] <= box[..., 3])
+    inside = (
+        (peak[..., 0] >= box[..., 0])
+        & (peak[..., 0] <= box[..., 2])
+        & (peak[..., 1] >= box[..., 1])
+        & (peak[..., 1] <= box[..., 3])
+    )
     count = int(is_object.sum())
     hits = int((inside & valid).sum())
     return (hits / count if count else float("nan")), count

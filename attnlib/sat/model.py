@@ -35,8 +35,9 @@ class ShowAttendTell(nn.Module):
         Passed to :class:`~attnlib.sat.decoder.SATDecoder`.
     """
 
-    def __init__(self, vocab_size: int, attention: str = "soft", encoder: nn.Module | None = None,
-                 **decoder_kwargs) -> None:
+    def __init__(
+        self, vocab_size: int, attention: str = "soft", encoder: nn.Module | None = None, **decoder_kwargs
+    ) -> None:
         super().__init__()
         if attention not in ("soft", "hard"):
             raise ValueError(f"attention must be 'soft' or 'hard', got {attention!r}")
@@ -58,13 +59,18 @@ class ShowAttendTell(nn.Module):
             return inputs
         return self.encoder(inputs)[0]
 
-    def forward(self, inputs: torch.Tensor, tokens: torch.Tensor, mode: str | None = None,
-                generator: torch.Generator | None = None, expected_prob: float = 0.5) -> DecoderOutput:
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        tokens: torch.Tensor,
+        mode: str | None = None,
+        generator: torch.Generator | None = None,
+        expected_prob: float = 0.5,
+    ) -> DecoderOutput:
         """Teacher-forced pass: ``inputs`` (images ``(B, C, H, W)`` or annotations ``(B, L, D)``) and
         ``tokens (B, T)`` -> :class:`DecoderOutput`."""
         features = self.encode(inputs)
-        return self.decoder(features, tokens, mode or self.attention, generator=generator,
-                            expected_prob=expected_prob)
+        return self.decoder(features, tokens, mode or self.attention, generator=generator, expected_prob=expected_prob)
 
 
 @torch.no_grad()
@@ -81,8 +87,9 @@ def encode_images(encoder: nn.Module, images: torch.Tensor, batch_size: int = 25
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
-    out = torch.cat([encoder(images[i : i + batch_size].to(device))[0].cpu()
-                     for i in range(0, len(images), batch_size)])
+    out = torch.cat(
+        [encoder(images[i : i + batch_size].to(device))[0].cpu() for i in range(0, len(images), batch_size)]
+    )
     encoder.train(was_training)
     return out
 
@@ -120,9 +127,16 @@ def make_train_step(
             loss, logs = nll + penalty, {"nll": nll.item()}
         else:
             loss, logs = hard_attention_loss(
-                out.logits, targets, out.log_probs, out.entropies, out.sampled,
-                baseline=model.baseline if use_baseline else None, entropy_weight=entropy_weight,
-                reinforce_weight=reinforce_weight, pad=pad)
+                out.logits,
+                targets,
+                out.log_probs,
+                out.entropies,
+                out.sampled,
+                baseline=model.baseline if use_baseline else None,
+                entropy_weight=entropy_weight,
+                reinforce_weight=reinforce_weight,
+                pad=pad,
+            )
             loss = loss + penalty
         correct = ((out.logits.argmax(-1) == targets) | ~steps).all(1).float().mean().item()
         logs.update(penalty=penalty.item(), loss=loss.item(), train_exact=correct)
@@ -132,9 +146,16 @@ def make_train_step(
 
 
 @torch.no_grad()
-def generate(model: ShowAttendTell, images: torch.Tensor, start: int = 1, end: int = 2, pad: int = 0,
-             max_len: int = 12, beam_size: int = 1, mode: str | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+def generate(
+    model: ShowAttendTell,
+    images: torch.Tensor,
+    start: int = 1,
+    end: int = 2,
+    pad: int = 0,
+    max_len: int = 12,
+    beam_size: int = 1,
+    mode: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
     """Caption ``images (B, C, H, W)`` (or annotations ``(B, L, D)``): greedy (``beam_size=1``) or beam search.
 
     Returns ``tokens (B, T)`` (``end`` included), ``alphas (B, T, L)`` (the attention behind each word)
@@ -160,8 +181,9 @@ def generate(model: ShowAttendTell, images: torch.Tensor, start: int = 1, end: i
 
 
 @torch.no_grad()
-def evaluate_captions(model: ShowAttendTell, data, batch_size: int = 256, beam_size: int = 1,
-                      mode: str | None = None, max_len: int = 12) -> dict:
+def evaluate_captions(
+    model: ShowAttendTell, data, batch_size: int = 256, beam_size: int = 1, mode: str | None = None, max_len: int = 12
+) -> dict:
     """Exact match, BLEU-4 and attention localisation of ``model`` on a
     :class:`~attnlib.data.captions.DigitCaptions` set.
 
@@ -180,8 +202,9 @@ def evaluate_captions(model: ShowAttendTell, data, batch_size: int = 256, beam_s
     grid = chunks[0][2]
     predictions = vocab.decode_batch(tokens)
     object_ids = [vocab.stoi[w] for w in vocab.itos if w in DIGIT_WORDS]
-    share, _ = attention_localisation(alphas.cpu(), tokens.cpu(), data.boxes, data.n_objects, object_ids, grid,
-                                      tuple(data.images.shape[-2:]))
+    share, _ = attention_localisation(
+        alphas.cpu(), tokens.cpu(), data.boxes, data.n_objects, object_ids, grid, tuple(data.images.shape[-2:])
+    )
     return {
         "exact_match": exact_match(predictions, data.captions),
         "bleu4": bleu(predictions, data.captions, 4),
@@ -191,4 +214,3 @@ def evaluate_captions(model: ShowAttendTell, data, batch_size: int = 256, beam_s
         "alphas": alphas.cpu(),
         "grid": grid,
     }
-
