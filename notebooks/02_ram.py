@@ -30,6 +30,8 @@
 # The code is `attnlib.glimpse` (the retina), `attnlib.ram` (the model and its hybrid loss),
 # `attnlib.ram_baselines` (the fully connected and convolutional baselines, FLOP counting),
 # `attnlib.data.canvas` (translated and cluttered digits) and `attnlib.widgets` (an explorer).
+#
+# API reference for this chapter's code: {doc}`../book/api/glimpse`, {doc}`../book/api/ram`, {doc}`../book/api/ram_baselines`, {doc}`../book/api/data_canvas`, {doc}`../book/api/widgets`.
 
 # %% tags=["colab-setup"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.

@@ -29,6 +29,8 @@
 # task where we *know* where the model should look: scenes of real MNIST digits captioned in a
 # fixed reading order, such as "four above seven left of two". Because every object word names a
 # digit with a known box, we can score not only the caption but also the attention.
+#
+# API reference for this chapter's code: {doc}`../book/api/sat`, {doc}`../book/api/data_captions`.
 
 # %% tags=["colab-setup"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.

@@ -22,6 +22,8 @@
 # This chapter builds both on a CLEVR-like task {cite}`johnson2017clevr` rendered on the fly, and measures the two
 # claims: accuracy is kept, computation is saved. Everything comes from `attnlib.adahan` (the attention and the
 # model) and `attnlib.data.shapes` / `attnlib.data.vqa` (scenes, renderer, templated questions).
+#
+# API reference for this chapter's code: {doc}`../book/api/adahan`, {doc}`../book/api/data_shapes`, {doc}`../book/api/data_vqa`.
 
 # %% tags=["colab-setup"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.

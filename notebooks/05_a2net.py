@@ -32,6 +32,8 @@
 #
 # The code is `attnlib.a2net` (the blocks and the classifier), `attnlib.a2net_bench` (costs and
 # timings) and `attnlib.data.longrange` (the task).
+#
+# API reference for this chapter's code: {doc}`../book/api/a2net`, {doc}`../book/api/a2net_bench`, {doc}`../book/api/data_longrange`.
 
 # %% tags=["colab-setup"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.

@@ -22,6 +22,8 @@
 # This chapter derives each piece, implements it in `attnlib.rec` and `attnlib.boxes`, and trains it on procedurally
 # generated scenes whose expressions need attributes *and* spatial relations. On the way we find that the
 # self-paced loss, as the paper's notes write it, is unbounded below, and we fix the sign.
+#
+# API reference for this chapter's code: {doc}`../book/api/boxes`, {doc}`../book/api/rec`, {doc}`../book/api/data_refexp`.
 
 # %% tags=["colab-setup"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
