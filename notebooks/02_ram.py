@@ -433,6 +433,19 @@ RAM28 = {"glimpse_size": 8, "n_scales": 2, "n_glimpses": 6, "std": 0.15}
 LR_RAM = 3e-3
 
 
+def run_ram(name, config, loaders, seconds, **model_options):
+    """`run` for a RAM: the hybrid-loss step, prediction from the policy mean, RAM's lr."""
+    return run(
+        name,
+        ram.RecurrentAttentionModel(**config, **model_options),
+        loaders,
+        seconds,
+        step=ram.ram_step,
+        predict=ram.ram_predict,
+        lr=LR_RAM,
+    )
+
+
 def wrong_baseline_step(model, batch):
     """Variant D: the baseline is NOT detached inside the REINFORCE term (do not do this)."""
     images, labels = batch
@@ -535,15 +548,7 @@ for v, what in (
 
 # %%
 train.seed_everything(0)
-ram28 = run(
-    "RAM 28x28",
-    ram.RecurrentAttentionModel(**RAM28),
-    loaders28,
-    SECONDS["ram28"],
-    step=ram.ram_step,
-    predict=ram.ram_predict,
-    lr=LR_RAM,
-)
+ram28 = run_ram("RAM 28x28", RAM28, loaders28, SECONDS["ram28"])
 train.seed_everything(0)
 fc28 = run(
     "FC 2x256 28x28", ram_baselines.FullyConnected(784), loaders28, SECONDS["fc28"]
@@ -574,15 +579,7 @@ print(
 RAM60 = {"glimpse_size": 12, "n_scales": 3, "n_glimpses": 6, "std": 0.15}
 loaders60 = make_loaders(60, 0)
 train.seed_everything(0)
-ram60 = run(
-    "RAM translated 60",
-    ram.RecurrentAttentionModel(**RAM60),
-    loaders60,
-    SECONDS["ram60"],
-    step=ram.ram_step,
-    predict=ram.ram_predict,
-    lr=LR_RAM,
-)
+ram60 = run_ram("RAM translated 60", RAM60, loaders60, SECONDS["ram60"])
 train.seed_everything(0)
 cnn60 = run("CNN translated 60", ram_baselines.SmallCNN(), loaders60, SECONDS["cnn60"])
 
@@ -612,24 +609,14 @@ print(
 # %%
 loaders60c = make_loaders(60, 4)
 train.seed_everything(0)
-ram60c = run(
-    "RAM cluttered 60",
-    ram.RecurrentAttentionModel(**RAM60),
-    loaders60c,
-    SECONDS["ram60"],
-    step=ram.ram_step,
-    predict=ram.ram_predict,
-    lr=LR_RAM,
-)
+ram60c = run_ram("RAM cluttered 60", RAM60, loaders60c, SECONDS["ram60"])
 train.seed_everything(0)
-rnd60c = run(
+rnd60c = run_ram(
     "RAM random glimpses cluttered 60",
-    ram.RecurrentAttentionModel(**RAM60, random_glimpses=True),
+    RAM60,
     loaders60c,
     SECONDS["random60"],
-    step=ram.ram_step,
-    predict=ram.ram_predict,
-    lr=LR_RAM,
+    random_glimpses=True,
 )
 train.seed_everything(0)
 cnn60c = run("CNN cluttered 60", ram_baselines.SmallCNN(), loaders60c, SECONDS["cnn60"])
@@ -817,15 +804,7 @@ plt.show()
 RAM100 = {**RAM60, "n_scales": 4}
 loaders100 = make_loaders(100, 8)
 train.seed_everything(0)
-ram100 = run(
-    "RAM cluttered 100",
-    ram.RecurrentAttentionModel(**RAM100),
-    loaders100,
-    SECONDS["ram100"],
-    step=ram.ram_step,
-    predict=ram.ram_predict,
-    lr=LR_RAM,
-)
+ram100 = run_ram("RAM cluttered 100", RAM100, loaders100, SECONDS["ram100"])
 train.seed_everything(0)
 cnn100 = run(
     "CNN cluttered 100", ram_baselines.SmallCNN(), loaders100, SECONDS["cnn100"]
