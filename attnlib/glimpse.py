@@ -16,11 +16,14 @@ a piecewise-constant signal over ``[n + t, n + t + w)`` equals
 ``(1 - t) * box(n) + t * box(n + 1)``, where ``box(n)`` is the average over
 ``[n, n + w)``, so linear interpolation followed by block averaging is area-exact.
 
-The implementation gathers, for every sample at once, the ``(S_k + 1)^2`` pixels a
-patch touches (indices clamped and masked, so nothing is padded and the cost does
-not grow with the image), interpolates them by the sub-pixel offset and averages
-the blocks. It is differentiable with respect to the images (and, through the
-offsets, piecewise with respect to the centres).
+The implementation uses that the area average is separable: along each axis a
+``(n_scales * size, L)`` matrix of overlaps ``clip(e_{i+1} - p, 0, 1) - clip(e_i - p, 0, 1)``
+(cell edges ``e_i``, pixel ``p``; no column for pixels outside the image, so the
+outside is zero without padding) is built for the whole batch at once, and the glimpses
+are ``W_rows @ image @ W_cols^T`` per sample and scale: two batched matrix products,
+no gather and no Python loop. Whole-pixel overlaps are exactly 0 or 1, so at pixel
+boundaries the result is the plain block average. It is differentiable with respect
+to the images (and, through the overlaps, piecewise with respect to the centres).
 """
 
 from __future__ import annotations
@@ -55,26 +58,22 @@ def _validate(images: torch.Tensor, centers: torch.Tensor, size: int, n_scales: 
         raise ValueError("centers must lie in [-1, 1] (clamp sampled locations first)")
 
 
-def _axis_samples(coord: torch.Tensor, length: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Integer start ``n`` and fraction ``t`` of the patch's first pixel along one axis.
+def _area_weights(coords: torch.Tensor, length: int, size: int, n_scales: int, scale_factor: int) -> torch.Tensor:
+    """Overlap, in pixels, of every output cell with every pixel along one axis.
 
-    ``coord (B,)`` in ``[-1, 1]``; the patch spans ``[c - side / 2, c + side / 2)`` in pixels.
+    ``coords (B, A)`` in ``[-1, 1]`` -> ``(B, A, n_scales, size, length)``. Cell ``i`` of
+    scale ``k`` spans ``[e_i, e_{i+1})`` with ``e_i = start_k + i * w_k``; its overlap with
+    pixel ``p = [p, p + 1)`` is ``clip(e_{i+1} - p, 0, 1) - clip(e_i - p, 0, 1)``. Pixels
+    outside the image have no column, which is what makes the outside zero.
     """
-    start = (coord + 1) / 2 * length - side / 2
+    dtype, device = coords.dtype, coords.device
+    blocks = torch.tensor([float(scale_factor**k) for k in range(n_scales)], dtype=dtype, device=device)
+    start = (coords[..., None] + 1) / 2 * length - blocks * (size / 2)  # (B, A, K)
     nearest = torch.round(start)
     start = torch.where((start - nearest).abs() < _SNAP, nearest, start)
-    first = torch.floor(start)
-    return first.long(), (start - first)
-
-
-def _gather_window(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """``images (B, C, H, W)``, ``rows (B, R)``, ``cols (B, Q)`` -> ``(B, C, R, Q)``, zero outside the image."""
-    batch, _, height, width = images.shape
-    inside = ((rows >= 0) & (rows < height))[:, :, None] & ((cols >= 0) & (cols < width))[:, None, :]
-    b = torch.arange(batch, device=images.device)[:, None, None]
-    window = images[b, :, rows.clamp(0, height - 1)[:, :, None], cols.clamp(0, width - 1)[:, None, :]]
-    # advanced indexing around a slice puts the indexed dims first: (B, R, Q, C)
-    return (window * inside[..., None].to(window.dtype)).permute(0, 3, 1, 2)
+    edges = start[..., None] + torch.arange(size + 1, dtype=dtype, device=device) * blocks[:, None]  # (B, A, K, S+1)
+    covered = (edges[..., None] - torch.arange(length, dtype=dtype, device=device)).clamp_(0, 1)  # (B, A, K, S+1, L)
+    return covered[..., 1:, :] - covered[..., :-1, :]
 
 
 def extract_glimpses(
@@ -106,23 +105,22 @@ def extract_glimpses(
     ``(B, n_scales, C, size, size)``; zero where a patch leaves the image.
     """
     _validate(images, centers, size, n_scales, scale_factor)
-    batch, _, height, width = images.shape
+    batch, channels, height, width = images.shape
     centers = centers.to(images.dtype)
-    out = []
-    for k in range(n_scales):
-        block = scale_factor**k
-        side = size * block
-        r0, ty = _axis_samples(centers[:, 1], height, side)
-        c0, tx = _axis_samples(centers[:, 0], width, side)
-        # the (side + 1)^2 pixels the patch touches: cost independent of the image size
-        steps = torch.arange(side + 1, device=images.device)
-        window = _gather_window(images, r0[:, None] + steps, c0[:, None] + steps)  # (B, C, side+1, side+1)
-        ty, tx = ty.view(batch, 1, 1, 1), tx.view(batch, 1, 1, 1)
-        # interpolate by the sub-pixel offset, then average exact blocks: together an exact area average
-        window = (1 - ty) * window[:, :, :-1] + ty * window[:, :, 1:]
-        window = (1 - tx) * window[..., :-1] + tx * window[..., 1:]
-        out.append(F.avg_pool2d(window, block) if block > 1 else window)
-    return torch.stack(out, dim=1)
+    if height == width:  # one pass for both axes: (B, 2, K, S, L), rows (y) first
+        weights = _area_weights(centers.flip(-1), height, size, n_scales, scale_factor)
+        w_rows, w_cols = weights[:, 0], weights[:, 1]
+    else:
+        w_rows = _area_weights(centers[:, 1:], height, size, n_scales, scale_factor)[:, 0]
+        w_cols = _area_weights(centers[:, :1], width, size, n_scales, scale_factor)[:, 0]
+    # separable area average: reduce the rows of every scale at once, then each scale's columns
+    rows = torch.matmul(w_rows.reshape(batch, 1, n_scales * size, height), images)
+    rows = rows.view(batch, channels, n_scales, size, width)
+    out = torch.matmul(rows, w_cols.transpose(-1, -2).unsqueeze(1))  # (B, C, K, S, S)
+    area = torch.tensor(
+        [float(scale_factor**k) ** 2 for k in range(n_scales)], dtype=images.dtype, device=images.device
+    )
+    return (out / area.view(n_scales, 1, 1)).transpose(1, 2)
 
 
 def extract_glimpses_loop(
