@@ -52,6 +52,7 @@ if importlib.util.find_spec("attnlib") is None:
     )
 
 # %%
+import copy
 import inspect
 import time
 
@@ -91,30 +92,32 @@ DEVICE = budget.announce(
 generator = train.seed_everything(0)
 CHAPTER_START = time.perf_counter()
 if DEVICE.type == "cpu":
-    # Batches of 64 through 256-unit layers: on a small CPU, synchronising threads costs more than it saves.
-    torch.set_num_threads(1)
+    # The course's reference machine has 2 cores; more threads than that do not pay for batches of 64.
+    torch.set_num_threads(min(2, torch.get_num_threads()))
 
-# Sizes: seconds of training per model (the fit loop stops after the epoch in which they run out).
+# Sizes: epochs of training per model (fresh scenes every epoch), so that the results do not depend on
+# how busy the machine is; the training time each run took is measured and printed next to its result.
 LIMIT = budget.choose(
     smoke=128, book=None, paper=None
 )  # training digits used (None: all)
 TEST_LIMIT = budget.choose(
     smoke=200, book=None, paper=None
 )  # test digits used (None: all)
-SECONDS = {
-    "ram28": budget.choose(smoke=0.5, book=90, paper=1800),
-    "fc28": budget.choose(smoke=0.5, book=10, paper=120),
-    "ram60": budget.choose(smoke=0.5, book=95, paper=1800),
-    "cnn60": budget.choose(smoke=0.5, book=30, paper=300),
-    "random60": budget.choose(
-        smoke=0.5, book=95, paper=1800
-    ),  # as long as the learned policy: a fair control
-    "ram100": budget.choose(smoke=0.5, book=50, paper=1800),
-    "cnn100": budget.choose(smoke=0.5, book=30, paper=300),
-    "detach": budget.choose(smoke=0.5, book=15, paper=300),
+EPOCHS = {
+    "detach": budget.choose(smoke=1, book=4, paper=30),
+    "ram28": budget.choose(smoke=1, book=25, paper=200),
+    "fc28": budget.choose(smoke=1, book=25, paper=100),
+    "warm60": budget.choose(smoke=1, book=6, paper=50),
+    "ram60": budget.choose(smoke=1, book=12, paper=200),
+    "cnn60": budget.choose(smoke=1, book=6, paper=50),
+    "ram100": budget.choose(smoke=1, book=6, paper=200),
+    "cnn100": budget.choose(smoke=1, book=4, paper=50),
 }
 BATCH = 64
-print(f"training seconds per model: {SECONDS}; training digits: {LIMIT or 'all'}")
+print(
+    f"training epochs per model: {EPOCHS}; training digits: {LIMIT or 'all'}; "
+    f"torch threads: {torch.get_num_threads()}"
+)
 
 # %% [markdown]
 # ## 1. The model as a partially observed decision process
@@ -362,13 +365,14 @@ print(src[src.index("    ce = F.cross_entropy") :])
 # | the state $h_t$ read by the baseline | yes (inside `LearnedBaseline`) | the baseline must predict the reward, not reshape the agent's state to make its own regression easier. |
 # | the state $h_t$ read by the location network | **our default: yes** (`detach_policy_input=True`) | the paper lets REINFORCE reach the core. Its signal is scaled by $1/\sigma$ and noisy; inside the core it competes with the classifier's gradient. On our small budget that slows learning; we measure both below. |
 #
-# Every "yes" is tested in `tests/test_ram.py`. Now the experiment: the same 28x28 model trained for
-# the same time with each detach removed in turn (variant D writes the wrong surrogate by hand, since
+# Every "yes" is tested in `tests/test_ram.py`. Now the experiment: the same 28x28 model (three 8x8
+# scales, the paper's ReLU RNN core) trained for the same few epochs with each detach removed in turn
+# (variant D writes the wrong surrogate by hand, since
 # `attnlib.reinforce` will not let the baseline through).
 
 
 # %%
-def make_loaders(size, n_clutter, seed=0):
+def make_loaders(size, n_clutter, seed=0, max_shift=0):
     train_loader = canvas.CanvasLoader(
         "train",
         size,
@@ -377,6 +381,7 @@ def make_loaders(size, n_clutter, seed=0):
         seed=seed,
         limit=LIMIT,
         source=SOURCE,
+        max_shift=max_shift,
     )
     test_loader = canvas.CanvasLoader(
         "test",
@@ -395,12 +400,13 @@ HISTORIES, RESULTS = {}, {}
 
 
 def run(
-    name, model, loaders, seconds, step=train.classification_step, predict=None, lr=1e-3
+    name, model, loaders, epochs, step=train.classification_step, predict=None, lr=1e-3
 ):
-    """Train `model` for about `seconds`, evaluate on the test canvases after every epoch, record the result."""
+    """Train `model` for `epochs` epochs (Adam, cosine learning-rate decay), evaluate on the test canvases."""
     train_loader, test_loader = loaders
     model.to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
 
     def eval_fn(m):
         return {"test_acc": train.evaluate(m, test_loader, predict, device=DEVICE)}
@@ -409,11 +415,11 @@ def run(
         model,
         train_loader,
         optimizer,
-        epochs=100_000,
+        epochs=epochs,
         step=step,
         device=DEVICE,
         eval_fn=eval_fn,
-        max_seconds=seconds,
+        scheduler=scheduler,
         desc=name,
     )
     HISTORIES[name] = history
@@ -429,17 +435,25 @@ def run(
     return model
 
 
-RAM28 = {"glimpse_size": 8, "n_scales": 2, "n_glimpses": 6, "std": 0.15}
-LR_RAM = 3e-3
+RAM28 = {
+    "glimpse_size": 8,
+    "n_scales": 3,
+    "n_glimpses": 6,
+    "std": 0.15,
+    "core": "lstm",
+}
+# the detach ablation uses the paper's ReLU RNN core (cheaper, and the core variant B is about)
+RAM_DETACH = {**RAM28, "core": "rnn"}
+LR_RAM = 2e-3
 
 
-def run_ram(name, config, loaders, seconds, **model_options):
+def run_ram(name, config, loaders, epochs, **model_options):
     """`run` for a RAM: the hybrid-loss step, prediction from the policy mean, RAM's lr."""
     return run(
         name,
         ram.RecurrentAttentionModel(**config, **model_options),
         loaders,
-        seconds,
+        epochs,
         step=ram.ram_step,
         predict=ram.ram_predict,
         lr=LR_RAM,
@@ -492,9 +506,9 @@ for label, (extra, step) in variants.items():
     train.seed_everything(1)
     model = run(
         f"detach {label[0]}",
-        ram.RecurrentAttentionModel(**RAM28, **extra),
+        ram.RecurrentAttentionModel(**RAM_DETACH, **extra),
         loaders28,
-        SECONDS["detach"],
+        EPOCHS["detach"],
         step=step,
         predict=ram.ram_predict,
         lr=LR_RAM,
@@ -514,7 +528,7 @@ for label, (extra, step) in variants.items():
 display(Markdown("\n".join(detach_rows)))
 
 # %% [markdown]
-# Read the table with the budget in mind: each variant trains for the same few seconds from the same
+# Read the table with the budget in mind: each variant trains for the same few epochs from the same
 # seed, so differences of a few points are noise. What to look for: a baseline that is not detached in
 # the REINFORCE term (D) is trained partly by the surrogate instead of by its regression, which shows in
 # its error against the reward; letting REINFORCE into the core (B) mixes its noisy signal into the
@@ -542,16 +556,29 @@ for v, what in (
 # %% [markdown]
 # ## 5. Experiment 1: centred 28x28 digits, RAM against a fully connected network
 #
-# The paper's 28x28 RAM uses one 8x8 scale; ours uses two (8x8 and 16x16), which learned faster in
-# our short trials. Training uses 4,000 digits (the paper: 60,000), Adam at
-# $3\cdot10^{-3}$, $\sigma = 0.15$, batches of 64.
+# Where the time goes at this budget: with 4,000 digits, the *classifier* (glimpse network and core),
+# not the location policy, is what limits RAM; a RAM that looks at random places learns about as fast
+# in the first epochs. So the recipe here is about the classifier, and every deviation from the paper
+# is listed: three scales of 8x8 (8, 16 and 32 pixels: the coarsest sees the whole digit from the first
+# glimpse; the paper uses one), an LSTM core (the paper's RNN learned about half as fast per epoch in
+# our trials), Adam with a cosine decay of the learning rate, and fresh random shifts of up to 2 pixels
+# every epoch (`CanvasLoader(max_shift=2)`; without them the model fits the 4,000 digits in a few
+# epochs and stops improving on the test set). The fully connected network gets the same shifted
+# digits. The configuration, as run:
 
 # %%
+print(
+    f"RAM 28x28: {RAM28}, Adam lr {LR_RAM} with cosine decay, batch {BATCH}, {EPOCHS['ram28']} epochs"
+)
+loaders28_shifted = make_loaders(28, 0, max_shift=2)
 train.seed_everything(0)
-ram28 = run_ram("RAM 28x28", RAM28, loaders28, SECONDS["ram28"])
+ram28 = run_ram("RAM 28x28", RAM28, loaders28_shifted, EPOCHS["ram28"])
 train.seed_everything(0)
 fc28 = run(
-    "FC 2x256 28x28", ram_baselines.FullyConnected(784), loaders28, SECONDS["fc28"]
+    "FC 2x256 28x28",
+    ram_baselines.FullyConnected(784),
+    loaders28_shifted,
+    EPOCHS["fc28"],
 )
 
 GOAL28 = 3.0
@@ -559,13 +586,17 @@ rows = [
     "| model | ours: test error (%) | paper: test error (%) |",
     "|---|---|---|",
     f"| FC, 2 layers of 256 | {RESULTS['FC 2x256 28x28']['error']:.2f} | 1.69 |",
-    f"| RAM, 6 glimpses (ours: 8x8, 2 scales; paper: 8x8, 1 scale) | {RESULTS['RAM 28x28']['error']:.2f} | 1.12 |",
+    f"| RAM, 6 glimpses (ours: 8x8, 3 scales, LSTM; paper: 8x8, 1 scale, RNN) | {RESULTS['RAM 28x28']['error']:.2f} | 1.12 |",
 ]
 display(Markdown("\n".join(rows)))
-verdict = "goal met" if RESULTS["RAM 28x28"]["error"] <= GOAL28 else "goal NOT met"
+MET28 = (
+    RESULTS["RAM 28x28"]["error"] <= GOAL28 and RESULTS["RAM 28x28"]["seconds"] <= 180
+)
+verdict = "goal met" if MET28 else "goal NOT met"
 print(
-    f"goal: 28x28 RAM test error <= {GOAL28} % -> {RESULTS['RAM 28x28']['error']:.2f} % "
-    f"after {RESULTS['RAM 28x28']['seconds']:.0f} s of training: {verdict}"
+    f"goal: 28x28 RAM test error <= {GOAL28} % within 3 minutes of training -> "
+    f"{RESULTS['RAM 28x28']['error']:.2f} % after {RESULTS['RAM 28x28']['seconds']:.0f} s of training "
+    f"({RESULTS['RAM 28x28']['epochs']} epochs, {torch.get_num_threads()} threads): {verdict}"
 )
 
 # %% [markdown]
@@ -574,14 +605,72 @@ print(
 # Now the digit can be anywhere on a 60x60 canvas, and the retina has the paper's three scales of
 # 12x12 (covering 12, 24 and 48 pixels). The CNN beside it is
 # `attnlib.ram_baselines.SmallCNN` (three convolutions of 16, 32 and 64 channels, global max-pooling).
+#
+# Trained from scratch at this budget, RAM learns translated digits very slowly: its glimpse network
+# is fully connected, so before the policy knows where to look it must recognise digits seen at any
+# offset, from 4,000 examples. We therefore **warm-start** every 60x60 RAM below (learned and random
+# glimpses alike) from one model trained first on the easy version of the task: the same retina on
+# centred digits placed in the middle of a blank 60x60 canvas (`CanvasLoader(..., pad=16)`, with the
+# shifts of up to 2 pixels). That is a curriculum, not part of the paper; its epochs are printed with
+# the others, and the training time reported for the 60x60 models does not include them.
 
 # %%
-RAM60 = {"glimpse_size": 12, "n_scales": 3, "n_glimpses": 6, "std": 0.15}
+RAM60 = {
+    "glimpse_size": 12,
+    "n_scales": 3,
+    "n_glimpses": 6,
+    "std": 0.15,
+    "core": "lstm",
+}
+warm_loaders = (
+    canvas.CanvasLoader(
+        "train",
+        28,
+        batch_size=BATCH,
+        seed=0,
+        limit=LIMIT,
+        source=SOURCE,
+        max_shift=2,
+        pad=16,
+    ),
+    canvas.CanvasLoader(
+        "test",
+        28,
+        batch_size=500,
+        seed=0,
+        fresh=False,
+        limit=TEST_LIMIT,
+        source=SOURCE,
+        pad=16,
+    ),
+)
+train.seed_everything(0)
+warm60 = run_ram(
+    "RAM warm start (centred on 60x60)", RAM60, warm_loaders, EPOCHS["warm60"]
+)
+WARM_STATE = copy.deepcopy(warm60.state_dict())
+
+
+def run_warm_ram(name, loaders, **model_options):
+    """`run_ram` on 60x60, starting from the warm-start weights."""
+    model = ram.RecurrentAttentionModel(**RAM60, **model_options)
+    model.load_state_dict(WARM_STATE)
+    return run(
+        name,
+        model,
+        loaders,
+        EPOCHS["ram60"],
+        step=ram.ram_step,
+        predict=ram.ram_predict,
+        lr=LR_RAM,
+    )
+
+
 loaders60 = make_loaders(60, 0)
 train.seed_everything(0)
-ram60 = run_ram("RAM translated 60", RAM60, loaders60, SECONDS["ram60"])
+ram60 = run_warm_ram("RAM translated 60", loaders60)
 train.seed_everything(0)
-cnn60 = run("CNN translated 60", ram_baselines.SmallCNN(), loaders60, SECONDS["cnn60"])
+cnn60 = run("CNN translated 60", ram_baselines.SmallCNN(), loaders60, EPOCHS["cnn60"])
 
 GOAL60 = 4.0
 rows = [
@@ -603,23 +692,20 @@ print(
 #
 # The paper's key comparison: with 4 pieces of clutter, RAM with 8 learned glimpses reached 4.04 %,
 # a convolutional network 8.09 %, and RAM looking at 8 *random* locations 14.4 %. The random control is
-# the same model with `random_glimpses=True`: its locations are uniform in $[-1, 1]^2$, there is no
-# decision to reinforce, and it learns only by cross-entropy.
+# the same model with `random_glimpses=True`, from the same warm start and for as many epochs: its
+# locations are uniform in $[-1, 1]^2$, there is no decision to reinforce, and it learns only by
+# cross-entropy.
 
 # %%
 loaders60c = make_loaders(60, 4)
 train.seed_everything(0)
-ram60c = run_ram("RAM cluttered 60", RAM60, loaders60c, SECONDS["ram60"])
+ram60c = run_warm_ram("RAM cluttered 60", loaders60c)
 train.seed_everything(0)
-rnd60c = run_ram(
-    "RAM random glimpses cluttered 60",
-    RAM60,
-    loaders60c,
-    SECONDS["random60"],
-    random_glimpses=True,
+rnd60c = run_warm_ram(
+    "RAM random glimpses cluttered 60", loaders60c, random_glimpses=True
 )
 train.seed_everything(0)
-cnn60c = run("CNN cluttered 60", ram_baselines.SmallCNN(), loaders60c, SECONDS["cnn60"])
+cnn60c = run("CNN cluttered 60", ram_baselines.SmallCNN(), loaders60c, EPOCHS["cnn60"])
 
 learned, random_ = (
     RESULTS["RAM cluttered 60"]["error"],
@@ -804,10 +890,10 @@ plt.show()
 RAM100 = {**RAM60, "n_scales": 4}
 loaders100 = make_loaders(100, 8)
 train.seed_everything(0)
-ram100 = run_ram("RAM cluttered 100", RAM100, loaders100, SECONDS["ram100"])
+ram100 = run_ram("RAM cluttered 100", RAM100, loaders100, EPOCHS["ram100"])
 train.seed_everything(0)
 cnn100 = run(
-    "CNN cluttered 100", ram_baselines.SmallCNN(), loaders100, SECONDS["cnn100"]
+    "CNN cluttered 100", ram_baselines.SmallCNN(), loaders100, EPOCHS["cnn100"]
 )
 
 compute = {
@@ -898,8 +984,8 @@ total_minutes = (time.perf_counter() - CHAPTER_START) / 60
 goal_rows = [
     "| goal | measured | verdict |",
     "|---|---|---|",
-    f"| 28x28: RAM test error <= 3 % | {RESULTS['RAM 28x28']['error']:.2f} % after "
-    f"{RESULTS['RAM 28x28']['seconds']:.0f} s | {'met' if RESULTS['RAM 28x28']['error'] <= GOAL28 else 'NOT met'} |",
+    f"| 28x28: RAM test error <= 3 % within 3 min of training | {RESULTS['RAM 28x28']['error']:.2f} % after "
+    f"{RESULTS['RAM 28x28']['seconds']:.0f} s | {'met' if MET28 else 'NOT met'} |",
     f"| 60x60 translated: RAM test error <= 4 % | {RESULTS['RAM translated 60']['error']:.2f} % (CNN "
     f"{RESULTS['CNN translated 60']['error']:.2f} %) | "
     f"{'met' if RESULTS['RAM translated 60']['error'] <= GOAL60 else 'NOT met'} |",
@@ -924,8 +1010,8 @@ record_rows = [
         RESULTS["RAM 28x28"]["error"],
         "%",
         "1.12 (NIPS, 6 glimpses, 8x8)",
-        "<= 3 %",
-        RESULTS["RAM 28x28"]["error"] <= GOAL28,
+        "<= 3 % within 3 min",
+        MET28,
     ),
     (
         "28x28 test error, FC 2x256",
@@ -1039,10 +1125,12 @@ for quantity, value, unit, paper, goal, met in record_rows:
 
 # %% [markdown]
 # What differs from the paper: 4,000 training digits instead of 60,000 (fresh positions and clutter
-# every epoch), minutes of CPU training instead of days, Adam instead of SGD with momentum, 6 glimpses
-# instead of 8, two retina scales on 28x28, and the policy's input detached from the core by default.
-# At the `paper` budget (`ATTNLIB_BUDGET=paper`, a GPU, full MNIST through torchvision) the same cells
-# train for 30 minutes per model.
+# every epoch, and shifts of up to 2 pixels for the centred digits), a few minutes of CPU training
+# instead of days, Adam with a cosine learning-rate decay instead of SGD with momentum, 6 glimpses
+# instead of 8, three retina scales on 28x28, LSTM cores, a warm start on centred digits for the 60x60
+# models, and the policy's input detached from the core by default. At the `paper` budget
+# (`ATTNLIB_BUDGET=paper`, a GPU, full MNIST through torchvision) the same cells train for 200 epochs
+# per RAM.
 #
 # ## Exercises
 #

@@ -75,6 +75,32 @@ def test_loader_fresh_scenes_each_epoch_and_fixed_test_set():
     assert torch.equal(x1, x2) and torch.equal(y1, y2)
 
 
+def test_loader_max_shift_moves_centred_digits_by_whole_pixels():
+    plain = CanvasLoader("train", 28, batch_size=200, seed=0, limit=200)
+    shifted = CanvasLoader("train", 28, batch_size=200, seed=0, limit=200, max_shift=2)
+    (x0, y0), (x1, y1) = next(iter(plain)), next(iter(shifted))
+    assert x1.shape == x0.shape and torch.equal(y0, y1)
+    padded = torch.nn.functional.pad(x0, (2, 2, 2, 2))
+    matched = 0
+    for i in range(len(y0)):
+        offsets = [(dy, dx) for dy in range(5) for dx in range(5)]
+        matched += any(torch.equal(padded[i, :, dy : dy + 28, dx : dx + 28], x1[i]) for dy, dx in offsets)
+    assert matched == len(y0)
+    assert not torch.equal(x0, x1)
+    with pytest.raises(ValueError, match="max_shift"):
+        CanvasLoader("test", 28, fresh=False, max_shift=2)
+
+
+def test_loader_pad_centres_scenes_on_a_larger_blank_canvas():
+    plain = next(iter(CanvasLoader("test", 28, batch_size=50, fresh=False)))[0]
+    padded = next(iter(CanvasLoader("test", 28, batch_size=50, fresh=False, pad=16)))[0]
+    assert padded.shape == (50, 1, 60, 60)
+    assert torch.equal(padded[:, :, 16:44, 16:44], plain)
+    assert padded.sum() == plain.sum()
+    with pytest.raises(ValueError, match="pad"):
+        CanvasLoader("test", 28, fresh=False, pad=-1)
+
+
 def test_bad_inputs_raise():
     digits = torch.zeros(2, 1, 28, 28)
     with pytest.raises(ValueError, match="digits"):

@@ -151,6 +151,14 @@ class CanvasLoader:
 
     ``limit`` keeps a seeded random subset of that many digits.
 
+    ``max_shift`` (fresh loaders only) is augmentation for the centred task: every
+    epoch each scene is drawn on a canvas ``2 * max_shift`` pixels wider and the
+    central ``canvas_size`` square is kept, i.e. the content moves by a uniformly
+    random whole-pixel offset in ``[-max_shift, max_shift]`` along each axis.
+    ``pad`` then surrounds every scene with ``pad`` blank pixels (centred 28x28 digits
+    with ``pad=16`` are centred digits on a 60x60 canvas: the warm-start stage of the
+    chapter's 60x60 models).
+
     Yields ``(images (b, 1, S, S), labels (b,))``.
     """
 
@@ -165,11 +173,15 @@ class CanvasLoader:
         fresh: bool = True,
         limit: int | None = None,
         source: str = "bundled",
+        max_shift: int = 0,
+        pad: int = 0,
     ) -> None:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+        if not isinstance(max_shift, int) or max_shift < 0 or (max_shift and not fresh):
+            raise ValueError(f"max_shift must be a non-negative int (and 0 unless fresh=True), got {max_shift!r}")
         digits, labels = load_mnist(split, source=source)
         if limit is not None:
             # a seeded random subset: the digit files are ordered by class, a prefix would not be
@@ -178,7 +190,9 @@ class CanvasLoader:
         self.digits, self.labels = digits, labels
         self.canvas_size, self.n_clutter, self.clutter_size = canvas_size, n_clutter, clutter_size
         self.batch_size, self.seed, self.fresh = batch_size, seed, fresh
-        self.split = split
+        if not isinstance(pad, int) or pad < 0:
+            raise ValueError(f"pad must be a non-negative int, got {pad!r}")
+        self.split, self.max_shift, self.pad = split, max_shift, pad
         self.epoch = 0
         self._fixed: torch.Tensor | None = None
         # validates the arguments once, early
@@ -188,8 +202,10 @@ class CanvasLoader:
 
     def _scenes(self, seed: int) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed * 2 + (self.split == "test"))
-        images, _ = make_canvases(self.digits, self.canvas_size, self.n_clutter, self.clutter_size, self.digits, gen)
-        return images
+        shift, size = self.max_shift, self.canvas_size
+        images, _ = make_canvases(self.digits, size + 2 * shift, self.n_clutter, self.clutter_size, self.digits, gen)
+        images = images[:, :, shift : shift + size, shift : shift + size] if shift else images
+        return torch.nn.functional.pad(images, (self.pad,) * 4) if self.pad else images
 
     def __len__(self) -> int:
         return (len(self.labels) + self.batch_size - 1) // self.batch_size
