@@ -213,10 +213,13 @@ print(
 # {eq}`ram-retina` for a whole batch at once. Its conventions: a centre $(x, y) \in [-1, 1]^2$, with
 # $(-1,-1)$ the top-left corner and $x$ along the width; pixel $j$ spans $[j, j+1)$ in
 # $u = (x+1)/2 \cdot W$; outside the image is zero. When the patch's corners fall between pixel
-# boundaries, each output cell is the exact *area average* of the pixels it covers. That rests on a
-# one-line identity: averaging a piecewise-constant signal over $[n+t, n+t+w)$ equals
-# $(1-t)\,\mathrm{box}(n) + t\,\mathrm{box}(n+1)$, so "interpolate by the sub-pixel offset, then
-# average blocks" is exact. The popular implementation instead truncates locations to whole pixels and
+# boundaries, each output cell is the exact *area average* of the pixels it covers. The area average
+# over a square is separable: along each axis, cell $i$ of scale $k$ spans $[e_i, e_{i+1})$ and covers
+# $\operatorname{clip}(e_{i+1} - p, 0, 1) - \operatorname{clip}(e_i - p, 0, 1)$ of pixel $p$. These
+# overlaps form one small matrix per axis and sample (no column for pixels outside the image, hence
+# the zeros), and the glimpses of every scale are $W_\text{rows}\, x\, W_\text{cols}^\top / w_k^2$: two
+# batched matrix products. At whole-pixel positions the overlaps are exactly 0 or 1 and the result is
+# the plain block average. The popular implementation instead truncates locations to whole pixels and
 # loops over the batch in Python.
 
 # %%
@@ -557,13 +560,14 @@ for v, what in (
 # ## 5. Experiment 1: centred 28x28 digits, RAM against a fully connected network
 #
 # Where the time goes at this budget: with 4,000 digits, the *classifier* (glimpse network and core),
-# not the location policy, is what limits RAM; a RAM that looks at random places learns about as fast
-# in the first epochs. So the recipe here is about the classifier, and every deviation from the paper
+# not the location policy, is what limits RAM on centred digits, where the centre is already the
+# right place to look. So the recipe here is about the classifier, and every deviation from the paper
 # is listed: three scales of 8x8 (8, 16 and 32 pixels: the coarsest sees the whole digit from the first
-# glimpse; the paper uses one), an LSTM core (the paper's RNN learned about half as fast per epoch in
-# our trials), Adam with a cosine decay of the learning rate, and fresh random shifts of up to 2 pixels
-# every epoch (`CanvasLoader(max_shift=2)`; without them the model fits the 4,000 digits in a few
-# epochs and stops improving on the test set). The fully connected network gets the same shifted
+# glimpse; the paper uses one), an LSTM core (in our trials it needed about half as many epochs as the
+# paper's ReLU RNN for the same test error, at about twice the cost per epoch), Adam with a cosine decay
+# of the learning rate, and fresh random shifts of up to 2 pixels every epoch
+# (`CanvasLoader(max_shift=2)`; without them the model fits the 4,000 digits in a few epochs and the
+# test error stalls higher in our trials). The fully connected network gets the same shifted
 # digits. The configuration, as run:
 
 # %%
@@ -948,8 +952,9 @@ plt.show()
 # at 60x60); our numbers above come from minutes of CPU training on 4,000 digits. At these budgets a
 # small CNN is the better classifier, but look at the compute column: RAM's cost per image stays flat
 # when the image grows (it only adds one retina scale) while the CNN's grows with the number of
-# pixels. Note one honest detail of our sensor: it reads only the $(g_w s^k + 1)^2$ pixels each patch
-# touches, so its own cost is also independent of the image size.
+# pixels. One honest detail of our sensor: the FLOP count above charges the retina only for the
+# pixels its patches cover, but `extract_glimpses` multiplies by overlap matrices as wide as the image
+# (most of their entries are zero), which is faster on a CPU at these sizes yet does grow with the image.
 
 # %% [markdown]
 # ## 9. Explore the glimpse yourself
@@ -1165,8 +1170,9 @@ for quantity, value, unit, paper, goal, met in record_rows:
 #
 # ```{admonition} Solution
 # :class: dropdown
-# On a CPU the matrix multiplications of the 256-unit layers dominate for small glimpses, and the
-# gather of the largest scale ($49^2$ pixels per sample) becomes comparable for the 48-pixel patch.
+# On a CPU the matrix multiplications of the 256-unit layers (the LSTM's four gates) dominate; the
+# retina's two batched products with the overlap matrices are a smaller share at 60x60 and grow with
+# the image side.
 # On a GPU both are tiny for batches of 64 and the step is bound by kernel launches: $T$ sequential
 # steps of a dozen small kernels each. Larger batches (or CUDA graphs) are what speed it up.
 # ```
