@@ -199,6 +199,7 @@ def fit(
     max_seconds: float | None = None,
     progress: bool | None = None,
     desc: str = "train",
+    scheduler_interval: str = "epoch",
 ) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over ``loader``.
 
@@ -212,6 +213,10 @@ def fit(
         its numbers join the history (for example ``{"test_acc": 0.97}``).
     max_seconds
         Stop after the epoch in which this much wall time has passed.
+    scheduler_interval
+        ``"epoch"`` (default: ``scheduler.step()`` after every epoch, e.g. cosine annealing over
+        epochs) or ``"step"`` (after every optimiser step, e.g. ``OneCycleLR`` with
+        ``total_steps = epochs * len(loader)``).
 
     Under ``torchrun`` (after :func:`init_distributed`) the model is wrapped in
     ``DistributedDataParallel`` for the training steps, so ``step`` receives
@@ -231,6 +236,8 @@ def fit(
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if scheduler_interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     if progress is None:
@@ -260,12 +267,14 @@ def fit(
             if clip_grad_norm is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
             optimizer.step()
+            if scheduler is not None and scheduler_interval == "step":
+                scheduler.step()
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             n_batches += 1
             if n_batches % 10 == 0:
                 bar.set_postfix({k: f"{v / n_batches:.3f}" for k, v in sums.items()})
-        if scheduler is not None:
+        if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
         train_seconds += time.perf_counter() - start
         history["epoch"].append(epoch)

@@ -47,6 +47,20 @@ def test_fit_refuses_bad_epochs_and_nan_loss(generator):
         )
 
 
+@pytest.mark.parametrize("interval, expected_calls", [("epoch", 3), ("step", 3 * 8)])
+def test_fit_steps_the_scheduler_per_epoch_or_per_step(generator, interval, expected_calls):
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 1.0)
+    calls_before = scheduler.last_epoch
+    train.fit(
+        model, _toy_loader(generator), optimizer, 3, scheduler=scheduler, scheduler_interval=interval, progress=False
+    )
+    assert scheduler.last_epoch - calls_before == expected_calls  # 256 samples / 32 = 8 batches per epoch
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        train.fit(model, _toy_loader(generator), optimizer, 1, scheduler=scheduler, scheduler_interval="batch")
+
+
 def test_checkpoint_round_trip(tmp_path, generator):
     model = nn.Linear(3, 2)
     optimiser = torch.optim.Adam(model.parameters())
