@@ -23,20 +23,19 @@ scene gets a pool of candidate questions, the invalid ones are masked out, and
 the first valid ones are kept. Train, validation and test scenes come from
 disjoint random streams (the held-out split).
 
-:func:`load_clevr_questions` reads the question files of CLEVR v1.0
-(``CLEVR_{train,val,test}_questions.json``) for readers who bring the real data set.
+:func:`load_clevr_questions` (from :mod:`attnlib.data.clevr`, re-exported here) reads the question
+files of CLEVR v1.0 (``CLEVR_{train,val,test}_questions.json``) for readers who bring the real data set.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from attnlib.data.clevr import load_clevr_questions as load_clevr_questions  # re-exported
+from attnlib.data.clevr import tokenize
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZES, Scenes, render_scenes, sample_scenes
 
 __all__ = [
@@ -52,7 +51,6 @@ __all__ = [
     "encode_text",
     "VQALoader",
     "accuracy_by_type",
-    "load_clevr_questions",
 ]
 
 QUESTION_TYPES: tuple[str, ...] = ("query", "exist", "count", "spatial")
@@ -346,7 +344,7 @@ def decode_questions(questions: torch.Tensor) -> list[str]:
 
 def encode_text(texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """Strings -> ``(questions (Q, L), lengths (Q,))`` in :data:`VOCAB`; unknown words raise ValueError."""
-    rows = [_tokenize(t) for t in texts]
+    rows = [tokenize(t) for t in texts]
     unknown = sorted({w for r in rows for w in r if w not in WORD_INDEX})
     if unknown:
         raise ValueError(f"texts use words outside VOCAB: {unknown}")
@@ -355,10 +353,6 @@ def encode_text(texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     for i, r in enumerate(rows):
         out[i, : len(r)] = _ids(r)
     return out, torch.tensor([len(r) for r in rows])
-
-
-def _tokenize(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+|[?;,]", text.lower())
 
 
 class VQALoader:
@@ -413,67 +407,3 @@ def accuracy_by_type(predictions: torch.Tensor, data: VQAData) -> dict[str, floa
         if sel.any():
             out[name] = right[sel].mean().item()
     return out
-
-
-def load_clevr_questions(
-    path: str | Path,
-    vocab: dict[str, int] | None = None,
-    answers: dict[str, int] | None = None,
-) -> dict[str, object]:
-    """Read a CLEVR v1.0 question file (``CLEVR_<split>_questions.json``).
-
-    The file is ``{"info": {...}, "questions": [{"question": str, "answer": str,
-    "image_index": int, "image_filename": str, "question_family_index": int,
-    "split": str, ...}, ...]}``; the test split has no answers.
-
-    Parameters
-    ----------
-    path
-        The JSON file.
-    vocab, answers
-        Word and answer indices to reuse (for example the training set's, when reading
-        ``val``); built from this file when ``None`` (word 0 is ``<pad>``, 1 is ``<unk>``).
-        Words outside a given ``vocab`` map to ``<unk>``; answers outside ``answers`` to -1.
-
-    Returns
-    -------
-    dict
-        ``questions (Q, L)``, ``lengths (Q,)``, ``answers (Q,)`` (-1 where absent),
-        ``image_index (Q,)``, ``family (Q,)`` (-1 where absent), ``image_filename`` (list),
-        ``vocab`` and ``answer_vocab`` (dicts).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"path {str(path)!r} is not a file")
-    with path.open() as fh:
-        payload = json.load(fh)
-    if not isinstance(payload, dict) or not isinstance(payload.get("questions"), list):
-        raise ValueError(f"{str(path)!r} is not a CLEVR question file: expected a 'questions' list")
-    records = payload["questions"]
-    if not records:
-        raise ValueError(f"{str(path)!r} holds no questions")
-    tokens = [_tokenize(r["question"]) for r in records]
-    if vocab is None:
-        vocab = {"<pad>": 0, "<unk>": 1}
-        for row in tokens:
-            for w in row:
-                vocab.setdefault(w, len(vocab))
-    if answers is None:
-        answers = {}
-        for r in records:
-            if "answer" in r:
-                answers.setdefault(str(r["answer"]).lower(), len(answers))
-    length = max(len(r) for r in tokens)
-    questions = torch.zeros(len(tokens), length, dtype=torch.long)
-    for i, row in enumerate(tokens):
-        questions[i, : len(row)] = torch.tensor([vocab.get(w, 1) for w in row], dtype=torch.long)
-    return {
-        "questions": questions,
-        "lengths": torch.tensor([len(r) for r in tokens]),
-        "answers": torch.tensor([answers.get(str(r["answer"]).lower(), -1) if "answer" in r else -1 for r in records]),
-        "image_index": torch.tensor([int(r.get("image_index", -1)) for r in records]),
-        "family": torch.tensor([int(r.get("question_family_index", -1)) for r in records]),
-        "image_filename": [r.get("image_filename", "") for r in records],
-        "vocab": vocab,
-        "answer_vocab": answers,
-    }

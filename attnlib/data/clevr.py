@@ -1,0 +1,86 @@
+"""CLEVR v1.0 question files, for readers who bring the real data set (chapter 4).
+
+The course generates its own CLEVR-like questions (:mod:`attnlib.data.vqa`);
+:func:`load_clevr_questions` reads the official ``CLEVR_{train,val,test}_questions.json``
+into the same tensors (word indices, lengths, answer indices), so the models of
+:mod:`attnlib.adahan` can be trained on it. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import torch
+
+__all__ = ["tokenize", "load_clevr_questions"]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words and the punctuation ``? ; ,`` as separate tokens: ``"Is it red?" -> ["is", "it", "red", "?"]``."""
+    return re.findall(r"[a-z0-9]+|[?;,]", text.lower())
+
+
+def load_clevr_questions(
+    path: str | Path,
+    vocab: dict[str, int] | None = None,
+    answers: dict[str, int] | None = None,
+) -> dict[str, object]:
+    """Read a CLEVR v1.0 question file (``CLEVR_<split>_questions.json``).
+
+    The file is ``{"info": {...}, "questions": [{"question": str, "answer": str,
+    "image_index": int, "image_filename": str, "question_family_index": int,
+    "split": str, ...}, ...]}``; the test split has no answers.
+
+    Parameters
+    ----------
+    path
+        The JSON file.
+    vocab, answers
+        Word and answer indices to reuse (for example the training set's, when reading
+        ``val``); built from this file when ``None`` (word 0 is ``<pad>``, 1 is ``<unk>``).
+        Words outside a given ``vocab`` map to ``<unk>``; answers outside ``answers`` to -1.
+
+    Returns
+    -------
+    dict
+        ``questions (Q, L)``, ``lengths (Q,)``, ``answers (Q,)`` (-1 where absent),
+        ``image_index (Q,)``, ``family (Q,)`` (-1 where absent), ``image_filename`` (list),
+        ``vocab`` and ``answer_vocab`` (dicts).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"path {str(path)!r} is not a file")
+    with path.open() as fh:
+        payload = json.load(fh)
+    if not isinstance(payload, dict) or not isinstance(payload.get("questions"), list):
+        raise ValueError(f"{str(path)!r} is not a CLEVR question file: expected a 'questions' list")
+    records = payload["questions"]
+    if not records:
+        raise ValueError(f"{str(path)!r} holds no questions")
+    tokens = [tokenize(r["question"]) for r in records]
+    if vocab is None:
+        vocab = {"<pad>": 0, "<unk>": 1}
+        for row in tokens:
+            for w in row:
+                vocab.setdefault(w, len(vocab))
+    if answers is None:
+        answers = {}
+        for r in records:
+            if "answer" in r:
+                answers.setdefault(str(r["answer"]).lower(), len(answers))
+    length = max(len(r) for r in tokens)
+    questions = torch.zeros(len(tokens), length, dtype=torch.long)
+    for i, row in enumerate(tokens):
+        questions[i, : len(row)] = torch.tensor([vocab.get(w, 1) for w in row], dtype=torch.long)
+    return {
+        "questions": questions,
+        "lengths": torch.tensor([len(r) for r in tokens]),
+        "answers": torch.tensor([answers.get(str(r["answer"]).lower(), -1) if "answer" in r else -1 for r in records]),
+        "image_index": torch.tensor([int(r.get("image_index", -1)) for r in records]),
+        "family": torch.tensor([int(r.get("question_family_index", -1)) for r in records]),
+        "image_filename": [r.get("image_filename", "") for r in records],
+        "vocab": vocab,
+        "answer_vocab": answers,
+    }
