@@ -1,0 +1,388 @@
+"""Synthetic word images for attention OCR (Chapter 7), and a loader for scene-text crops.
+
+Words are rendered offline with the TrueType fonts that matplotlib ships (DejaVu and STIX families), in
+several sizes, with random letter spacing, a small rotation and shear, blur, background texture, contrast
+and noise. Two sources of words separate vision from the language model a decoder learns:
+
+* ``"english"``: a built-in list of about a thousand common English words of 3 to 8 letters
+  (:func:`english_words`), split once into training and held-out test words (:func:`split_words`);
+* ``"random"``: uniformly random lower-case strings (no spelling regularities at all).
+
+Rendering is fast: each glyph is drawn once per font and size (cached), words are composed by pasting
+glyph masks, and the photometric augmentations run batched in torch. Everything is deterministic from
+``seed``. :func:`load_scene_text` reads real crops in the IIIT5k / SVT style (an image folder and a label
+file with lines ``path label``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "ALPHABET",
+    "FONT_FILES",
+    "SOURCES",
+    "WordImages",
+    "english_words",
+    "font_paths",
+    "load_scene_text",
+    "make_words",
+    "random_strings",
+    "render_words",
+    "split_words",
+]
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+SOURCES = ("english", "random")
+#: Fonts from ``matplotlib/mpl-data/fonts/ttf`` (sans, serif, mono; regular, bold, slanted).
+FONT_FILES = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralBol.ttf",
+    "STIXGeneralItalic.ttf",
+)
+
+
+@dataclass
+class WordImages:
+    """A set of word images: ``images (N, 1, H, W)`` in ``[0, 1]``, their ``words`` (lower case) and the
+    ``fonts (N,)`` index into :data:`FONT_FILES` each was rendered with (``-1`` for loaded crops)."""
+
+    images: torch.Tensor
+    words: list[str]
+    fonts: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+def font_paths() -> list[Path]:
+    """Paths of :data:`FONT_FILES` inside matplotlib's data folder."""
+    import matplotlib
+
+    folder = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+    return [folder / name for name in FONT_FILES]
+
+
+def english_words(min_len: int = 3, max_len: int = 8) -> list[str]:
+    """The built-in English word list (sorted, unique) restricted to ``min_len..max_len`` letters."""
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"min_len and max_len must satisfy 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    return sorted({w for w in _WORDS.split() if min_len <= len(w) <= max_len})
+
+
+def split_words(words: list[str], test_fraction: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:
+    """Split a word list into disjoint ``(train, test)`` lists; ``test`` holds ``test_fraction`` of them."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if len(words) < 2:
+        raise ValueError(f"words must hold at least two words, got {len(words)}")
+    order = np.random.default_rng(seed).permutation(len(words))
+    n_test = max(1, round(test_fraction * len(words)))
+    test = sorted(words[i] for i in order[:n_test])
+    train = sorted(words[i] for i in order[n_test:])
+    return train, test
+
+
+def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) -> list[str]:
+    """``n`` strings of uniformly random lengths ``min_len..max_len`` and uniformly random letters."""
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    if not 1 <= min_len <= max_len:
+        raise ValueError(f"min_len and max_len must satisfy 1 <= min_len <= max_len, got {min_len}, {max_len}")
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_len, max_len + 1, size=n)
+    letters = rng.integers(0, len(ALPHABET), size=(n, max_len))
+    return ["".join(ALPHABET[j] for j in row[:length]) for row, length in zip(letters, lengths)]
+
+
+@functools.lru_cache(maxsize=128)
+def _glyphs(font: int, size: int) -> tuple[dict[str, tuple[np.ndarray, float]], int]:
+    """Per letter: its mask ``(line_height, w)`` (uint8, drawn at x = 2) and its advance; and the line height."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = ImageFont.truetype(str(font_paths()[font]), size)
+    ascent, descent = face.getmetrics()
+    line = ascent + descent
+    glyphs = {}
+    for ch in ALPHABET:
+        left, _, right, _ = face.getbbox(ch)
+        canvas = Image.new("L", (int(math.ceil(right - min(left, 0))) + 4, line))
+        ImageDraw.Draw(canvas).text((2 - min(left, 0), 0), ch, font=face, fill=255)
+        glyphs[ch] = (np.asarray(canvas), float(face.getlength(ch)))
+    return glyphs, line
+
+
+def _compose(word: str, font: int, size: int, spacing: float, rng: np.random.Generator) -> np.ndarray:
+    """Paste the glyphs of ``word`` along a baseline; return the ink mask cropped to its columns."""
+    glyphs, line = _glyphs(font, size)
+    steps = [glyphs[ch][1] + spacing + rng.normal(0.0, 0.4) for ch in word]
+    xs = np.concatenate([[0.0], np.cumsum(steps[:-1])])
+    width = int(math.ceil(xs[-1] + glyphs[word[-1]][0].shape[1])) + 2
+    canvas = np.zeros((line, width), dtype=np.uint8)
+    for ch, x in zip(word, xs):
+        mask = glyphs[ch][0]
+        x0 = max(int(round(x)), 0)
+        np.maximum(canvas[:, x0 : x0 + mask.shape[1]], mask[:, : width - x0], out=canvas[:, x0 : x0 + mask.shape[1]])
+    cols = np.flatnonzero(canvas.max(0) > 0)
+    return canvas[:, cols[0] : cols[-1] + 1] if len(cols) else canvas
+
+
+def _check_size(height: int, width: int) -> None:
+    if height < 8:
+        raise ValueError(f"height must be >= 8, got {height}")
+    if width < height:
+        raise ValueError(f"width must be >= height ({height}), got {width}")
+
+
+def render_words(
+    words: list[str],
+    height: int = 32,
+    width: int = 96,
+    seed: int = 0,
+    *,
+    fonts: tuple[int, ...] | None = None,
+    sizes: tuple[int, ...] | None = None,
+    spacing: tuple[float, float] = (-0.5, 3.0),
+    rotation: float = 3.0,
+    shear: float = 0.15,
+    blur: float = 1.0,
+    texture: float = 0.25,
+    noise: float = 0.06,
+) -> WordImages:
+    """Render ``words`` as grayscale images ``(N, 1, height, width)`` in ``[0, 1]``.
+
+    Per word: a font from ``fonts`` (indices into :data:`FONT_FILES`, default all) and a size from
+    ``sizes`` (points; default about half to three quarters of ``height``), letter spacing drawn from
+    ``spacing`` (pixels, plus a small per-letter jitter), a random text height and position (the word is
+    squeezed horizontally when it would not fit). Then, batched: a rotation up to ``rotation`` degrees and
+    a shear up to ``shear``, Gaussian blur with sigma up to ``blur`` pixels, a smooth background texture of
+    amplitude ``texture``, random text/background grey levels (a quarter of the images light on dark), and
+    pixel noise with standard deviation up to ``noise``. Deterministic from ``seed``.
+    """
+    from PIL import Image
+
+    _check_size(height, width)
+    fonts = tuple(range(len(FONT_FILES))) if fonts is None else tuple(fonts)
+    if not fonts or any(not 0 <= f < len(FONT_FILES) for f in fonts):
+        raise ValueError(f"fonts must be non-empty indices into FONT_FILES (0..{len(FONT_FILES) - 1}), got {fonts}")
+    sizes = tuple(range(height // 2, 3 * height // 4 + 1, 2)) if sizes is None else tuple(sizes)
+    if not sizes or min(sizes) < 4:
+        raise ValueError(f"sizes must be non-empty point sizes >= 4, got {sizes}")
+    for name, value in (("rotation", rotation), ("shear", shear), ("blur", blur), ("texture", texture)):
+        if value < 0:
+            raise ValueError(f"{name} must be non-negative, got {value}")
+    if not 0 <= noise < 0.5:
+        raise ValueError(f"noise must be in [0, 0.5), got {noise}")
+    bad = [w for w in words if not w or set(w) - set(ALPHABET)]
+    if bad:
+        raise ValueError(f"words must be non-empty strings of lower-case letters a-z, got {bad[:3]!r}")
+    rng = np.random.default_rng(seed)
+    n = len(words)
+    ink = np.zeros((n, height, width), dtype=np.float32)
+    font_ids = rng.choice(fonts, size=n)
+    for i, word in enumerate(words):
+        mask = _compose(word, int(font_ids[i]), int(rng.choice(sizes)), rng.uniform(*spacing), rng)
+        line, w = mask.shape
+        sy = height * rng.uniform(0.7, 1.0) / line
+        sx = min(sy * rng.uniform(0.85, 1.15), (width - 2) / w)
+        new_w, new_h = max(1, round(w * sx)), max(1, round(line * sy))
+        small = np.asarray(Image.fromarray(mask).resize((new_w, new_h), Image.BILINEAR), dtype=np.float32)
+        x0 = rng.integers(0, width - new_w + 1)
+        y0 = rng.integers(0, height - new_h + 1)
+        ink[i, y0 : y0 + new_h, x0 : x0 + new_w] = small / 255.0
+    images = _augment(torch.from_numpy(ink)[:, None], seed, rotation, shear, blur, texture, noise)
+    return WordImages(images, list(words), torch.from_numpy(font_ids.astype(np.int64)))
+
+
+def _augment(
+    ink: torch.Tensor, seed: int, rotation: float, shear: float, blur: float, texture: float, noise: float
+) -> torch.Tensor:
+    """Geometric and photometric augmentation of ink masks ``(N, 1, H, W)``, batched."""
+    g = torch.Generator().manual_seed(seed)
+    n, _, height, width = ink.shape
+    if n == 0:
+        return ink
+    u = lambda *shape: torch.rand(*shape, generator=g)  # noqa: E731
+    angle = (2 * u(n) - 1) * math.radians(rotation)
+    sh = (2 * u(n) - 1) * shear
+    cos, sin, aspect = torch.cos(angle), torch.sin(angle), width / height
+    # A rotation in pixels, written in affine_grid's normalised coordinates (x spans W, y spans H).
+    theta = torch.stack(
+        [
+            torch.stack([cos, -sin / aspect + sh, torch.zeros(n)], -1),
+            torch.stack([sin * aspect, cos, torch.zeros(n)], -1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, list(ink.shape), align_corners=False)
+    ink = F.grid_sample(ink, grid, align_corners=False, padding_mode="zeros")
+    if blur > 0:
+        sigma = 0.3 + u(n) * blur
+        taps = torch.arange(-2, 3, dtype=torch.float32)
+        kernel = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))
+        kernel = kernel / kernel.sum(-1, keepdim=True)  # (N, 5)
+        flat = ink.reshape(1, n, height, width)
+        flat = F.conv2d(F.pad(flat, (2, 2, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=n)
+        flat = F.conv2d(F.pad(flat, (0, 0, 2, 2), mode="replicate"), kernel[:, None, :, None], groups=n)
+        ink = flat.reshape(n, 1, height, width)
+    background = 0.55 + 0.4 * u(n, 1, 1, 1)
+    foreground = background - (0.35 + (background - 0.35) * u(n, 1, 1, 1))
+    images = background + (foreground - background) * ink.clamp(0, 1)
+    if texture > 0:
+        smooth = F.interpolate(
+            u(n, 1, 3, max(3, width // 8)), size=(height, width), mode="bilinear", align_corners=False
+        )
+        images = images + texture * (smooth - 0.5)
+    invert = u(n, 1, 1, 1) < 0.25
+    images = torch.where(invert, 1 - images, images)
+    images = images + noise * u(n, 1, 1, 1) * torch.randn(n, 1, height, width, generator=g)
+    return images.clamp(0, 1)
+
+
+def make_words(
+    n: int,
+    source: str = "english",
+    split: str = "train",
+    height: int = 32,
+    width: int = 96,
+    min_len: int = 3,
+    max_len: int = 8,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    **render: float,
+) -> WordImages:
+    """``n`` rendered words from ``source`` (one of :data:`SOURCES`) for ``split`` (``"train"``/``"test"``).
+
+    English words are drawn uniformly from the ``split`` side of :func:`split_words` (a fixed split, the
+    same for every ``seed``, so test words are never seen in training); random strings come from a stream
+    seeded by ``(seed, source, split)``. ``render`` goes to :func:`render_words`.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    rng = np.random.default_rng([seed, SOURCES.index(source), int(split == "test")])
+    if source == "english":
+        pool = split_words(english_words(min_len, max_len), test_fraction)[int(split == "test")]
+        words = [pool[i] for i in rng.integers(0, len(pool), size=n)]
+    else:
+        words = random_strings(n, min_len, max_len, seed=int(rng.integers(2**31)))
+    return render_words(words, height, width, seed=int(rng.integers(2**31)), **render)
+
+
+def load_scene_text(
+    label_file: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    height: int = 32,
+    width: int = 96,
+    lowercase: bool = True,
+) -> WordImages:
+    """Load cropped word images listed in a label file (IIIT5k / SVT-crop style).
+
+    Each non-empty line that does not start with ``#`` reads ``path label``: an image path relative to
+    ``root`` (default: the label file's folder) and the word. Images are converted to grayscale and resized
+    to ``(height, width)``; labels are lower-cased when ``lowercase``.
+
+    Returns
+    -------
+    WordImages
+        ``images (N, 1, height, width)`` in ``[0, 1]``, the labels, and ``fonts`` all ``-1``.
+    """
+    from PIL import Image
+
+    _check_size(height, width)
+    label_file = Path(label_file)
+    if not label_file.is_file():
+        raise ValueError(f"label_file {str(label_file)!r} does not exist")
+    folder = Path(root) if root is not None else label_file.parent
+    images, words = [], []
+    for number, raw in enumerate(label_file.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2:
+            raise ValueError(f"label_file line {number} must read 'path label', got {raw!r}")
+        path, label = parts[0], parts[1].strip()
+        with Image.open(folder / path) as image:
+            gray = image.convert("L").resize((width, height), Image.BILINEAR)
+        images.append(torch.from_numpy(np.asarray(gray, dtype=np.float32) / 255.0))
+        words.append(label.lower() if lowercase else label)
+    stack = torch.stack(images)[:, None] if images else torch.zeros(0, 1, height, width)
+    return WordImages(stack, words, torch.full((len(words),), -1, dtype=torch.long))
+
+
+# The built-in English word list: common words of 3 to 8 letters.
+_WORDS = """
+able about above across act add after again against age ago agree air all allow almost alone along already also
+always among amount and angle animal answer any appear apple are area argue arm army around arrive art ask attack
+author autumn avoid away baby back bad bag bakery ball banana band bank bar base basic basket bath bear beat beauty
+became because become bed been before began begin behind being bell below best better between big bird birth bit
+black blood blow blue board boat body bone book born both bottle bottom bought box boy brain branch bread break
+bridge bright bring broad broke brother brown build burn busy but buy cake call came camp can candle capital captain
+car card care carpet carry case castle cat catch cause cell cent center century chain chair chance change chart
+check cherry chief child choose church circle circus city claim class clean clear climb clock close cloth cloud
+coast coat coffee cold collect colony color column come common company compare complete contain control cook cookie
+cool copper copy corn corner correct cost cotton could count country course cover cow crayon create crop cross crowd
+cry current cut dance danger dark daughter day dead deal dear death decide deep degree depend desert design desk
+detail develop did die differ dinner direct discuss distant divide doctor does dog dollar done door double down
+dragon draw dream dress drink drive drop dry duck during dust duty each eagle ear early earth east easy eat edge
+effect egg eight either electric element else end enemy energy engine enough enter equal even evening event ever
+every exact example except excite exercise expect fabric face fact fair falcon fall family famous far farm fast fat
+father favor fear feed feel feet fell felt few field fig fight figure fill final find fine finger finish fire first
+fish fit five flat floor flow flower fly follow food foot for force forest form forward found four free fresh friend
+from front frozen fruit full fun galaxy game garden garlic gas gather gave general gentle get ginger girl give glad
+glass gold gone good got govern grand grass gray great green grew ground group grow guess guide guitar gun hair half
+hall hammer hand happen happy harbor hard has hat have head hear heard heart heat heavy held helmet help her here
+high hill him his history hit hold hole home honey hope horse hot hotel hour house how huge human hundred hunt hurry
+ice idea inch include indeed industry insect instant iron island its jacket job join joy judge jump jungle just keep
+kept kettle key kill kind king kitchen knew know ladder lady lake land language large last late laugh law lay lead
+learn least leave led left leg lemon length less let letter level lie life lift light like line liquid list listen
+little live lizard locate log lone long look lost lot loud love low machine made magic magnet main major make man
+many map marble mark market mass master match matter may meadow mean measure meat meet melody member memory men
+metal method middle might mile milk million mind mine minute mirror miss mix modern moment money monkey month moon
+more morning most mother motion mount mouth move much muffin museum music must name napkin nation nature near neck
+need needle neighbor never new next night nine noise noon nor north nose not note nothing notice noun now number
+object observe ocean off offer office often oil old once one only open orange order organ other our out over own
+oxygen oyster page paint pair palace panda paper parent park parrot part party pass past path pay peace peanut
+pencil people pepper perhaps period person pick picture piece pillow pirate place plain plan plane planet plant play
+please plural pocket poem point poor popular port pose position possible post potato pound power practice prepare
+present press pretty print probable problem process produce product protect proud prove provide pull push put puzzle
+quart queen question quick quiet quite rabbit race radio rail rain raise ran range rather reach read ready real
+reason receive record red region remember repeat reply report rest result rich ride right ring rise river road rock
+rocket roll room root rope rose round row rub rule run saddle safe said sail salmon salt same sand sat save saw say
+scale school science score sea search season seat second secret section see seed seem segment select self sell send
+sense sent separate serve set settle seven several shadow shall shape share sharp she sheet shell shine ship shoe
+shop shore short should shoulder shout show side sight sign silent silk silver similar simple since sing single
+sister sit six size skill skin sky sleep slip slow small smell smile snow soft soil soldier solve some son song soon
+sound south space speak special speech speed spell spend spider spoke sponge spot spread spring square stable stand
+star start state station stay stead steam steel step stick still stone stood stop store story straight strange
+stream street stretch string strong student study subject success such sudden suffix sugar suit summer summit sun
+supply support sure surface surprise swim syllable symbol system table tablet tail take talk tall teach team teeth
+tell temple ten term test than thank that the thick thin thing think third this those though thought thousand three
+through throw thus ticket tie tiger time tiny tire together told tomato tone too took tool top total touch toward
+town track trade train travel tree triangle trip trouble truck true try tube tunnel turn turtle twenty two type
+under unit until upon use usual valley value vary velvet verb very view village violin visit voice vowel wait walk
+wall wallet walnut want war warm was wash watch water wave way weather week weight well went were west whale what
+wheel when where which while white who whole whose why wide wife wild will win wind window wing winter wire wise
+wish with wizard woman women wonder wood word work world would write written wrong wrote yard year yellow yes yet
+yogurt you young your zebra zero
+"""

@@ -1,0 +1,176 @@
+"""Convolutional encoders that turn a word image into a feature sequence along the word (Chapter 7).
+
+The encoder of R^2AM (Lee & Osindero 2016) grows its receptive field with a *recursive* convolution: one
+``k x k`` convolution applied ``T`` times with the same weights (Eq. (r2am-recursive)). The comparison
+networks are an *untied* stack of ``T`` convolutions with their own weights (same depth and receptive field,
+``T`` times the parameters, Eq. (r2am-params)) and a *plain* encoder with a single convolution (same
+parameters, smaller receptive field, Eq. (r2am-rf)).
+
+Every encoder maps ``images (B, 1, H, W)`` to ``features (B, W', D)``: a stem (convolution, 2 x 2 max-pool,
+stride-2 convolution, height-only max-pool) brings the image to ``(H/8, W/4)``, the block runs at that resolution, and a convolution spanning the remaining height collapses
+each column into a ``D``-vector, to which its horizontal position is appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from attnlib.sat.encoder import coordinate_grid
+
+__all__ = [
+    "ENCODERS",
+    "RecursiveConvBlock",
+    "UntiedConvStack",
+    "WordEncoder",
+    "block_parameters",
+    "receptive_field",
+]
+
+#: The encoder kinds of :class:`WordEncoder`.
+ENCODERS = ("recursive", "untied", "plain")
+
+
+def _check_block(channels: int, depth: int, kernel: int) -> None:
+    if channels < 1:
+        raise ValueError(f"channels must be positive, got {channels}")
+    if depth < 1:
+        raise ValueError(f"depth must be >= 1, got {depth}")
+    if kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"kernel must be a positive odd size, got {kernel}")
+
+
+class RecursiveConvBlock(nn.Module):
+    """One convolution applied ``depth`` times with shared weights (Eq. (r2am-recursive)).
+
+    ``x_t = relu(BN_t(W * x_{t-1} + b))`` for ``t = 1..depth``: the kernel ``W`` and bias ``b`` are one
+    parameter set; only the batch-norm scale and shift (``2C`` numbers) are per unrolled step.
+    ``(B, C, h, w) -> (B, C, h, w)``.
+    """
+
+    def __init__(self, channels: int, depth: int, kernel: int = 3) -> None:
+        super().__init__()
+        _check_block(channels, depth, kernel)
+        self.depth = depth
+        self.conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for norm in self.norms:
+            x = torch.relu(norm(self.conv(x)))
+        return x
+
+
+class UntiedConvStack(nn.Module):
+    """``depth`` convolutions of the same shape with their own weights: the untied counterpart of
+    :class:`RecursiveConvBlock`. ``(B, C, h, w) -> (B, C, h, w)``."""
+
+    def __init__(self, channels: int, depth: int, kernel: int = 3) -> None:
+        super().__init__()
+        _check_block(channels, depth, kernel)
+        self.depth = depth
+        self.convs = nn.ModuleList(nn.Conv2d(channels, channels, kernel, padding=kernel // 2) for _ in range(depth))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv, norm in zip(self.convs, self.norms):
+            x = torch.relu(norm(conv(x)))
+        return x
+
+
+def block_parameters(channels: int, depth: int, kernel: int = 3, tied: bool = True) -> int:
+    """Parameters of a block, Eq. (r2am-params): ``(k^2 C^2 + C)`` per distinct convolution (one if
+    ``tied``, ``depth`` otherwise) plus ``2 C`` batch-norm numbers per step."""
+    _check_block(channels, depth, kernel)
+    conv = kernel * kernel * channels * channels + channels
+    return (1 if tied else depth) * conv + 2 * channels * depth
+
+
+def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
+    """Receptive field (pixels along one axis) of a chain of ``(kernel, stride)`` layers, Eq. (r2am-rf):
+    ``r_l = r_{l-1} + (k_l - 1) j_{l-1}``, ``j_l = j_{l-1} s_l``, from ``r_0 = j_0 = 1``."""
+    r, jump = 1, 1
+    for i, (kernel, stride) in enumerate(layers):
+        if kernel < 1 or stride < 1:
+            raise ValueError(f"layers[{i}] must be a positive (kernel, stride), got {(kernel, stride)}")
+        r, jump = r + (kernel - 1) * jump, jump * stride
+    return r
+
+
+class WordEncoder(nn.Module):
+    """Image -> feature sequence along the word.
+
+    Parameters
+    ----------
+    kind
+        One of :data:`ENCODERS`: ``recursive`` (:class:`RecursiveConvBlock` unrolled ``depth`` times),
+        ``untied`` (:class:`UntiedConvStack` of ``depth``), ``plain`` (one convolution; ``depth`` ignored).
+    height
+        Image height ``H`` (a multiple of 8).
+    stem_channels, channels
+        Channels of the first convolution, and of the second one and the block (``C``).
+    depth
+        ``T``, the number of applications of the block's convolution.
+    feature_dim
+        ``D - 1``: size of each column's feature before its x-coordinate is appended.
+    kernel
+        Kernel size ``k`` of the block.
+    context
+        Add a bidirectional GRU over the columns (residual). The paper's encoder has none; here it lets
+        the attention align within a CPU budget (every encoder kind gets the same one).
+    """
+
+    def __init__(
+        self,
+        kind: str = "recursive",
+        height: int = 32,
+        stem_channels: int = 16,
+        channels: int = 32,
+        depth: int = 4,
+        feature_dim: int = 64,
+        kernel: int = 3,
+        context: bool = True,
+    ) -> None:
+        super().__init__()
+        if kind not in ENCODERS:
+            raise ValueError(f"kind must be one of {ENCODERS}, got {kind!r}")
+        if height < 8 or height % 8:
+            raise ValueError(f"height must be a positive multiple of 8, got {height}")
+        if stem_channels < 1 or feature_dim < 1:
+            raise ValueError(f"stem_channels and feature_dim must be positive, got {stem_channels}, {feature_dim}")
+        self.kind, self.depth = kind, (1 if kind == "plain" else depth)
+        self.kernel = kernel
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, stem_channels, 3, padding=1),
+            nn.BatchNorm2d(stem_channels),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(stem_channels, channels, 3, stride=2, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.MaxPool2d((2, 1)),  # halve the height only: the block runs on (H/8, W/4), cheaply
+        )
+        block = UntiedConvStack if kind == "untied" else RecursiveConvBlock
+        self.block = block(channels, self.depth, kernel)
+        self.collapse = nn.Conv2d(channels, feature_dim, (height // 8, 1))
+        # A bidirectional GRU along the columns (added to them) tells each column where it sits in the word.
+        self.context = nn.GRU(feature_dim, feature_dim // 2, batch_first=True, bidirectional=True) if context else None
+        self.height = height
+        self.feature_dim = feature_dim + 1
+
+    def width_layers(self) -> list[tuple[int, int]]:
+        """``(kernel, stride)`` of every layer along the width, input to output (for :func:`receptive_field`)."""
+        return [(3, 1), (2, 2), (3, 2), (1, 1)] + [(self.kernel, 1)] * self.depth + [(1, 1)]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, 1, H, W)`` -> ``features (B, W/4, D)``; the last feature is the column's x in [-1, 1]."""
+        if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != self.height:
+            raise ValueError(f"images must be (B, 1, {self.height}, W), got {tuple(images.shape)}")
+        maps = self.collapse(self.block(self.stem(images * 2 - 1)))  # (B, D-1, 1, W')
+        columns = torch.relu(maps.squeeze(2)).transpose(1, 2)  # (B, W', D-1)
+        if self.context is not None:
+            columns = columns + torch.nn.functional.pad(self.context(columns)[0], (0, columns.shape[-1] % 2))
+        x = coordinate_grid(1, columns.shape[1], columns.device)[:, :1].to(columns.dtype)  # (W', 1)
+        return torch.cat([columns, x.expand(columns.shape[0], -1, -1)], -1)

@@ -1,0 +1,200 @@
+"""attnlib.r2am: weight sharing, receptive fields, the attention decoder, decoding, metrics, learning."""
+
+import math
+import time
+
+import pytest
+import torch
+
+from attnlib.data.words import render_words
+from attnlib.r2am import (
+    END,
+    PAD,
+    R2AM,
+    START,
+    VOCAB,
+    CharDecoder,
+    RecursiveConvBlock,
+    UntiedConvStack,
+    WordEncoder,
+    attention_monotonicity,
+    block_parameters,
+    character_error_rate,
+    decode_tokens,
+    encode_words,
+    evaluate_ocr,
+    receptive_field,
+    recognise,
+    train_ocr,
+    word_accuracy,
+)
+from attnlib.sat.attention import AdditiveAttention
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_recursive_block_has_one_convolution_and_counts_match_the_formula():
+    rec, untied = RecursiveConvBlock(8, 4), UntiedConvStack(8, 4)
+    convs = [m for m in rec.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 1
+    assert n_params(rec) == block_parameters(8, 4, tied=True) == 9 * 64 + 8 + 2 * 8 * 4
+    assert n_params(untied) == block_parameters(8, 4, tied=False) == 4 * (9 * 64 + 8) + 2 * 8 * 4
+    assert n_params(RecursiveConvBlock(8, 1)) == n_params(UntiedConvStack(8, 1))
+
+
+def test_recursive_gradient_is_the_sum_over_unrolled_applications():
+    torch.manual_seed(0)
+    rec = RecursiveConvBlock(4, 3)
+    untied = UntiedConvStack(4, 3)
+    for conv in untied.convs:  # the same weights, untied
+        conv.load_state_dict(rec.conv.state_dict())
+    untied.norms.load_state_dict(rec.norms.state_dict())
+    x = torch.randn(2, 4, 6, 10)
+    assert torch.allclose(rec(x), untied(x), atol=1e-6)
+    weights = torch.randn(2, 4, 6, 10)
+    (rec(x) * weights).sum().backward()
+    (untied(x) * weights).sum().backward()
+    total = sum(conv.weight.grad for conv in untied.convs)
+    assert torch.allclose(rec.conv.weight.grad, total, atol=1e-5)
+    assert not torch.allclose(rec.conv.weight.grad, untied.convs[0].weight.grad, atol=1e-5)
+
+
+def test_receptive_field_arithmetic():
+    assert receptive_field([]) == 1
+    assert receptive_field([(3, 1)] * 4) == 9  # 1 + T (k - 1)
+    assert receptive_field([(3, 2), (3, 2)]) == 7
+    for depth in (1, 2, 5):
+        enc = WordEncoder("recursive", depth=depth, context=False)
+        # stem: conv 3 (r=3), pool 2 (r=4, jump 2), conv 3 stride 2 (r=8, jump 4); block adds (k-1) * 4 per step
+        assert receptive_field(enc.width_layers()) == 8 + 8 * depth
+
+
+@pytest.mark.parametrize("kind, depth", [("recursive", 3), ("untied", 3), ("plain", 3)])
+def test_receptive_field_matches_gradients(kind, depth):
+    torch.manual_seed(0)
+    enc = WordEncoder(kind, height=16, stem_channels=4, channels=4, depth=depth, feature_dim=4, context=False).eval()
+    images = torch.rand(32, 1, 16, 96, requires_grad=True)
+    column = 12
+    enc(images)[:, column, :-1].sum().backward()
+    support = images.grad.abs().sum((0, 1, 2)).nonzero().flatten()
+    width = int(support.max() - support.min() + 1)
+    assert width == receptive_field(enc.width_layers())
+
+
+def test_context_gru_sees_the_whole_word():
+    torch.manual_seed(0)
+    enc = WordEncoder("recursive", height=16, stem_channels=4, channels=4, depth=1, feature_dim=4).eval()
+    images = torch.rand(4, 1, 16, 96, requires_grad=True)
+    enc(images)[:, 12, :-1].sum().backward()
+    assert (images.grad.abs().sum((0, 1, 2)) > 0).sum() > 90
+
+
+def test_encoder_shapes_and_coordinates():
+    enc = WordEncoder("untied", height=32, channels=8, depth=2, feature_dim=10)
+    features = enc(torch.rand(3, 1, 32, 96))
+    assert features.shape == (3, 24, 11) and enc.feature_dim == 11
+    x = features[0, :, -1]
+    assert torch.all(x[1:] > x[:-1]) and -1 < x[0] < x[-1] < 1
+
+
+def test_vocabulary_encoding_and_stop_tokens():
+    tokens = encode_words(["cab", "a"])
+    assert tokens.tolist() == [
+        [START, VOCAB.index("c"), VOCAB.index("a"), VOCAB.index("b"), END],
+        [START, VOCAB.index("a"), END, PAD, PAD],
+    ]
+    assert decode_tokens(tokens[:, 1:]) == ["cab", "a"]
+    stop = torch.tensor([[VOCAB.index("h"), VOCAB.index("i"), END, VOCAB.index("x")]])
+    assert decode_tokens(stop) == ["hi"]  # nothing after <end> is read
+    assert encode_words(["ab"], max_len=5).shape == (1, 7)
+
+
+def test_decoder_uses_the_shared_additive_attention_and_shapes():
+    torch.manual_seed(0)
+    dec = CharDecoder(len(VOCAB), feature_dim=9, hidden_dim=16, attention_dim=8)
+    assert isinstance(dec.attention, AdditiveAttention)
+    features = torch.randn(5, 7, 9)
+    logits, alphas = dec(features, encode_words(["abc", "de", "f", "ghij", "k"])[:, :-1])
+    assert logits.shape == (5, 5, len(VOCAB)) and alphas.shape == (5, 5, 7)
+    assert torch.allclose(alphas.sum(-1), torch.ones(5, 5), atol=1e-5) and (alphas >= 0).all()
+
+
+def test_recognise_greedy_and_beam_are_consistent():
+    torch.manual_seed(0)
+    model = R2AM("recursive", height=16, stem_channels=4, channels=8, depth=2, feature_dim=8, hidden_dim=16).eval()
+    images = torch.rand(6, 1, 16, 48)
+    greedy, alphas = recognise(model, images, beam_size=1, max_len=6)
+    assert len(greedy) == len(alphas) == 6
+    assert all(a.shape == (len(w) + 1, 12) for w, a in zip(greedy, alphas))
+    assert all(len(w) <= 6 for w in greedy)
+
+    def log_prob(words):  # teacher-forced log-probability of each word followed by <end>
+        tokens = encode_words(words, max_len=6)
+        with torch.no_grad():
+            logits, _ = model(images, tokens[:, :-1])
+        lp = torch.log_softmax(logits, -1).gather(-1, tokens[:, 1:, None]).squeeze(-1)
+        return (lp * (tokens[:, 1:] != PAD)).sum(-1)
+
+    beam, _ = recognise(model, images, beam_size=5, max_len=6)
+    assert torch.all(log_prob(beam) >= log_prob(greedy) - 1e-4)
+
+
+def test_metrics():
+    assert word_accuracy(["cat", "dog"], ["cat", "dot"]) == 0.5
+    assert math.isclose(character_error_rate(["cat", "dog"], ["cat", "dot"]), 1 / 6, rel_tol=1e-6)
+    assert character_error_rate(["abc"], ["abc"]) == 0.0
+    right = torch.eye(4)[[0, 1, 2, 3]]  # peaks 0, 1, 2, (end row 3 ignored)
+    stuck = torch.eye(4)[[1, 1, 0, 3]]
+    share, count = attention_monotonicity([right, stuck])
+    assert count == 4 and share == 0.5
+    with pytest.raises(ValueError, match="predictions"):
+        word_accuracy([], [])
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: WordEncoder("lstm"), "kind"),
+        (lambda: WordEncoder(height=20), "height"),
+        (lambda: RecursiveConvBlock(4, 0), "depth"),
+        (lambda: RecursiveConvBlock(4, 2, kernel=2), "kernel"),
+        (lambda: block_parameters(0, 2), "channels"),
+        (lambda: receptive_field([(0, 1)]), "layers"),
+        (lambda: encode_words(["Hello"]), "words"),
+        (lambda: encode_words(["hello"], max_len=3), "max_len"),
+        (lambda: decode_tokens(torch.zeros(3, dtype=torch.long)), "tokens"),
+        (lambda: WordEncoder(height=16)(torch.rand(2, 3, 16, 32)), "images"),
+        (lambda: recognise(R2AM(height=16), torch.rand(1, 1, 16, 32), beam_size=0), "beam_size"),
+        (lambda: train_ocr(R2AM(height=16), torch.rand(2, 1, 16, 32), ["ab"], 1), "images"),
+    ],
+)
+def test_bad_inputs_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_learns_to_read_short_words():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    letters = "abcdo"
+
+    def words(n):
+        lengths = torch.randint(2, 4, (n,), generator=gen)
+        picks = torch.randint(0, len(letters), (n, 3), generator=gen)
+        return ["".join(letters[j] for j in row[:k]) for row, k in zip(picks.tolist(), lengths.tolist())]
+
+    style = dict(fonts=(0, 3), sizes=(16,), rotation=1.0, shear=0.0, blur=0.3, texture=0.0, noise=0.02)
+    train = render_words(words(1500), 16, 48, seed=0, **style)
+    test = render_words(words(200), 16, 48, seed=1, **style)
+    model = R2AM("recursive", height=16, stem_channels=8, channels=16, depth=2, feature_dim=32, hidden_dim=48)
+    start = time.perf_counter()
+    train_ocr(model, train.images, train.words, epochs=10, batch_size=32, lr=5e-3, progress=False)
+    scores = evaluate_ocr(model, test.images, test.words)
+    assert time.perf_counter() - start < 150  # about 25 s on one idle core
+    # chance: a uniform guess of length and letters reads about 2 % of these words
+    assert scores["accuracy"] > 0.25, scores
+    assert scores["cer"] < 0.5, scores
+    assert scores["monotonic"] > 0.8, scores

@@ -1,0 +1,125 @@
+"""attnlib.data.words: word lists, rendering, determinism, the scene-text loader."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from attnlib.data.words import (
+    ALPHABET,
+    FONT_FILES,
+    english_words,
+    font_paths,
+    load_scene_text,
+    make_words,
+    random_strings,
+    render_words,
+    split_words,
+)
+
+CLEAN = dict(rotation=0.0, shear=0.0, blur=0.0, texture=0.0, noise=0.0)
+
+
+def test_fonts_ship_with_matplotlib():
+    paths = font_paths()
+    assert len(paths) == len(FONT_FILES) and all(p.is_file() for p in paths)
+
+
+def test_word_list_and_split():
+    words = english_words()
+    assert len(words) > 800 and words == sorted(set(words))
+    assert all(3 <= len(w) <= 8 and set(w) <= set(ALPHABET) for w in words)
+    assert all(len(w) <= 5 for w in english_words(3, 5))
+    train, test = split_words(words, 0.2)
+    assert not set(train) & set(test) and len(train) + len(test) == len(words)
+    assert abs(len(test) - 0.2 * len(words)) <= 1
+    assert split_words(words, 0.2) == (train, test)  # fixed, not random per call
+
+
+def test_random_strings_lengths_and_determinism():
+    strings = random_strings(500, 2, 6, seed=3)
+    assert all(2 <= len(s) <= 6 and set(s) <= set(ALPHABET) for s in strings)
+    assert {len(s) for s in strings} == set(range(2, 7))
+    assert strings == random_strings(500, 2, 6, seed=3) and strings != random_strings(500, 2, 6, seed=4)
+
+
+def test_make_words_is_deterministic_and_labels_come_from_the_split():
+    a = make_words(40, seed=5)
+    b = make_words(40, seed=5)
+    c = make_words(40, seed=6)
+    assert torch.equal(a.images, b.images) and a.words == b.words
+    assert not torch.equal(a.images, c.images)
+    assert a.images.shape == (40, 1, 32, 96) and a.images.dtype == torch.float32
+    assert 0.0 <= a.images.min() and a.images.max() <= 1.0
+    train, test = split_words(english_words())
+    assert set(a.words) <= set(train)
+    held_out = make_words(40, split="test", seed=5)
+    assert set(held_out.words) <= set(test)
+    rnd = make_words(40, source="random", height=24, width=72, seed=5)
+    assert rnd.images.shape == (40, 1, 24, 72) and rnd.words != a.words
+    assert ((rnd.fonts >= 0) & (rnd.fonts < len(FONT_FILES))).all()
+
+
+def test_rendered_ink_matches_the_word():
+    # Clean renderings: the label is what is drawn. Longer words cover more columns; different words
+    # differ; the same word in the same font and seed gives the same image.
+    kwargs = dict(fonts=(6,), sizes=(18,), spacing=(1.0, 1.0), **CLEAN)
+    short, long = render_words(["ill", "mmmmmmm"], seed=0, **kwargs).images
+    ink = lambda img: int(((img[0] - img[0].median()).abs() > 0.2).any(0).sum())  # noqa: E731
+    assert ink(long) > 2 * ink(short)
+    one = render_words(["cat", "dog", "cat"], seed=1, **kwargs)
+    assert one.words == ["cat", "dog", "cat"]
+    mask = lambda img: (img[0] - img[0].median()).abs() > 0.2  # noqa: E731
+    assert (mask(one.images[0]) != mask(one.images[1])).sum() > 20
+
+
+def test_generation_is_fast():
+    import time
+
+    start = time.perf_counter()
+    make_words(1000, seed=0)
+    assert time.perf_counter() - start < 15  # a few seconds on an idle core
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: make_words(4, source="klingon"), "source"),
+        (lambda: make_words(4, split="dev"), "split"),
+        (lambda: make_words(-1), "n"),
+        (lambda: render_words(["Hello"]), "words"),
+        (lambda: render_words(["ok"], noise=0.9), "noise"),
+        (lambda: render_words(["ok"], fonts=(99,)), "fonts"),
+        (lambda: render_words(["ok"], height=20, width=10), "width"),
+        (lambda: split_words(["a", "b"], 1.5), "test_fraction"),
+        (lambda: english_words(5, 3), "min_len"),
+        (lambda: random_strings(3, 0, 2), "min_len"),
+    ],
+)
+def test_bad_inputs_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_scene_text_loader_on_a_fixture(tmp_path):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i, size in enumerate([(40, 20), (120, 30), (64, 64)]):
+        Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("# IIIT5k-style crops\ncrops/0.png Hello\n\ncrops/1.png WORLD\ncrops/2.png  OCR \n")
+    data = load_scene_text(labels, height=32, width=96)
+    assert data.words == ["hello", "world", "ocr"]
+    assert data.images.shape == (3, 1, 32, 96) and 0 <= data.images.min() and data.images.max() <= 1
+    assert (data.fonts == -1).all()
+    assert load_scene_text(labels, lowercase=False).words == ["Hello", "WORLD", "OCR"]
+    other = tmp_path / "elsewhere.txt"
+    other.write_text("0.png abc\n")
+    assert load_scene_text(other, root=folder).words == ["abc"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("crops/0.png\n")
+    with pytest.raises(ValueError, match="label_file line 1"):
+        load_scene_text(bad)
+    with pytest.raises(ValueError, match="label_file"):
+        load_scene_text(tmp_path / "missing.txt")
