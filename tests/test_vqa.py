@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from attnlib.data import shapes, vqa
+from attnlib.data import clevr, shapes, vqa
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZES, Scenes
 
 
@@ -168,6 +168,8 @@ def test_clevr_loader_on_fixture(tmp_path):
     }  # fmt: skip
     path = tmp_path / "CLEVR_val_questions.json"
     path.write_text(json.dumps(fixture))
+    assert vqa.load_clevr_questions is clevr.load_clevr_questions  # re-exported for the notebook
+    assert clevr.tokenize("How many cylinders, Red ones?") == ["how", "many", "cylinders", ",", "red", "ones", "?"]
     out = vqa.load_clevr_questions(path)
     assert out["questions"].shape == (2, 16) and out["lengths"].tolist() == [16, 6]
     assert out["answers"].tolist() == [0, 1] and out["answer_vocab"] == {"no": 0, "2": 1}
