@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from attnlib.data.refexp import KINDS, PAD, interpret, load_refcoco, make_refexp
+from attnlib.data.refexp import KINDS, PAD, interpret, load_refcoco, make_refexp, target_cells
 from attnlib.data.shapes import object_coverage
 
 
@@ -56,6 +56,25 @@ def test_boxes_match_rendered_pixels(data):
     y2 = ((idx + 1) * rows).max(1).values / 48
     pixel = torch.stack([x1, y1, x2, y2], -1)
     assert (pixel - data.boxes[:50]).abs().max() <= 1.5 / 48
+
+
+def test_target_cells_follow_the_target(data):
+    cells = target_cells(data.scenes, data.target, 48, 6)
+    assert cells.shape == (400, 36) and (cells >= 0).all()
+    torch.testing.assert_close(cells.sum(1), torch.ones(400))
+    # The cell holding the target's centre carries weight; cells far from it (beyond the farthest triangle corner plus
+    # half a cell diagonal) carry none.
+    centre = data.scenes.position[torch.arange(400), data.target]  # (400, 2)
+    col, row = (centre * 6).long().clamp(max=5).unbind(-1)
+    assert (cells[torch.arange(400), row * 6 + col] > 0.05).all()
+    i = torch.arange(36)
+    cell_centre = torch.stack([(i % 6 + 0.5) / 6, (i // 6 + 0.5) / 6], -1)  # (36, 2)
+    far = (cell_centre.unsqueeze(0) - centre.unsqueeze(1)).norm(dim=-1) > 1.25 * 0.12 + 0.5 * 2**0.5 / 6 + 0.02
+    assert (cells[far] == 0).all() and far.any()
+    with pytest.raises(ValueError, match="grid"):
+        target_cells(data.scenes, data.target, 48, 5)
+    with pytest.raises(ValueError, match="target"):
+        target_cells(data.scenes, data.target[:3], 48, 6)
 
 
 def test_deterministic():

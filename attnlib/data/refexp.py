@@ -26,7 +26,16 @@ from pathlib import Path
 import torch
 from torchvision.ops import box_convert
 
-from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZE_RADII, SIZES, Scenes, render_scenes, sample_scenes
+from attnlib.data.shapes import (
+    COLOR_NAMES,
+    SHAPES,
+    SIZE_RADII,
+    SIZES,
+    Scenes,
+    object_coverage,
+    render_scenes,
+    sample_scenes,
+)
 
 __all__ = [
     "VOCAB",
@@ -38,6 +47,7 @@ __all__ = [
     "decode",
     "interpret",
     "target_boxes",
+    "target_cells",
     "load_refcoco",
 ]
 
@@ -103,6 +113,25 @@ def target_boxes(scenes: Scenes, target: torch.Tensor) -> torch.Tensor:
     top = torch.where(shape == 0, r, torch.where(shape == 1, 0.85 * r, r))
     bottom = torch.where(shape == 0, r, torch.where(shape == 1, 0.85 * r, 0.8 * r))
     return torch.stack([cx - half_w, cy - top, cx + half_w, cy + bottom], dim=-1).clamp(0, 1)
+
+
+def target_cells(scenes: Scenes, target: torch.Tensor, image_size: int, grid: int) -> torch.Tensor:
+    """Where the target lies on a ``grid x grid`` map: ``float32 (B, grid * grid)``, each row summing to 1.
+
+    Entry ``n`` is the share of the target's drawn area (:func:`attnlib.data.shapes.object_coverage`)
+    that falls in cell ``n`` (row-major): the distribution the auxiliary cell loss of chapter 6 matches.
+    """
+    if not isinstance(grid, int) or grid < 1 or image_size % grid:
+        raise ValueError(f"grid must be a positive int dividing image_size={image_size}, got {grid!r}")
+    if target.shape != (len(scenes),):
+        raise ValueError(f"target must be ({len(scenes)},), got {tuple(target.shape)}")
+    parts = []
+    for i in range(0, len(scenes), 256):
+        cover = object_coverage(scenes[i : i + 256], image_size)  # (b, M, H, W)
+        own = cover[torch.arange(cover.shape[0]), target[i : i + 256]].unsqueeze(1)  # (b, 1, H, W)
+        parts.append(torch.nn.functional.avg_pool2d(own, image_size // grid).flatten(1))
+    cells = torch.cat(parts)
+    return cells / cells.sum(1, keepdim=True).clamp_min(1e-8)
 
 
 def _attrs(scenes: Scenes) -> torch.Tensor:

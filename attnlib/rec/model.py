@@ -19,7 +19,7 @@ from torch import nn
 
 from attnlib.data.refexp import CLS, PAD, VOCAB
 
-__all__ = ["CA2M", "VisualEncoder", "TextEncoder", "BoxHead", "RECModel"]
+__all__ = ["CA2M", "VisualEncoder", "CachedVisual", "TextEncoder", "BoxHead", "RECModel"]
 
 
 def _ffn(d: int, hidden: int) -> nn.Sequential:
@@ -41,6 +41,7 @@ class CA2M(nn.Module):
         self.l_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
         self.v_ffn, self.l_ffn = _ffn(d, hidden), _ffn(d, hidden)
         self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(4))
+        self.language_attention: torch.Tensor | None = None
 
     def forward(
         self, fv: torch.Tensor, fl: torch.Tensor, pad: torch.Tensor | None = None, need_weights: bool = False
@@ -55,7 +56,8 @@ class CA2M(nn.Module):
         pad
             ``bool (B, L)``, True at padded words: they are never attended to.
         need_weights
-            Also return the vision-to-language attention ``(B, N, L)`` (heads averaged).
+            Also return the vision-to-language attention ``(B, N, L)`` (heads averaged), and keep the
+            language-to-vision attention ``(B, L, N)`` in ``self.language_attention`` (``None`` otherwise).
 
         Returns
         -------
@@ -68,7 +70,8 @@ class CA2M(nn.Module):
         att, w = self.v_attn(fv, fl, fl, key_padding_mask=pad, need_weights=need_weights)
         fv = self.norms[0](fv + att)
         fv = self.norms[1](fv + self.v_ffn(fv))
-        att, _ = self.l_attn(fl, fv, fv, need_weights=False)
+        att, w_lv = self.l_attn(fl, fv, fv, need_weights=need_weights)
+        self.language_attention = w_lv
         fl = self.norms[2](fl + att)
         fl = self.norms[3](fl + self.l_ffn(fl))
         return fv, fl, w
@@ -99,11 +102,12 @@ class VisualEncoder(nn.Module):
             c_in = c
         self.stages = nn.ModuleList(stages)
         self.grid = grid
+        self.cell_features = sum(channels)
         self.proj = nn.Linear(sum(channels), d)
         self.pos = nn.Parameter(torch.randn(grid * grid, d) * 0.02)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images (B, 3, H, W)`` -> visual tokens ``(B, grid * grid, d)``."""
+    def cells(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, 3, H, W)`` -> the stages resampled and concatenated, ``(B, grid * grid, sum(channels))``."""
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
         b, _, h, w = images.shape
@@ -117,8 +121,11 @@ class VisualEncoder(nn.Module):
                 maps.append(F.adaptive_avg_pool2d(x, self.grid))
             else:
                 maps.append(F.interpolate(x, size=(self.grid, self.grid), mode="bilinear", align_corners=False))
-        feats = torch.cat(maps, dim=1).flatten(2).transpose(1, 2)  # (B, grid^2, sum(channels))
-        return self.proj(feats) + self.pos
+        return torch.cat(maps, dim=1).flatten(2).transpose(1, 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, 3, H, W)`` -> visual tokens ``(B, grid * grid, d)``."""
+        return self.proj(self.cells(images)) + self.pos
 
 
 class TextEncoder(nn.Module):
@@ -170,6 +177,26 @@ class BoxHead(nn.Module):
         return torch.sigmoid(self.mlp(cls))
 
 
+class CachedVisual(nn.Module):
+    """Visual tokens from cached cells of a frozen encoder (:func:`attnlib.rec.pretrain.encode_cells`).
+
+    ``cells (B, N, in_features)`` -> ``(B, N, d)``: a linear projection and a learned position per cell.
+    """
+
+    def __init__(self, in_features: int, d: int, grid: int):
+        super().__init__()
+        self.grid = grid
+        self.proj = nn.Linear(in_features, d)
+        self.pos = nn.Parameter(torch.randn(grid * grid, d) * 0.02)
+
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        if cells.ndim != 3 or cells.shape[1:] != (self.pos.shape[0], self.proj.in_features):
+            raise ValueError(
+                f"cells must be (B, {self.pos.shape[0]}, {self.proj.in_features}), got {tuple(cells.shape)}"
+            )
+        return self.proj(cells) + self.pos
+
+
 class RECModel(nn.Module):
     """Image + expression -> box. ``fusion="ca2m"``: grouped CA2M per text granularity, then fusion CA2M layers;
     ``fusion="transformer"``: a plain transformer encoder over ``[visual tokens; words]`` with the same number
@@ -186,9 +213,17 @@ class RECModel(nn.Module):
     grid
         Side of the visual token grid.
     channels
-        Channels of the three CNN stages.
+        Channels of the three CNN stages (ignored with ``in_features``).
     fusion
         ``"ca2m"`` or ``"transformer"``.
+    in_features
+        If given, the model reads cached cells ``(B, grid^2, in_features)`` of a frozen, pretrained encoder
+        (:class:`CachedVisual`) instead of images.
+
+    Besides the box, every forward pass leaves two ``(B, grid^2)`` read-outs for the auxiliary grounding loss
+    of Eq. (rec-aux): ``self.cell_logits``, a linear score per fused visual token, and ``self.cls_attention``,
+    the [CLS] word's attention over the visual tokens in the last layer (heads averaged; for the plain
+    transformer renormalised over the visual tokens).
     """
 
     def __init__(
@@ -202,12 +237,15 @@ class RECModel(nn.Module):
         grid: int = 6,
         channels: tuple[int, int, int] = (16, 32, 32),
         fusion: Literal["ca2m", "transformer"] = "ca2m",
+        in_features: int | None = None,
     ):
         super().__init__()
         if fusion not in ("ca2m", "transformer"):
             raise ValueError(f"fusion must be 'ca2m' or 'transformer', got {fusion!r}")
+        if in_features is not None and in_features < 1:
+            raise ValueError(f"in_features must be a positive int or None, got {in_features!r}")
         self.fusion = fusion
-        self.visual = VisualEncoder(d, channels, grid)
+        self.visual = VisualEncoder(d, channels, grid) if in_features is None else CachedVisual(in_features, d, grid)
         self.text = TextEncoder(d, heads, hidden, layers=granularities, groups=granularities)
         if fusion == "ca2m":
             self.groups = nn.ModuleList(
@@ -223,26 +261,41 @@ class RECModel(nn.Module):
                 for _ in range(group_layers + fusion_layers)
             )
         self.head = BoxHead(d)
+        self.cell_head = nn.Linear(d, 1)
         self.attention: torch.Tensor | None = None
+        self.cell_logits: torch.Tensor | None = None
+        self.cls_attention: torch.Tensor | None = None
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor, need_weights: bool = False) -> torch.Tensor:
-        """``images (B, 3, H, W)``, ``tokens (B, L)`` -> boxes ``(B, 4)`` normalised cxcywh.
+        """``images (B, 3, H, W)`` (or cached cells ``(B, grid^2, in_features)``), ``tokens (B, L)`` -> boxes
+        ``(B, 4)`` normalised cxcywh.
 
         With ``need_weights`` (CA2M only), ``self.attention`` holds the last fusion layer's
-        vision-to-language attention ``(B, grid^2, 1 + L)``.
+        language-to-vision attention ``(B, 1 + L, grid^2)``: where each word (and [CLS]) reads the image.
         """
-        if images.ndim != 4 or tokens.ndim != 2 or images.shape[0] != tokens.shape[0]:
+        if images.ndim not in (3, 4) or tokens.ndim != 2 or images.shape[0] != tokens.shape[0]:
             raise ValueError(
-                f"images must be (B, 3, H, W) and tokens (B, L) with the same B, got {tuple(images.shape)} and {tuple(tokens.shape)}"
+                f"images must be (B, 3, H, W) or cached cells (B, N, C), and tokens (B, L), with the same B; got "
+                f"{tuple(images.shape)} and {tuple(tokens.shape)}"
             )
         fv0 = self.visual(images)
         fls, pad = self.text(tokens)
         if self.fusion == "transformer":
             x = torch.cat([fv0 + self.type_embed[0], fls[-1] + self.type_embed[1]], dim=1)
             mask = torch.cat([torch.zeros_like(pad[:, :1]).expand(-1, fv0.shape[1]), pad], dim=1)
-            for layer in self.encoder:
+            for layer in self.encoder[:-1]:
                 x = layer(x, src_key_padding_mask=mask)
-            return self.head(x[:, fv0.shape[1]])
+            # The last layer step by step (the same computation as nn.TransformerEncoderLayer, post-norm, no
+            # dropout), to keep the [CLS] word's attention.
+            last = self.encoder[-1]
+            att, w = last.self_attn(x, x, x, key_padding_mask=mask, need_weights=True)
+            x = last.norm1(x + att)
+            x = last.norm2(x + last.linear2(last.activation(last.linear1(x))))
+            n = fv0.shape[1]
+            cls_on_cells = w[:, n, :n]
+            self.cls_attention = cls_on_cells / cls_on_cells.sum(-1, keepdim=True).clamp_min(1e-8)
+            self.cell_logits = self.cell_head(x[:, :n]).squeeze(-1)
+            return self.head(x[:, n])
         vs, ls = [], []
         for group, fl in zip(self.groups, fls):
             fv = fv0
@@ -251,7 +304,9 @@ class RECModel(nn.Module):
             vs.append(fv)
             ls.append(fl)
         fv, fl = self.merge_v(torch.cat(vs, -1)), self.merge_l(torch.cat(ls, -1))
-        for block in self.fuse:
-            fv, fl, w = block(fv, fl, pad, need_weights=need_weights)
-        self.attention = w if need_weights else None
+        for i, block in enumerate(self.fuse):
+            fv, fl, _ = block(fv, fl, pad, need_weights=need_weights or i == len(self.fuse) - 1)
+        self.attention = self.fuse[-1].language_attention if need_weights else None
+        self.cls_attention = self.fuse[-1].language_attention[:, 0]
+        self.cell_logits = self.cell_head(fv).squeeze(-1)
         return self.head(fl[:, 0])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -14,7 +15,17 @@ from attnlib.boxes import acc_at_iou, box_convert, check_boxes, generalized_box_
 from attnlib.rec.selfpaced import SelfPacedLoss
 from attnlib.train import fit, seed_everything
 
-__all__ = ["box_losses", "Batches", "make_step", "predict_boxes", "evaluate_rec", "train_rec", "sigma_descent", "cost"]
+__all__ = [
+    "box_losses",
+    "Batches",
+    "cell_loss",
+    "make_step",
+    "predict_boxes",
+    "evaluate_rec",
+    "train_rec",
+    "sigma_descent",
+    "cost",
+]
 
 LossName = Literal["l1", "l1+giou", "self_paced"]
 
@@ -43,14 +54,18 @@ def box_losses(pred_cxcywh: torch.Tensor, target_xyxy: torch.Tensor) -> tuple[to
 
 
 class Batches:
-    """Shuffled mini-batches ``(images, tokens, boxes)`` over tensors held in memory, a new order each pass."""
+    """Shuffled mini-batches of tensors held in memory (same first dimension), a new order each pass.
 
-    def __init__(self, images: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor, batch_size: int, seed: int = 0):
-        if not images.shape[0] == tokens.shape[0] == boxes.shape[0]:
-            raise ValueError("images, tokens and boxes must have the same number of samples")
+    Typically ``(visual, tokens, boxes)`` or ``(visual, tokens, boxes, cells)``, ``visual`` being images or
+    cached cells.
+    """
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int = 0):
+        if len(tensors) < 3 or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
+            raise ValueError("need at least (visual, tokens, boxes), all with the same number of samples")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-        self.data, self.batch_size = (images, tokens, boxes), batch_size
+        self.data, self.batch_size = tensors, batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -63,27 +78,59 @@ class Batches:
             yield tuple(t[idx] for t in self.data)
 
 
+def cell_loss(cell_logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Auxiliary loss, Eq. (rec-aux): cross-entropy between the target's share of each cell and
+    ``softmax(cell_logits)``, per sample.
+
+    Parameters
+    ----------
+    cell_logits
+        ``(N, G)`` one score per visual token.
+    cells
+        ``(N, G)`` rows summing to 1 (:func:`attnlib.data.refexp.target_cells`).
+
+    Returns
+    -------
+    ``(N,)``
+    """
+    if cell_logits.shape != cells.shape or cells.ndim != 2:
+        raise ValueError(
+            f"cell_logits and cells must be (N, G) of one shape, got {tuple(cell_logits.shape)} and {tuple(cells.shape)}"
+        )
+    return -(cells * cell_logits.log_softmax(-1)).sum(-1)
+
+
 def make_step(
     loss: LossName = "l1+giou",
     self_paced: SelfPacedLoss | None = None,
     record: list | None = None,
     record_every: int = 10,
+    aux_weight: float = 0.0,
+    on_step: Callable[[int], None] | None = None,
 ):
     """A ``step(model, batch) -> (loss, logs)`` for :func:`attnlib.train.fit`.
 
     ``"l1"``: mean L1; ``"l1+giou"``: mean L1 + mean GIoU loss (1:1, as TransVG);
-    ``"self_paced"``: Eq. (rec-total) through ``self_paced``. If ``record`` is a list, every
-    ``record_every`` steps it receives ``(l1, giou, d0, d1)`` per sample (CPU tensors).
+    ``"self_paced"``: Eq. (rec-total) through ``self_paced``. With ``aux_weight > 0`` the batch's fourth
+    tensor holds the target cells and ``aux_weight`` times the auxiliary grounding loss, Eq. (rec-aux), is
+    added: :func:`cell_loss` of the model's ``cell_logits`` plus :func:`cell_loss` of the log of its
+    ``cls_attention`` (where [CLS] looks), averaged over the batch.
+    If ``record`` is a list, every ``record_every`` steps it receives ``(l1, giou, d0, d1)`` per sample
+    (CPU tensors). ``on_step(i)`` is called first at every step (the learning-rate schedule).
     """
     if loss not in ("l1", "l1+giou", "self_paced"):
         raise ValueError(f"loss must be 'l1', 'l1+giou' or 'self_paced', got {loss!r}")
     if (loss == "self_paced") != (self_paced is not None):
         raise ValueError("pass self_paced exactly when loss='self_paced'")
+    if aux_weight < 0:
+        raise ValueError(f"aux_weight must be >= 0, got {aux_weight!r}")
     count = [0]
 
     def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
-        images, tokens, boxes = batch
-        l1, giou = box_losses(model(images, tokens), boxes)
+        if on_step is not None:
+            on_step(count[0])
+        visual, tokens, boxes = batch[:3]
+        l1, giou = box_losses(model(visual, tokens), boxes)
         logs = {"l1": l1.mean().item(), "giou": giou.mean().item()}
         if loss == "l1":
             total = l1.mean()
@@ -95,6 +142,14 @@ def make_step(
             logs.update(sigma0=sigma[0].item(), sigma1=sigma[1].item(), d0=d0.mean().item(), d1=d1.mean().item())
             if record is not None and count[0] % record_every == 0:
                 record.append(tuple(t.detach().cpu() for t in (l1, giou, d0, d1)))
+        if aux_weight > 0:
+            if len(batch) < 4:
+                raise ValueError("aux_weight > 0 needs the target cells as the batch's fourth tensor")
+            net = getattr(model, "module", model)
+            cls_log = net.cls_attention.clamp_min(1e-8).log()
+            aux = (cell_loss(net.cell_logits, batch[3]) + cell_loss(cls_log, batch[3])).mean()
+            logs["aux"] = aux.item()
+            total = total + aux_weight * aux
         count[0] += 1
         logs["loss"] = total.item()
         return total, logs
@@ -126,8 +181,8 @@ def evaluate_rec(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, b
 
 def train_rec(
     model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    train: tuple[torch.Tensor, ...],
+    test: tuple[torch.Tensor, ...] | None = None,
     loss: LossName = "l1+giou",
     epochs: int = 5,
     batch_size: int = 64,
@@ -137,10 +192,17 @@ def train_rec(
     sigma_lr: float = 1e-2,
     record: list | None = None,
     device: torch.device | str = "cpu",
+    aux_weight: float = 0.0,
+    warmup: int = 0,
 ) -> tuple[dict[str, list[float]], SelfPacedLoss | None]:
-    """Train with AdamW and a cosine learning rate; return the history (with test Acc@0.5 per epoch) and the
-    self-paced module (``None`` unless ``loss="self_paced"``). ``train`` and ``test`` are ``(images, tokens, boxes)``.
+    """Train with AdamW, a linear warm-up over ``warmup`` steps and a cosine decay to 0 over all steps.
+
+    ``train`` and ``test`` are ``(visual, tokens, boxes)``, plus the target cells as a fourth tensor when
+    ``aux_weight > 0`` (see :func:`make_step`). Returns the history (with test Acc@0.5 per epoch) and the
+    self-paced module (``None`` unless ``loss="self_paced"``).
     """
+    if warmup < 0:
+        raise ValueError(f"warmup must be >= 0, got {warmup!r}")
     seed_everything(seed)
     model.to(device)
     sp = SelfPacedLoss(form=form).to(device) if loss == "self_paced" else None
@@ -148,17 +210,25 @@ def train_rec(
     if sp is not None:
         groups.append({"params": sp.parameters(), "lr": sigma_lr, "weight_decay": 0.0})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    eval_fn = (lambda m: evaluate_rec(m, *test)) if test is not None else None
+    batches = Batches(*train, batch_size=batch_size, seed=seed)
+    total_steps = max(epochs * len(batches), 1)
+    base = [g["lr"] for g in opt.param_groups]
+
+    def schedule(i: int) -> None:
+        factor = min(1.0, (i + 1) / warmup) if warmup else 1.0
+        factor *= 0.5 * (1 + math.cos(math.pi * min(i, total_steps) / total_steps))
+        for g, b in zip(opt.param_groups, base):
+            g["lr"] = b * factor
+
+    eval_fn = (lambda m: evaluate_rec(m, *test[:3])) if test is not None else None
     history = fit(
         model,
-        Batches(*train, batch_size=batch_size, seed=seed),
+        batches,
         opt,
         epochs,
-        step=make_step(loss, sp, record),
+        step=make_step(loss, sp, record, aux_weight=aux_weight, on_step=schedule),
         device=device,
         eval_fn=eval_fn,
-        scheduler=sched,
         clip_grad_norm=1.0,
         desc=loss,
     )
