@@ -401,9 +401,9 @@ for form, log in runs.items():
 #
 # added with weight 1 (`attnlib.rec.cell_loss`, `aux_weight` of `attnlib.rec.train_rec`). The box still comes from
 # the [CLS] token through the MLP head, and at test time nothing but the image and the expression goes in; the
-# auxiliary term only tells the attention where the target is during training (detection-style models such as
-# TransVG get the same information from their pretrained detector). The self-paced weights of Eq. (rec-total)
-# apply to the box losses only.
+# auxiliary term only tells the attention where the target is during training. It is a departure from the paper,
+# which learns which object is meant from the box loss alone, over 120 epochs of real data (exercise 5 measures what
+# the term is worth here). The self-paced weights of Eq. (rec-total) apply to the box losses only.
 #
 # ## Experiments: L1, L1 + GIoU, and self-paced weighting
 #
@@ -515,10 +515,11 @@ display(
 )
 
 # %% [markdown]
-# L1 alone has to locate the box corner by corner with a gradient of constant size; GIoU adds a term that measures the
-# overlap itself, which is what Acc@0.5 counts. The self-paced weights of Eq. (rec-difficulty) lower the weight of
-# the hardest samples, which matters most when the training data hold label noise or near-impossible samples; our
-# generated expressions are exact and every one is solvable, so there is little for the weighting to discount.
+# What to expect from each loss: L1 alone moves each coordinate with a gradient of constant size; GIoU adds a term
+# that measures the overlap itself, which is what Acc@0.5 counts. The bounded self-paced weights of
+# Eq. (rec-difficulty) lower the weight of the hardest samples, which pays off when training data hold noisy or
+# near-impossible samples; our generated expressions are exact and all solvable, so the table above is the test of
+# whether the weighting helps on clean data.
 #
 # ## What the difficulty weights do during training
 #
