@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,8 +288,8 @@ def make_words(
 
 
 def load_scene_text(
-    label_file: str | os.PathLike,
-    root: str | os.PathLike | None = None,
+    label_file: str | Path,
+    root: str | Path | None = None,
     height: int = 32,
     width: int = 96,
     lowercase: bool = True,
