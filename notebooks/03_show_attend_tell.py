@@ -649,7 +649,7 @@ results.record(
     unit="min",
     goal="<= 10 min",
     met=chapter_minutes <= 10,
-    data=f"{torch.get_num_threads()} CPU threads"
+    data=f"{torch.get_num_threads()} CPU thread(s)"
     if DEVICE.type == "cpu"
     else str(DEVICE),
 )
