@@ -239,5 +239,5 @@ def test_training_is_deterministic_and_learns():
 
     found_a, miou_a = run(1)
     assert (found_a, miou_a) == run(1)
-    found, miou = run(8)
-    assert found >= 0.4 and found > found_a + 0.2 and miou > miou_a
+    found, miou = run(24)
+    assert found >= 0.5 and found > found_a + 0.2 and miou > miou_a  # chance: about 0.125
