@@ -625,8 +625,11 @@ for name, net, (acc_mean, acc_std, miou_mean) in (
     ),
 ):
     c = cost(net, CELLS_TEST[:64].to(DEVICE), test.tokens[:64].to(DEVICE))
+    spread = (
+        f" ± {acc_std:.1f}" if acc_std == acc_std else ""
+    )  # NaN: a single seed has no spread
     rows.append(
-        f"| {name} | {acc_mean:.1f} ± {acc_std:.1f} | {miou_mean:.3f} | {c['params'] / 1e3:.0f} k | "
+        f"| {name} | {acc_mean:.1f}{spread} | {miou_mean:.3f} | {c['params'] / 1e3:.0f} k | "
         f"{c['flops'] / 1e6:.2f} M | {c['latency_ms']:.1f} ms |"
     )
 display(
