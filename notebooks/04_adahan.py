@@ -55,12 +55,12 @@ from attnlib.data import shapes, vqa
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=60, book=3000, paper=20000)  # scenes, 4 questions each
+N_TRAIN = budget.choose(smoke=60, book=4000, paper=20000)  # scenes, 4 questions each
 N_TEST = budget.choose(smoke=40, book=500, paper=3000)
 N_PRETRAIN = budget.choose(
     smoke=60, book=2000, paper=20000
 )  # scenes the image encoder is pretrained on
-EPOCHS = budget.choose(smoke=1, book=5, paper=40)
+EPOCHS = budget.choose(smoke=1, book=6, paper=40)
 PRETRAIN_EPOCHS = budget.choose(smoke=1, book=3, paper=10)
 DIM = budget.choose(smoke=16, book=64, paper=128)
 BATCH = 32
@@ -251,8 +251,8 @@ print(f"per-cell attribute accuracy by epoch: {[f'{a:.1%}' for a in pretrain_acc
 # ## Experiments
 #
 # Every model shares the same features, data, seed, optimiser (Adam) and number of epochs; the settings are
-# printed below. We train soft attention, HAN at the fractions of kept cells printed below (one at the `book`
-# budget, to fit the CPU time; several at `paper`) and AdaHAN, with sum pooling;
+# printed below. We train soft attention, HAN at the fractions of kept cells printed below and AdaHAN, with sum
+# pooling;
 # soft attention, HAN at 20 % and AdaHAN with the pairwise module (at the `paper` budget every HAN setting also
 # gets the pairwise module); and the question-only baseline.
 #
@@ -266,7 +266,9 @@ print(f"per-cell attribute accuracy by epoch: {[f'{a:.1%}' for a in pretrain_acc
 # The models still have to *escape* that plateau, which is visible in the learning curves below.
 
 # %%
-HAN_FRACTIONS = budget.choose(smoke=(0.1, 0.2), book=(0.2,), paper=(0.1, 0.2, 0.5))
+HAN_FRACTIONS = budget.choose(
+    smoke=(0.1, 0.2), book=(0.1, 0.2, 0.5), paper=(0.1, 0.2, 0.5)
+)
 print(f"Adam, learning rate {LR:g}, batches of {BATCH} questions, {EPOCHS} epochs, width D = {DIM}, "
       f"{len(train_set):,} training questions; HAN keeps {[f'{f:.0%}' for f in HAN_FRACTIONS]} of the cells")  # fmt: skip
 CONFIGS = [("question only", "none", "sum", None)]
@@ -473,8 +475,9 @@ print(
 # ## Goals of this chapter, measured
 #
 # Three goals were set for the `book` budget on two CPU cores: HAN at 20 % and AdaHAN within 2 points of soft
-# attention with the same aggregator (not more than 2 points below it), all well above the question-only
-# baseline (we ask for 10 points); the pairwise module over AdaHAN's kept cells at least 10 times cheaper in FLOPs
+# attention with the same aggregator (not more than 2 points below it), all well above the best question-only
+# baseline (we ask for 10 points over the better of the trained question-only model and the most frequent
+# answer per template); the pairwise module over AdaHAN's kept cells at least 10 times cheaper in FLOPs
 # than over all cells (bucketed batches); the chapter executing within 10 minutes.
 
 
@@ -483,7 +486,8 @@ def verdict(ok):
     return "goal met" if ok else "goal NOT met"
 
 
-blind = runs[("question only", "sum")]["all"]
+# The best question-only baseline: the trained question-only model or the most frequent answer per template.
+blind = max(runs[("question only", "sum")]["all"], majority["all"])
 goal_lines = ["| goal | measured | verdict |", "|---|---|---|"]
 for aggregator in ("sum", "pairwise"):
     soft = runs[("soft", aggregator)]["all"]
@@ -492,15 +496,26 @@ for aggregator in ("sum", "pairwise"):
         ok = acc >= soft - 0.02 and acc >= blind + 0.10
         results.record("04_adahan", f"test accuracy, {name} / {aggregator}", 100 * acc, unit="%",
                        paper="98.8 (CLEVR, HAN + relational)" if aggregator == "pairwise" and name != "AdaHAN" else None,
-                       goal=f">= soft ({100 * soft:.1f}) - 2 and >= question-only ({100 * blind:.1f}) + 10", met=ok,
+                       goal=f">= soft ({100 * soft:.1f}) - 2 and >= best question-only ({100 * blind:.1f}) + 10", met=ok,
                        data=DATA_NOTE)  # fmt: skip
-        goal_lines.append(f"| {name} / {aggregator} within 2 points of soft ({soft:.1%}), well above question-only "
+        goal_lines.append(f"| {name} / {aggregator} within 2 points of soft ({soft:.1%}), well above the best question-only "
                           f"({blind:.1%}) | {acc:.1%} ({100 * (acc - soft):+.1f} points) | {verdict(ok)} |")  # fmt: skip
 goal_lines.append(
     f"| pairwise FLOPs, all cells / AdaHAN's kept cells >= 10 | {ratio:.1f}x | {verdict(ratio >= 10)} |"
 )
 results.record(
-    "04_adahan", "test accuracy, question only", 100 * blind, unit="%", data=DATA_NOTE
+    "04_adahan",
+    "test accuracy, question only",
+    100 * runs[("question only", "sum")]["all"],
+    unit="%",
+    data=DATA_NOTE,
+)
+results.record(
+    "04_adahan",
+    "test accuracy, most frequent answer per template",
+    100 * majority["all"],
+    unit="%",
+    data=DATA_NOTE,
 )
 results.record("04_adahan", "pairwise FLOPs, all cells / AdaHAN's kept cells", ratio, unit="x", goal=">= 10x",
                met=ratio >= 10, data=DATA_NOTE, note="bucketed batches of 64; FlopCounterMode")  # fmt: skip
