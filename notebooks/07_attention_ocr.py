@@ -79,7 +79,7 @@ CHAPTER_START = time.perf_counter()
 # training images of experiment (a); (b) uses half as many per model
 N_TRAIN = budget.choose(smoke=256, book=8000, paper=200000)
 N_TEST = budget.choose(smoke=64, book=1000, paper=5000)  # test images per test set
-EPOCHS = budget.choose(smoke=1, book=6, paper=30)
+EPOCHS = budget.choose(smoke=1, book=9, paper=30)
 HEIGHT, WIDTH = 32, 96
 DEPTH = 4  # T, applications of the block's convolution
 MODEL = dict(
