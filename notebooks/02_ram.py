@@ -106,8 +106,8 @@ TEST_LIMIT = budget.choose(
 )  # test digits used (None: all)
 EPOCHS = {
     "detach": budget.choose(smoke=1, book=4, paper=30),
-    "ram28": budget.choose(smoke=1, book=25, paper=200),
-    "fc28": budget.choose(smoke=1, book=25, paper=100),
+    "ram28": budget.choose(smoke=1, book=60, paper=200),
+    "fc28": budget.choose(smoke=1, book=60, paper=100),
     "warm60": budget.choose(smoke=1, book=6, paper=50),
     "ram60": budget.choose(smoke=1, book=12, paper=200),
     "cnn60": budget.choose(smoke=1, book=6, paper=50),
