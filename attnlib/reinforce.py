@@ -24,6 +24,7 @@ __all__ = [
     "LearnedBaseline",
     "MovingAverageBaseline",
     "baseline_loss",
+    "rewards_to_go",
     "score_function_surrogate",
 ]
 
@@ -126,31 +127,65 @@ class MovingAverageBaseline(nn.Module):
     constant with respect to the current action, so it keeps the estimate
     unbiased; it is stored as a buffer so it follows ``.to(device)`` and
     ``state_dict``.
+
+    With ``steps`` it keeps one average per time step instead, ``b_t``, for
+    rewards ``(B, T)`` such as rewards-to-go (Eq. (sat-reward-to-go)), whose
+    scale shrinks along the sequence; each ``b_t`` averages only the
+    sequences that reach step ``t`` (see ``mask`` in :meth:`update`).
     """
 
     value: torch.Tensor
 
-    def __init__(self, momentum: float = 0.9, initial: float = 0.0) -> None:
+    def __init__(self, momentum: float = 0.9, initial: float = 0.0, steps: int | None = None) -> None:
         super().__init__()
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum = momentum
-        self.register_buffer("value", torch.tensor(float(initial)))
-        self.register_buffer("initialised", torch.tensor(False))
+        if steps is not None and steps < 1:
+            raise ValueError(f"steps must be None or positive, got {steps}")
+        self.momentum, self.steps = momentum, steps
+        shape = () if steps is None else (steps,)
+        self.register_buffer("value", torch.full(shape, float(initial)))
+        self.register_buffer("initialised", torch.zeros(shape, dtype=torch.bool))
 
     def forward(self) -> torch.Tensor:
-        """The current baseline (a detached scalar)."""
+        """The current baseline (a detached scalar, or ``(steps,)``)."""
         return self.value.detach().clone()
 
     @torch.no_grad()
-    def update(self, reward: torch.Tensor) -> torch.Tensor:
+    def update(self, reward: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Fold the mean of ``reward`` into the average; return the baseline *before* the update.
 
         Returning the old value is what keeps the estimate unbiased: the
         baseline used for a batch must not depend on that batch's rewards.
         The first call sets the average to the batch mean instead of mixing it
         with the arbitrary initial value.
+
+        Per step (``steps`` given): ``reward (B, T)`` with ``T <= steps`` and an
+        optional bool ``mask (B, T)`` of the entries that exist; ``b_t`` moves
+        towards the mean of column ``t`` over its unmasked entries, columns with
+        none are left alone, and the old ``b_1..b_T`` are returned as ``(T,)``.
         """
+        if self.steps is None:
+            return self._update_scalar(reward)
+        if reward.ndim != 2 or reward.shape[1] > self.steps:
+            raise ValueError(f"reward must be (B, T) with T <= steps = {self.steps}, got {tuple(reward.shape)}")
+        if mask is not None and mask.shape != reward.shape:
+            raise ValueError(f"mask must be {tuple(reward.shape)} like reward, got {tuple(mask.shape)}")
+        reward = reward.detach().to(self.value)
+        if not torch.isfinite(reward).all():
+            raise ValueError("reward must be finite")
+        weight = torch.ones_like(reward) if mask is None else mask.to(reward)
+        count = weight.sum(0)
+        mean = (reward * weight).sum(0) / count.clamp(min=1)
+        width = reward.shape[1]
+        old = self.value[:width].clone()
+        seen = self.initialised[:width]
+        blended = torch.where(seen, self.momentum * old + (1 - self.momentum) * mean, mean)
+        self.value[:width] = torch.where(count > 0, blended, old)
+        self.initialised[:width] = seen | (count > 0)
+        return old
+
+    def _update_scalar(self, reward: torch.Tensor) -> torch.Tensor:
         old = self.value.clone()
         mean = reward.detach().float().mean().to(self.value)
         if not torch.isfinite(mean):
@@ -161,6 +196,23 @@ class MovingAverageBaseline(nn.Module):
             self.value.copy_(mean)
             self.initialised.fill_(True)
         return old
+
+
+def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``R_t = sum_{t' >= t} r_{t'}`` along the last dim: the reward still to come at each step.
+
+    ``rewards (..., T)`` per step, optional bool ``mask`` of the same shape (masked rewards count as 0).
+    An action at step ``t`` cannot change rewards already received, so weighting its score by ``R_t``
+    instead of the whole return keeps the estimate unbiased and drops their noise (Eq. (sat-reward-to-go),
+    Chapter 3). Detached.
+    """
+    if rewards.ndim < 1:
+        raise ValueError("rewards must have a time dim (last), got a scalar")
+    if mask is not None:
+        if mask.shape != rewards.shape:
+            raise ValueError(f"mask must be {tuple(rewards.shape)} like rewards, got {tuple(mask.shape)}")
+        rewards = rewards * mask.to(rewards.dtype)
+    return rewards.detach().flip(-1).cumsum(-1).flip(-1)
 
 
 class LearnedBaseline(nn.Module):

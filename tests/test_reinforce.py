@@ -1,9 +1,17 @@
 """The score-function surrogate against hand-computed REINFORCE gradients, and the baselines."""
 
+import itertools
+
 import pytest
 import torch
 
-from attnlib.reinforce import LearnedBaseline, MovingAverageBaseline, baseline_loss, score_function_surrogate
+from attnlib.reinforce import (
+    LearnedBaseline,
+    MovingAverageBaseline,
+    baseline_loss,
+    rewards_to_go,
+    score_function_surrogate,
+)
 
 
 def test_gradient_is_minus_the_reinforce_estimate(generator):
@@ -103,3 +111,57 @@ def test_baseline_loss_per_step():
     b = torch.zeros(2, 3, requires_grad=True)
     loss = baseline_loss(b, torch.tensor([1.0, 0.0]))
     torch.testing.assert_close(loss, torch.tensor(0.5))
+
+
+def test_per_step_moving_average_skips_masked_entries():
+    baseline = MovingAverageBaseline(momentum=0.5, steps=4)
+    reward = torch.tensor([[4.0, 2.0, 1.0], [2.0, 0.0, 9.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    torch.testing.assert_close(baseline.update(reward, mask), torch.zeros(3))  # the old values
+    torch.testing.assert_close(baseline(), torch.tensor([3.0, 1.0, 1.0, 0.0]))  # first visit: the mean
+    old = baseline.update(torch.tensor([[5.0], [7.0]]))
+    torch.testing.assert_close(old, torch.tensor([3.0]))
+    torch.testing.assert_close(baseline(), torch.tensor([0.5 * 3.0 + 0.5 * 6.0, 1.0, 1.0, 0.0]))
+    assert not bool(baseline.initialised[3])  # step 4 was never reached
+    with pytest.raises(ValueError, match="T <= steps"):
+        baseline.update(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="mask"):
+        baseline.update(torch.zeros(2, 3), torch.ones(2, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="steps"):
+        MovingAverageBaseline(steps=0)
+
+
+def test_rewards_to_go_against_a_loop(generator):
+    rewards = torch.randn(3, 5, generator=generator)
+    mask = torch.rand(3, 5, generator=generator) > 0.3
+    expected = torch.zeros(3, 5)
+    for b in range(3):
+        for t in range(5):
+            expected[b, t] = sum(rewards[b, u] * mask[b, u] for u in range(t, 5))
+    torch.testing.assert_close(rewards_to_go(rewards, mask), expected)
+    with pytest.raises(ValueError, match="mask"):
+        rewards_to_go(rewards, mask[:, :3])
+
+
+def test_reward_to_go_estimator_is_unbiased_by_enumeration(generator):
+    """Two steps with 3 actions each: E[sum_t R_t grad log pi_t(a_t)] equals grad E[r_1 + r_2] exactly.
+
+    The reward r_1(a_1) of step 1 does not depend on a_2, so dropping it from step 2's weight (the
+    reward-to-go, Eq. (sat-reward-to-go)) changes the estimator's variance but not its mean.
+    """
+    logits = torch.randn(2, 3, generator=generator, requires_grad=True)  # independent policies per step
+    r1 = torch.randn(3, generator=generator)  # r_1(a_1)
+    r2 = torch.randn(3, 3, generator=generator)  # r_2(a_1, a_2)
+    log_pi = logits.log_softmax(-1)
+    pi = log_pi.exp()
+    exact = torch.autograd.grad(
+        sum(pi[0, i] * pi[1, j] * (r1[i] + r2[i, j]) for i in range(3) for j in range(3)), logits, retain_graph=True
+    )[0]
+    expected_estimate = torch.zeros(2, 3)
+    for i, j in itertools.product(range(3), range(3)):
+        log_prob = torch.stack([log_pi[0, i], log_pi[1, j]])[None]  # (1 sample, 2 steps)
+        to_go = rewards_to_go(torch.stack([r1[i], r2[i, j]])[None])
+        surrogate = score_function_surrogate(log_prob, to_go, baseline=torch.tensor([[0.7, -0.3]]))
+        grad = torch.autograd.grad(surrogate, logits, retain_graph=True)[0]
+        expected_estimate -= (pi[0, i] * pi[1, j]).detach() * grad  # the surrogate's gradient is minus the estimate
+    torch.testing.assert_close(expected_estimate, exact, atol=1e-6, rtol=1e-5)

@@ -211,6 +211,32 @@ def test_hard_estimator_gradient_matches_reinforce_semantics():
         sat.hard_attention_loss(logits, targets, log_probs[:, :2], entropies, sampled)
 
 
+def test_hard_estimator_with_reward_to_go():
+    """Step t's location is scored by the log-likelihood of words t.. (Eq. (sat-reward-to-go)) minus b_t."""
+    b_, t_, v_ = 3, 3, 5
+    logits = torch.randn(b_, t_, v_, requires_grad=True)
+    targets = torch.tensor([[3, 2, 0], [1, 4, 2], [3, 3, 2]])
+    log_probs = torch.log(torch.rand(b_, t_)).requires_grad_(True)
+    entropies = torch.rand(b_, t_)
+    sampled = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 1, 1]], dtype=torch.bool)
+    baseline = MovingAverageBaseline(0.9, steps=8)
+    baseline.update(torch.tensor([[-3.0, -2.0, -1.0]]))
+    sat.hard_attention_loss(
+        logits, targets, log_probs, entropies, sampled, baseline, entropy_weight=0.0, reward_to_go=True
+    )[0].backward()
+    word_log_p = logits.detach().log_softmax(-1).gather(2, targets[..., None]).squeeze(-1)
+    steps = targets != 0
+    to_go = torch.stack([(word_log_p * steps)[:, t:].sum(1) for t in range(t_)], 1)
+    expected = -(to_go - torch.tensor([-3.0, -2.0, -1.0])) * (steps & sampled) / b_
+    torch.testing.assert_close(log_probs.grad, expected)
+    # b_3 averages only the captions that reach word 3
+    torch.testing.assert_close(baseline()[2], torch.tensor(0.9 * -1.0 + 0.1 * to_go[1:, 2].mean()))
+    with pytest.raises(ValueError, match="per-step"):
+        sat.hard_attention_loss(
+            logits, targets, log_probs, entropies, sampled, MovingAverageBaseline(), reward_to_go=True
+        )
+
+
 # ----------------------------------------------------------------------------- decoding
 
 

@@ -5,7 +5,8 @@
 * hard attention: the variational lower bound ``L_s = E_s[log p(y | s, a)]`` maximised with its Monte Carlo
   gradient (Eq. (sat-hard-grad)): back-propagation through ``log p(y | s, a)`` for the decoder, and a
   REINFORCE term ``(log p(y | s, a) - b) grad log p(s | a)`` for the attention, with the moving-average
-  baseline ``b`` and an entropy bonus ``lambda_e grad H[s]``.
+  baseline ``b`` and an entropy bonus ``lambda_e grad H[s]``; optionally each location is scored by the
+  log-likelihood of the words from its step on only (Eq. (sat-reward-to-go)), with a baseline per step.
 
 Losses are summed over the words of a caption and averaged over the batch, as in the paper.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from attnlib.reinforce import MovingAverageBaseline, score_function_surrogate
+from attnlib.reinforce import MovingAverageBaseline, rewards_to_go, score_function_surrogate
 
 __all__ = ["caption_nll", "doubly_stochastic_penalty", "hard_attention_loss"]
 
@@ -66,6 +67,7 @@ def hard_attention_loss(
     entropy_weight: float = 0.002,
     reinforce_weight: float = 1.0,
     pad: int = 0,
+    reward_to_go: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Surrogate loss whose gradient is minus the estimate of Eq. (sat-hard-grad).
 
@@ -79,9 +81,14 @@ def hard_attention_loss(
         caption does not depend on the sample there.
     baseline
         The moving average ``b <- 0.9 b + 0.1 mean log p(y | s, a)`` (updated here, after reading it, so a
-        batch never baselines itself); ``None`` runs REINFORCE without a baseline.
+        batch never baselines itself); ``None`` runs REINFORCE without a baseline. With ``reward_to_go``,
+        pass a per-step :class:`~attnlib.reinforce.MovingAverageBaseline` (``steps >= T``) for ``b_t``.
     entropy_weight, reinforce_weight
         ``lambda_e`` and ``lambda_r``.
+    reward_to_go
+        Score the location sampled at step ``t`` by ``R_t = sum_{t' >= t} log p(y_t' | ...)`` (Eq.
+        (sat-reward-to-go)) instead of the whole caption's log-likelihood (Eq. (sat-hard-grad)): words
+        before ``t`` were predicted before ``s_t`` was drawn, so their terms average to zero and only add noise.
 
     Returns
     -------
@@ -99,18 +106,26 @@ def hard_attention_loss(
         raise ValueError(
             f"entropy_weight and reinforce_weight must be non-negative, got {entropy_weight}, {reinforce_weight}"
         )
+    if reward_to_go and baseline is not None and baseline.steps is None:
+        raise ValueError("baseline must be a per-step MovingAverageBaseline(steps=...) when reward_to_go is set")
     nll = caption_nll(logits, targets, pad)
-    reward = -nll.detach()  # log p(y | s, a): the "reward" of the sampled attention path
-    b = baseline.update(reward) if baseline is not None else None
     steps = targets != pad
+    if reward_to_go:
+        word_nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad, reduction="none")  # (B, T)
+        reward = rewards_to_go(-word_nll, steps)  # (B, T): log-likelihood of the words from step t on
+        b = baseline.update(reward, steps)[None] if baseline is not None else None  # (1, T)
+    else:
+        reward = -nll.detach()  # log p(y | s, a): the "reward" of the sampled attention path
+        b = baseline.update(reward) if baseline is not None else None
     policy = log_probs * (steps & sampled).to(log_probs.dtype)
     reinforce = score_function_surrogate(policy, reward, b, sample_dims=1)
     entropy = (entropies * steps.to(entropies.dtype)).sum(1).mean()
     loss = nll.mean() + reinforce_weight * reinforce - entropy_weight * entropy
+    first = (lambda x: x[:, 0]) if reward_to_go else (lambda x: x)  # noqa: E731 (R_1 is the whole caption)
     logs = {
         "nll": nll.mean().item(),
-        "reward": reward.mean().item(),
-        "baseline": float(b) if b is not None else 0.0,
+        "reward": first(reward).mean().item(),
+        "baseline": float(first(b)) if b is not None else 0.0,
         "entropy": (entropy / steps.sum(1).float().mean()).item(),
     }
     return loss, logs

@@ -45,6 +45,8 @@ class ShowAttendTell(nn.Module):
         self.encoder = encoder if encoder is not None else SmallCNNEncoder()
         self.decoder = SATDecoder(vocab_size, self.encoder.out_dim, **decoder_kwargs)
         self.baseline = MovingAverageBaseline(momentum=0.9)
+        # b_t for rewards-to-go (Eq. (sat-reward-to-go)): one average per word position, captions up to 64 words
+        self.step_baseline = MovingAverageBaseline(momentum=0.9, steps=64)
 
     @property
     def eval_mode(self) -> str:
@@ -103,13 +105,15 @@ def make_train_step(
     expected_prob: float = 0.5,
     generator: torch.Generator | None = None,
     pad: int = 0,
+    reward_to_go: bool = False,
 ) -> Callable[[ShowAttendTell, tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, dict[str, float]]]:
     """A ``step(model, (inputs, tokens))`` for :func:`attnlib.train.fit`; ``inputs`` are images or annotations.
 
     ``tokens (B, T + 1)`` hold ``<start> caption <end> <pad>...``; the model reads ``tokens[:, :-1]`` and
     predicts ``tokens[:, 1:]``. Soft: Eq. (sat-soft-loss). Hard: :func:`hard_attention_loss` with the
     model's moving-average baseline (or none), ``entropy_weight`` (``lambda_e``), ``reinforce_weight``
-    (``lambda_r``) and ``expected_prob``.
+    (``lambda_r``) and ``expected_prob``; with ``reward_to_go`` each location is scored by the words from
+    its step on (Eq. (sat-reward-to-go)) against the model's per-step baseline ``step_baseline``.
     """
     if attention not in ("soft", "hard"):
         raise ValueError(f"attention must be 'soft' or 'hard', got {attention!r}")
@@ -132,10 +136,11 @@ def make_train_step(
                 out.log_probs,
                 out.entropies,
                 out.sampled,
-                baseline=model.baseline if use_baseline else None,
+                baseline=(model.step_baseline if reward_to_go else model.baseline) if use_baseline else None,
                 entropy_weight=entropy_weight,
                 reinforce_weight=reinforce_weight,
                 pad=pad,
+                reward_to_go=reward_to_go,
             )
             loss = loss + penalty
         correct = ((out.logits.argmax(-1) == targets) | ~steps).all(1).float().mean().item()
