@@ -8,6 +8,7 @@ from PIL import Image
 from attnlib.data.words import (
     ALPHABET,
     FONT_FILES,
+    _augment,
     english_words,
     font_paths,
     load_scene_text,
@@ -71,6 +72,30 @@ def test_rendered_ink_matches_the_word():
     assert one.words == ["cat", "dog", "cat"]
     mask = lambda img: (img[0] - img[0].median()).abs() > 0.2  # noqa: E731
     assert (mask(one.images[0]) != mask(one.images[1])).sum() > 20
+
+
+def test_shear_is_in_pixels_per_pixel():
+    """A vertical stroke sheared by up to ``shear`` leans at most ``shear`` pixels per row, on wide images too."""
+    ink = torch.zeros(200, 1, 32, 96)
+    ink[..., 47:49] = 1.0
+    images = _augment(ink, seed=0, rotation=0.0, shear=0.15, blur=0.0, texture=0.0, noise=0.0)
+    rows = torch.arange(4, 28, dtype=torch.float32)  # away from the top and bottom edges
+    deviation = (images[:, 0, 4:28] - images[:, 0, 4:28].median(-1, keepdim=True).values).abs()
+    column = (deviation * torch.arange(96.0)).sum(-1) / deviation.sum(-1)  # (200, rows): centre of the stroke
+    centred = rows - rows.mean()
+    slope = ((column - column.mean(-1, keepdim=True)) * centred).sum(-1) / (centred**2).sum()
+    assert slope.abs().max() <= 0.15 + 0.02
+    assert slope.abs().max() >= 0.12  # the range is used, not shrunk
+
+
+def test_blurred_words_keep_their_contrast():
+    """Blur spreads a thin stroke but it keeps the contrast of a thick one (same seed: same grey levels)."""
+    thin, thick = torch.zeros(8, 1, 32, 96), torch.zeros(8, 1, 32, 96)
+    thin[..., 10:20, 30:31] = 1.0  # a 1-pixel stroke, which a blur of sigma ~1 alone would fade to ~0.4
+    thick[..., 10:20, 30:40] = 1.0
+    options = dict(seed=3, rotation=0.0, shear=0.0, blur=1.0, texture=0.0, noise=0.0)
+    contrast = lambda img: (img - img[..., :, :5].mean((-1, -2), keepdim=True)).abs().amax((1, 2, 3))  # noqa: E731
+    torch.testing.assert_close(contrast(_augment(thin, **options)), contrast(_augment(thick, **options)))
 
 
 def test_generation_is_fast():

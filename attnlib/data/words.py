@@ -221,10 +221,11 @@ def _augment(
     angle = (2 * u(n) - 1) * math.radians(rotation)
     sh = (2 * u(n) - 1) * shear
     cos, sin, aspect = torch.cos(angle), torch.sin(angle), width / height
-    # A rotation in pixels, written in affine_grid's normalised coordinates (x spans W, y spans H).
+    # A rotation and a shear in pixels (x moves by sh pixels per pixel of y), written in affine_grid's
+    # normalised coordinates (x spans W, y spans H): both y-terms of the x-row are divided by the aspect.
     theta = torch.stack(
         [
-            torch.stack([cos, -sin / aspect + sh, torch.zeros(n)], -1),
+            torch.stack([cos, (sh - sin) / aspect, torch.zeros(n)], -1),
             torch.stack([sin * aspect, cos, torch.zeros(n)], -1),
         ],
         1,
@@ -239,7 +240,10 @@ def _augment(
         flat = ink.reshape(1, n, height, width)
         flat = F.conv2d(F.pad(flat, (2, 2, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=n)
         flat = F.conv2d(F.pad(flat, (0, 0, 2, 2), mode="replicate"), kernel[:, None, :, None], groups=n)
+        # Blur spreads thin strokes: rescale so that the darkest stroke keeps its full contrast (a
+        # blurred word stays legible instead of fading into the background texture).
         ink = flat.reshape(n, 1, height, width)
+        ink = ink / ink.amax((1, 2, 3), keepdim=True).clamp(min=1e-6)
     background = 0.55 + 0.4 * u(n, 1, 1, 1)
     foreground = background - (0.35 + (background - 0.35) * u(n, 1, 1, 1))
     images = background + (foreground - background) * ink.clamp(0, 1)

@@ -5,7 +5,8 @@
 * :mod:`~attnlib.r2am.decoder`: the character GRU decoder over that sequence, built on the library's one
   :class:`~attnlib.sat.attention.AdditiveAttention`;
 * :mod:`~attnlib.r2am.model`: :class:`R2AM`, the vocabulary, training, greedy/beam recognition (through
-  :mod:`attnlib.sat.decode`), word accuracy, character error rate and attention monotonicity.
+  :mod:`attnlib.sat.decode`), the auxiliary CTC loss, word accuracy, character error rate and attention
+  monotonicity.
 
 Data: :mod:`attnlib.data.words`.
 """
@@ -27,6 +28,7 @@ from attnlib.r2am.model import (
     VOCAB,
     attention_monotonicity,
     character_error_rate,
+    ctc_loss,
     decode_tokens,
     encode_words,
     evaluate_ocr,
@@ -50,6 +52,7 @@ __all__ = [
     "R2AM",
     "attention_monotonicity",
     "character_error_rate",
+    "ctc_loss",
     "decode_tokens",
     "encode_words",
     "evaluate_ocr",

@@ -8,7 +8,8 @@ torchmetrics, and how often the attention peak moves right from one character to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ __all__ = [
     "R2AM",
     "attention_monotonicity",
     "character_error_rate",
+    "ctc_loss",
     "decode_tokens",
     "encode_words",
     "evaluate_ocr",
@@ -73,9 +75,38 @@ def decode_tokens(tokens: torch.Tensor) -> list[str]:
     return words
 
 
+def ctc_loss(column_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """Eq. (r2am-ctc): ``-log sum_{pi in B^-1(y)} prod_j p(pi_j | a_j)`` per word, divided by the word's
+    length ``n`` (a per-letter loss, on the scale of Eq. (r2am-nll)) and averaged over the batch.
+
+    ``column_logits (B, W', V)`` score every column against the vocabulary, with ``<pad>`` (index 0)
+    playing the CTC *blank*; ``tokens (B, T)`` are :func:`encode_words` rows (``<start>``, ``<end>`` and
+    padding are dropped). ``B`` collapses a column path by merging repeats and removing blanks; the sum
+    runs over every path that collapses to the word, by dynamic programming in
+    :func:`torch.nn.functional.ctc_loss`. A word needs ``W' >= 2n - 1`` columns in the worst case
+    (``n`` letters, all repeated); paths that cannot exist count as zero loss rather than infinity.
+    """
+    if column_logits.ndim != 3 or tokens.ndim != 2 or column_logits.shape[0] != tokens.shape[0]:
+        raise ValueError(
+            f"column_logits must be (B, W', V) and tokens (B, T) for the same B, got "
+            f"{tuple(column_logits.shape)} and {tuple(tokens.shape)}"
+        )
+    letters = tokens > END
+    lengths = letters.sum(1)
+    targets = tokens[letters]  # the letters of every word, concatenated
+    log_probs = torch.log_softmax(column_logits.float(), -1).transpose(0, 1)  # (W', B, V)
+    columns = torch.full((tokens.shape[0],), log_probs.shape[0], dtype=torch.long)
+    loss = nn.functional.ctc_loss(log_probs, targets, columns, lengths, blank=PAD, reduction="none", zero_infinity=True)
+    return (loss / lengths.clamp(min=1)).mean()
+
+
 class R2AM(nn.Module):
     """Recursive recurrent net with attention modelling: :class:`~attnlib.r2am.encoder.WordEncoder` ->
-    :class:`~attnlib.r2am.decoder.CharDecoder`. ``encoder`` and the ``encoder_kwargs`` go to the encoder."""
+    :class:`~attnlib.r2am.decoder.CharDecoder`. ``encoder`` and the ``encoder_kwargs`` go to the encoder.
+
+    ``column_head`` is a linear map from each encoder column to the vocabulary, used only by the auxiliary
+    CTC loss (Eq. (r2am-ctc)) during training; recognition reads with the attention decoder alone.
+    """
 
     def __init__(
         self,
@@ -88,22 +119,60 @@ class R2AM(nn.Module):
         super().__init__()
         self.encoder = WordEncoder(encoder, **encoder_kwargs)
         self.decoder = CharDecoder(len(VOCAB), self.encoder.feature_dim, embed_dim, hidden_dim, attention_dim)
+        self.column_head = nn.Linear(self.encoder.feature_dim, len(VOCAB))
 
     def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``images (B, 1, H, W)``, input ``tokens (B, T)`` -> ``logits (B, T, V)``, ``alphas (B, T, W')``."""
         return self.decoder(self.encoder(images), tokens)
 
-    def loss(self, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. (r2am-nll): mean cross-entropy of ``tokens[:, 1:]`` given ``tokens[:, :-1]``, padding ignored;
-        also returns the share of characters predicted right."""
+    def loss(
+        self, images: torch.Tensor, tokens: torch.Tensor, ctc_weight: float = 0.0
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The training loss and its parts for logging.
+
+        Eq. (r2am-nll), the mean cross-entropy of ``tokens[:, 1:]`` given ``tokens[:, :-1]`` (padding
+        ignored), plus ``ctc_weight`` times the auxiliary CTC loss of the encoder's columns, Eq.
+        (r2am-ctc), as in Eq. (r2am-joint). Logs: ``loss`` (the total), ``nll``, ``ctc`` (0 when
+        ``ctc_weight`` is 0) and ``char_acc``, the share of characters the decoder predicted right.
+        """
+        if ctc_weight < 0:
+            raise ValueError(f"ctc_weight must be non-negative, got {ctc_weight}")
         width = int((tokens != PAD).sum(1).max())  # drop all-padding columns
         tokens = tokens[:, :width]
-        logits, _ = self(images, tokens[:, :-1])
+        features = self.encoder(images)
+        logits, _ = self.decoder(features, tokens[:, :-1])
         target = tokens[:, 1:]
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=PAD)
+        nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=PAD)
+        ctc = ctc_loss(self.column_head(features), tokens) if ctc_weight > 0 else torch.zeros_like(nll)
+        loss = nll + ctc_weight * ctc
         valid = target != PAD
         char_acc = ((logits.argmax(-1) == target) & valid).sum() / valid.sum()
-        return loss, char_acc
+        logs = {"loss": loss.item(), "nll": nll.item(), "ctc": ctc.item(), "char_acc": char_acc.item()}
+        return loss, logs
+
+
+class _EpochData:
+    """Batches of ``(images, tokens)``: the given set in the first epoch, then ``fresh(epoch)`` per epoch."""
+
+    def __init__(self, images, words, fresh, batch_size: int, seed: int) -> None:
+        self.first, self.fresh, self.batch_size, self.seed, self.epoch = (images, words), fresh, batch_size, seed, 0
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.first[1]) / self.batch_size)
+
+    def __iter__(self):
+        # A generator: its body (which draws the data) runs only when iterated, not when tqdm merely calls iter().
+        images, words = self.first if self.epoch == 0 or self.fresh is None else self.fresh(self.epoch)
+        if len(words) != len(self.first[1]) or images.shape[1:] != self.first[0].shape[1:]:
+            raise ValueError(
+                f"fresh({self.epoch}) must return {len(self.first[1])} images of shape "
+                f"{tuple(self.first[0].shape[1:])} and their words, got {tuple(images.shape)} and {len(words)}"
+            )
+        loader = make_loader(
+            TensorDataset(images, encode_words(words)), self.batch_size, shuffle=True, seed=self.seed + self.epoch
+        )
+        self.epoch += 1
+        yield from loader
 
 
 def train_ocr(
@@ -116,22 +185,30 @@ def train_ocr(
     seed: int = 0,
     clip_grad_norm: float = 5.0,
     progress: bool | None = None,
+    ctc_weight: float = 0.0,
+    fresh: Callable[[int], tuple[torch.Tensor, Sequence[str]]] | None = None,
 ) -> dict[str, list[float]]:
     """Train with Adam and a cosine learning-rate decay over ``epochs``; return :func:`attnlib.train.fit`'s
-    history (``loss``, ``char_acc``, ``seconds`` per epoch). ``images (N, 1, H, W)``, one word each."""
+    history (``loss``, ``nll``, ``ctc``, ``char_acc``, ``seconds`` per epoch).
+
+    ``images (N, 1, H, W)``, one word each, are the first epoch's data. ``fresh``, if given, is called at
+    the start of every later epoch with the epoch index (1, 2, ...) and returns a new ``(images, words)``
+    of the same size: with a fast generator such as :func:`attnlib.data.words.make_words` the model never
+    sees an image twice, which removes over-fitting to the training images. ``ctc_weight`` adds the
+    auxiliary CTC loss (Eq. (r2am-joint)).
+    """
     if images.ndim != 4 or images.shape[0] != len(words):
         raise ValueError(f"images must be ({len(words)}, 1, H, W) for {len(words)} words, got {tuple(images.shape)}")
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
     torch.manual_seed(seed)
     device = next(model.parameters()).device
-    loader = make_loader(TensorDataset(images, encode_words(words)), batch_size, shuffle=True, seed=seed)
+    loader = _EpochData(images, list(words), fresh, batch_size, seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=lr / 20)
 
     def step(net: nn.Module, batch):
-        loss, char_acc = net.loss(*batch)
-        return loss, {"loss": loss.item(), "char_acc": char_acc.item()}
+        return net.loss(*batch, ctc_weight=ctc_weight)
 
     return fit(
         model,
