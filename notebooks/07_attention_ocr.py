@@ -76,7 +76,7 @@ from attnlib.r2am import (
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-# training images of experiment (a); (b) uses half as many per model
+# training images per epoch in experiment (a), drawn anew every epoch; (b) uses half as many per model
 N_TRAIN = budget.choose(smoke=256, book=8000, paper=200000)
 N_TEST = budget.choose(smoke=64, book=1000, paper=5000)  # test images per test set
 EPOCHS = budget.choose(smoke=1, book=9, paper=30)
@@ -90,10 +90,11 @@ MODEL = dict(
     feature_dim=64,
     hidden_dim=96,
 )
-TRAIN = dict(epochs=EPOCHS, batch_size=32, lr=3e-3)
+CTC_WEIGHT = 1.0  # weight of the auxiliary CTC loss, Eq. (r2am-joint)
+TRAIN = dict(epochs=EPOCHS, batch_size=64, lr=4e-3, ctc_weight=CTC_WEIGHT)
 DATA = (
     f"words rendered offline with {len(FONT_FILES)} matplotlib TrueType fonts (attnlib.data.words), "
-    f"{HEIGHT}x{WIDTH} px, {N_TRAIN:,} training images in (a), {N_TRAIN // 2:,} in (b), "
+    f"{HEIGHT}x{WIDTH} px, {N_TRAIN:,} new training images per epoch in (a), {N_TRAIN // 2:,} in (b), "
     f"{N_TEST:,} per test set"
 )
 DEVICE = budget.announce(data=DATA)
@@ -113,6 +114,11 @@ GOALS = {}
 #   words; every English test word below is a word the model never saw;
 # * **random**: uniformly random letter strings, with no spelling regularity to exploit.
 #
+# Because rendering is this cheap, the models below never see an image twice: `train_ocr(..., fresh=...)` renders a
+# new training set at the start of every epoch (new words, fonts, positions and noise; English words still only from
+# the training side of the split). With a fixed set of a few thousand images the models first memorise them; with
+# fresh images every update is a new example, as with the paper's 8 million synthetic words.
+#
 # Readers with real crops (IIIT5k, SVT, ICDAR) can load them with `attnlib.data.words.load_scene_text`, which reads
 # the usual image folder plus a label file of `path label` lines.
 
@@ -123,22 +129,30 @@ print(
     f"English list: {len(words)} words; {len(train_words)} for training, {len(test_words)} held out"
 )
 start = time.perf_counter()
-english = make_words(N_TRAIN // 2, "english", "train", HEIGHT, WIDTH, seed=0)
-rand = make_words(N_TRAIN // 2, "random", "train", HEIGHT, WIDTH, seed=0)
-english_only = make_words(N_TRAIN // 2, "english", "train", HEIGHT, WIDTH, seed=1)
-random_only = make_words(N_TRAIN // 2, "random", "train", HEIGHT, WIDTH, seed=1)
-mixed = WordImages(
-    torch.cat([english.images, rand.images]),
-    english.words + rand.words,
-    torch.cat([english.fonts, rand.fonts]),
+
+
+def training_words(source, n, seed):
+    """``n`` training images of ``source``: "english", "random", or "mixed" (half of each)."""
+    if source != "mixed":
+        return make_words(n, source, "train", HEIGHT, WIDTH, seed=seed)
+    english = make_words(n // 2, "english", "train", HEIGHT, WIDTH, seed=seed)
+    rand = make_words(n - n // 2, "random", "train", HEIGHT, WIDTH, seed=seed)
+    return WordImages(
+        torch.cat([english.images, rand.images]),
+        english.words + rand.words,
+        torch.cat([english.fonts, rand.fonts]),
+    )
+
+
+english, rand = (
+    training_words("english", N_TRAIN // 2, 0),
+    training_words("random", N_TRAIN // 2, 0),
 )
 test_english = make_words(N_TEST, "english", "test", HEIGHT, WIDTH, seed=2)
 test_random = make_words(N_TEST, "random", "test", HEIGHT, WIDTH, seed=2)
-n_images = len(mixed) + len(english_only) + len(random_only) + 2 * N_TEST
+n_images = len(english) + len(rand) + 2 * N_TEST
 print(f"rendered {n_images:,} images in {time.perf_counter() - start:.1f} s")
-assert not set(test_english.words) & set(english_only.words + mixed.words), (
-    "held-out words leaked"
-)
+assert not set(test_english.words) & set(train_words), "held-out words leaked"
 
 fig, axes = plt.subplots(4, 4, figsize=(11, 4.2))
 for ax, image, word in zip(
@@ -294,23 +308,58 @@ display(Markdown("\n".join(rf_rows)))
 # as evidence: after "qu" it can guess "e" from spelling statistics alone. That helps when the training words look
 # like the test words and the image is ambiguous, and it hurts when they do not. Experiment (b) trains on English and
 # on random strings and crosses the test sets to see both effects.
+#
+# **Helping the alignment along: an auxiliary CTC loss.** Trained with Eq. (r2am-nll) alone, an attention decoder
+# first sits on a plateau: until $\alpha_t$ finds character $t$, the context $c_t$ carries no information about
+# $y_t$, so the decoder can only learn letter frequencies, and the gradient that would move the attention is weak.
+# On a CPU budget that plateau eats several epochs. We shorten it with a second, alignment-free loss on the encoder
+# alone, connectionist temporal classification {cite}`graves2006ctc`, trained jointly with the attention decoder as
+# Kim, Hori and Watanabe do for speech {cite}`kim2017joint` (a departure from Lee and Osindero, who train the
+# decoder's loss only). A linear layer scores every column against the alphabet plus a *blank* symbol
+# $\varnothing$, $p(k \mid a_j) = \operatorname{softmax}(V a_j + d)_k$. A *path* $\pi = (\pi_1, \dots, \pi_{W'})$ assigns
+# one symbol to every column; the map $\mathcal{B}$ merges repeated symbols and then removes blanks
+# ($\mathcal{B}(\text{cc}\varnothing\text{aat}) = \text{cat}$). CTC maximises the probability of all paths that
+# read the word,
+#
+# $$
+# \mathcal{L}_{\text{CTC}} = -\log \sum_{\pi \,:\, \mathcal{B}(\pi) = y}\ \prod_{j=1}^{W'} p(\pi_j \mid a_j),
+# $$ (r2am-ctc)
+#
+# a sum over exponentially many paths that a forward recursion computes in $O(W' n)$ steps
+# (`torch.nn.functional.ctc_loss`; `tests/test_r2am.py` checks it against enumerating every path). Because every
+# path reads the columns left to right, Eq. (r2am-ctc) can only be small if the columns carry the letters *in order
+# and in place*, which is exactly what the attention needs to find. We minimise
+#
+# $$
+# \mathcal{L}_{\text{joint}} = \frac{1}{n+1}\mathcal{L} + \lambda_{\text{CTC}}\, \frac{1}{n}\mathcal{L}_{\text{CTC}},
+# $$ (r2am-joint)
+#
+# both per character, with $\lambda_{\text{CTC}} = 1$ (`CTC_WEIGHT`; `R2AM.loss`, `attnlib.r2am.ctc_loss`). The CTC
+# head is used only in training: every word below is read by the attention decoder, greedily.
 
 # %% [markdown]
 # ## 4. Experiment (a): recursive, untied and plain encoders
 #
 # Three models differ only in the encoder block: recursive ($T$ applications of one convolution), untied ($T$
 # convolutions, same receptive field) and plain (one convolution, same parameters as the recursive block). All train
-# on the same images, half English training words and half random strings (the random half keeps the decoder
-# reading rather than guessing from spelling), with the same seed, optimiser (Adam, cosine decay) and number of
-# epochs. Test sets: held-out English words and fresh random strings; decoding is greedy.
+# on the same stream of images (the same fresh set in every epoch), half English training words and half random
+# strings (the random half keeps the decoder reading rather than guessing from spelling), with the same seed,
+# optimiser (Adam, cosine decay, batches of 64), loss (Eq. (r2am-joint)) and number of epochs. Test sets: held-out
+# English words and fresh random strings; decoding is greedy.
 
 
 # %%
-def run(kind, data, seed=0):
-    """Train one model on ``data``; return it, its training history and its test scores."""
+def run(kind, source, n, seed=0):
+    """Train one model on ``n`` fresh images of ``source`` per epoch; return it, its history and its test scores."""
     torch.manual_seed(seed)
     model = R2AM(kind, **MODEL).to(DEVICE)
-    history = train_ocr(model, data.images, data.words, seed=seed, **TRAIN)
+    data = training_words(source, n, 0)
+
+    def fresh(epoch):  # a new training set every epoch (Section 1)
+        new = training_words(source, n, 1000 * (seed + 1) + epoch)
+        return new.images, new.words
+
+    history = train_ocr(model, data.images, data.words, seed=seed, fresh=fresh, **TRAIN)
     scores = {
         "english": evaluate_ocr(
             model, test_english.images.to(DEVICE), test_english.words
@@ -328,7 +377,7 @@ encoders = {}
 
 
 def train_encoder(kind):
-    model, history, scores = run(kind, mixed)
+    model, history, scores = run(kind, "mixed", N_TRAIN)
     encoders[kind] = dict(model=model, history=history, scores=scores)
     print(
         f"{kind:9s}: {history['seconds'][-1]:.0f} s, English {100 * scores['english']['accuracy']:.1f} %, "
@@ -364,9 +413,9 @@ display(Markdown("\n".join(rows)))
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for kind, entry in encoders.items():
-    ax.plot(entry["history"]["epoch"], entry["history"]["loss"], marker="o", label=kind)
+    ax.plot(entry["history"]["epoch"], entry["history"]["nll"], marker="o", label=kind)
 ax.set_xlabel("epoch")
-ax.set_ylabel("training loss, Eq. (r2am-nll) per character")
+ax.set_ylabel("decoder loss, Eq. (r2am-nll) per character")
 ax.set_yscale("log")
 ax.legend()
 fig.tight_layout()
@@ -407,8 +456,8 @@ print(
 
 # %%
 lm = {"mixed (a)": rec["scores"]}
-for name, data in (("English only", english_only), ("random only", random_only)):
-    _, _, scores = run("recursive", data)
+for name, source in (("English only", "english"), ("random only", "random")):
+    _, _, scores = run("recursive", source, N_TRAIN // 2)
     lm[name] = scores
 rows = [
     "| trained on | held-out English acc | English CER | random acc | random CER |",
@@ -537,8 +586,8 @@ print(
 # %%
 elapsed = time.perf_counter() - CHAPTER_START
 NOTE = (
-    f"{N_TRAIN:,} synthetic training images ((b): {N_TRAIN // 2:,}), {EPOCHS} epochs, "
-    f"{N_TEST:,} test words, greedy"
+    f"{N_TRAIN:,} new synthetic training images per epoch ((b): {N_TRAIN // 2:,}), {EPOCHS} epochs, "
+    f"CTC weight {CTC_WEIGHT}, {N_TEST:,} test words, greedy"
 )
 results.record(
     "07_attention_ocr",
@@ -611,6 +660,9 @@ print(f"chapter execution time: {elapsed / 60:.1f} min")
 #    in the paper, and compare its accuracy and the monotonicity of its attention with section 4.
 # 4. Replace $c_t$ by zeros in `CharDecoder.step` for a trained model and decode: what does it write, and for which
 #    training set (English or random) do you expect the output to look like words? Relate the answer to Eq. (r2am-lm).
+# 5. Train the recursive model without the auxiliary loss (`TRAIN = {**TRAIN, "ctc_weight": 0.0}`) and plot its
+#    `history["nll"]` against section 4's. Why can the CTC head not be used to *read* a repeated letter ("ll") unless a
+#    blank separates the two copies, and what does that require of $W'$ for a word of $n$ letters?
 #
 # ```{admonition} Solution
 # :class: dropdown
@@ -622,7 +674,7 @@ print(f"chapter execution time: {elapsed / 60:.1f} min")
 #    constrained to be a convolution power, far less expressive than a free one. The ReLU between applications makes
 #    the composition non-linear (it can detect parts, then configurations of parts), and the per-step $\mathrm{BN}_t$
 #    lets each unrolled step rescale its input, so the shared kernel need not serve identical statistics at every depth.
-# 3. `MODEL = {**MODEL, "context": False}` and `run("recursive", mixed)`. Without the GRU a column describes only
+# 3. `MODEL = {**MODEL, "context": False}` and `run("recursive", "mixed", N_TRAIN)`. Without the GRU a column describes only
 #    its 40-pixel neighbourhood (Eq. (r2am-rf)), so the attention must find character $t$ from local content alone:
 #    after "ca" it must find a column whose left context looks like "a". Compare the loss curves (does the plateau
 #    before the attention locks on last longer?), the accuracies and the monotonic share; repeated letters ("cotton")
@@ -631,4 +683,10 @@ print(f"chapter execution time: {elapsed / 60:.1f} min")
 #    prefix. Greedy decoding then writes the same string for every image, a frequent prefix of the training words for
 #    the English-trained model (English-like), and an arbitrary string for the random-trained one, whose language model
 #    is nearly uniform over letters.
+# 5. Without Eq. (r2am-ctc) the decoder loss stays near the letter-frequency plateau for several epochs before the
+#    attention locks on, and the shorter remaining schedule shows in the final accuracy (in our trials while building
+#    this chapter, not part of this page, about three epochs of plateau and ten points of word accuracy).
+#    $\mathcal{B}$ merges neighbouring copies of a symbol, so "ll" must be written as $l \varnothing l$: a word with
+#    $r$ adjacent repeats needs $W' \ge n + r$ columns, at most $2n - 1$; our $W' = W/4 = 24$ columns leave room for
+#    8 letters. The attention decoder has no such constraint: it emits one letter per step wherever it looks.
 # ```
