@@ -68,8 +68,8 @@ def test_receptive_field_arithmetic():
     assert receptive_field([(3, 2), (3, 2)]) == 7
     for depth in (1, 2, 5):
         enc = WordEncoder("recursive", depth=depth, context=False)
-        # stem: conv 3 (r=3), pool 2 (r=4, jump 2), conv 3 stride 2 (r=8, jump 4); block adds (k-1) * 4 per step
-        assert receptive_field(enc.width_layers()) == 8 + 8 * depth
+        # stem: conv 3 stride 2 (r=3, jump 2), conv 3 stride 2 (r=7, jump 4); block adds (k-1) * 4 per step
+        assert receptive_field(enc.width_layers()) == 7 + 8 * depth
 
 
 @pytest.mark.parametrize("kind, depth", [("recursive", 3), ("untied", 3), ("plain", 3)])
