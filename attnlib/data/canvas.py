@@ -24,7 +24,7 @@ import torch
 
 from attnlib.data.mnist import load_mnist
 
-__all__ = ["CanvasLoader", "centered_mnist", "cluttered_mnist", "make_canvases", "translated_mnist"]
+__all__ = ["CanvasLoader", "CurriculumLoader", "centered_mnist", "cluttered_mnist", "make_canvases", "translated_mnist"]
 
 DEFAULT_CLUTTER = {60: 4, 100: 8}
 
@@ -222,3 +222,42 @@ class CanvasLoader:
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             yield images[rows], self.labels[rows]
+
+
+class CurriculumLoader:
+    """Stages of loaders, one after the other by epoch: a curriculum of increasing difficulty.
+
+    ``stages`` is a list of ``(loader, epochs)``; epoch ``e`` (counted from 0 by the
+    number of iterations started) iterates the first stage whose epochs are not yet
+    used up, and every epoch after the last stage iterates ``final``. Chapter 2 uses it
+    for translated 60x60 digits: first digits within ``s`` pixels of the centre
+    (``CanvasLoader("train", 28 + 2 * s, pad=16 - s)``, a 60x60 canvas), ``s`` growing,
+    then the full canvas. ``len()`` is that of ``final`` (all stages should have the
+    same number of batches, e.g. the same digits and batch size).
+
+    Yields what the current stage's loader yields.
+    """
+
+    def __init__(self, stages: list[tuple[object, int]], final: object) -> None:
+        for i, stage in enumerate(stages):
+            if not (isinstance(stage, tuple) and len(stage) == 2 and isinstance(stage[1], int) and stage[1] >= 0):
+                raise ValueError(f"stages[{i}] must be (loader, epochs) with epochs a non-negative int, got {stage!r}")
+        self.stages, self.final = list(stages), final
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.final)  # type: ignore[arg-type]
+
+    def current(self) -> object:
+        """The loader the next epoch will iterate."""
+        e = self.epoch
+        for loader, epochs in self.stages:
+            if e < epochs:
+                return loader
+            e -= epochs
+        return self.final
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader = self.current()
+        self.epoch += 1
+        return iter(loader)  # type: ignore[call-overload]
