@@ -624,11 +624,11 @@ print(
 # the others, and the training time reported for the 60x60 models does not include them.
 #
 # From that warm start, what still limits the translated RAM is the **location policy**, not the
-# classifier: the same model with its glimpses placed on the digit by hand reaches a few per cent in
-# as many epochs, and a linear read-out of the core's state after the first glimpse already predicts
-# where the digit is, yet the policy, trained by REINFORCE from a 0/1 reward in a few hundred updates,
-# learns to move towards the digit only slowly (the cell after the table measures how far its glimpses
-# land from the digit). Its reward improves only when a move lands the fine scale on the digit, and with
+# classifier: the same model with its glimpses placed on the digit by hand learns the task about as
+# well as the CNN, and a linear read-out of the core's state after the first glimpse already predicts
+# where the digit is (exercise 5 runs both checks), yet the policy, trained by REINFORCE from a 0/1
+# reward in a few hundred updates, learns to move towards the digit only slowly (the cell after the
+# table measures how far its glimpses land from the digit). Its reward improves only when a move lands the fine scale on the digit, and with
 # digits anywhere on the canvas that rarely happens by chance. So the translated RAM gets a second
 # curriculum, also **not in the paper**: `EPOCHS["stage60"]` epochs each of digits at most 4, 8 and
 # 12 pixels from the centre (a (28 + 2s)-pixel canvas padded to 60x60), then the full canvas, all
@@ -1281,4 +1281,21 @@ for quantity, value, unit, paper, goal, met in record_rows:
 # 48-pixel scale to find it and move there; the value of learned locations over random ones grows,
 # and so does the training time needed. Pass `start=torch.rand(B, 2) * 2 - 1` in a custom `step` and in
 # the `predict` function.
+# ```
+#
+# 5. **Policy or classifier?** On translated 60x60, train a RAM from `WARM_STATE` whose glimpses 2 to 6
+#    are placed on the digit by hand (`locations=` in `forward`, with `ink_centres` from section 6, in a
+#    custom `step` and `predict`). Then, for the default `ram60`, fit a linear regression from the core's
+#    state after the first glimpse to `ink_centres`. What do the two results say about where RAM's error
+#    comes from?
+#
+# ```{admonition} Solution
+# :class: dropdown
+# With the glimpses on the digit the same glimpse network and core learn the translated task about as
+# well as the CNN: the classifier is not the bottleneck. The regression (least squares
+# on the 256-unit state, evaluated on the test canvases) explains most of the variance of the digit's
+# position: after one glimpse at the centre, the state knows roughly where to look. The missing piece is
+# the policy layer, which has to discover that mapping from a 0/1 reward through the score function,
+# one noisy sample per image and step; that is why more epochs and an easier start (the curriculum)
+# help it.
 # ```
