@@ -237,6 +237,27 @@ def test_hard_estimator_with_reward_to_go():
         )
 
 
+def test_expected_prob_schedule_is_called_with_the_step_count():
+    """A schedule of expected_prob: 1 means every step uses the expectation, so no REINFORCE term and
+    a baseline that never moves."""
+    torch.manual_seed(0)
+    model = sat.ShowAttendTell(8, "hard", encoder=sat.SmallCNNEncoder(channels=(4, 4, 8, 8)), hidden_dim=8, embed_dim=4)
+    features = torch.randn(3, 16, model.decoder.feature_dim)
+    tokens = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0], [1, 7, 4, 2]])
+    seen = []
+
+    def schedule(step):
+        seen.append(step)
+        return 1.0
+
+    step = sat.make_train_step("hard", 0.0, reward_to_go=True, expected_prob=schedule)
+    for _ in range(3):
+        loss, logs = step(model, (features, tokens))
+    assert seen == [0, 1, 2]
+    out = model(features, tokens[:, :-1], mode="hard", expected_prob=schedule(3))
+    assert not out.sampled.any()
+
+
 # ----------------------------------------------------------------------------- decoding
 
 

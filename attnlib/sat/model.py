@@ -102,7 +102,7 @@ def make_train_step(
     entropy_weight: float = 0.002,
     reinforce_weight: float = 1.0,
     use_baseline: bool = True,
-    expected_prob: float = 0.5,
+    expected_prob: float | Callable[[int], float] = 0.5,
     generator: torch.Generator | None = None,
     pad: int = 0,
     reward_to_go: bool = False,
@@ -114,16 +114,23 @@ def make_train_step(
     model's moving-average baseline (or none), ``entropy_weight`` (``lambda_e``), ``reinforce_weight``
     (``lambda_r``) and ``expected_prob``; with ``reward_to_go`` each location is scored by the words from
     its step on (Eq. (sat-reward-to-go)) against the model's per-step baseline ``step_baseline``.
+    ``expected_prob`` may be a schedule: a function of the number of steps taken so far (0, 1, ...), for
+    example one that starts at 1 (soft attention) and falls to the authors' 0.5.
     """
     if attention not in ("soft", "hard"):
         raise ValueError(f"attention must be 'soft' or 'hard', got {attention!r}")
     if doubly_stochastic < 0:
         raise ValueError(f"doubly_stochastic must be non-negative, got {doubly_stochastic}")
 
+    calls = 0
+
     def step(model: ShowAttendTell, batch: tuple[torch.Tensor, torch.Tensor]):
+        nonlocal calls
         images, tokens = batch
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
-        out = model(images, inputs, mode=attention, generator=generator, expected_prob=expected_prob)
+        prob = expected_prob(calls) if callable(expected_prob) else expected_prob
+        calls += 1
+        out = model(images, inputs, mode=attention, generator=generator, expected_prob=prob)
         steps = targets != pad
         penalty = doubly_stochastic_penalty(out.alphas, steps, doubly_stochastic)
         if attention == "soft":
