@@ -374,8 +374,9 @@ print(
 # starts at 1, so that the first updates train plain soft attention, and falls linearly to the authors' 0.5
 # over the first half of the updates (`soft_to_hard`, passed as `expected_prob` to `sat.make_train_step`).
 # The attention thus learns roughly where to look from exact gradients before the score-function term has
-# to refine it. Every hard run below uses it. The "hard" run is still trained three times, with seeds 0, 1
-# and 2, and its result is the mean of the three; every other run is trained once, with seed 0, so
+# to refine it. Every hard run below uses it. It raised the mean over seeds in our trials but did not remove
+# the dependence on the seed, so the "hard" run is still trained three times, with seeds 0, 1 and 2, and its
+# result is the mean of the three (Section 6 prints their spread and where the weaker runs go wrong); every other run is trained once, with seed 0, so
 # differences of a few points between single runs are within the noise.
 #
 # The hard runs use the authors' entropy weight $\lambda_e = 0.002$ and a REINFORCE weight
