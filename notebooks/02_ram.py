@@ -111,7 +111,7 @@ EPOCHS = {
     "warm60": budget.choose(smoke=1, book=6, paper=50),
     # translated 60x60: epochs per curriculum stage, and in all (stages included)
     "stage60": budget.choose(smoke=1, book=3, paper=10),
-    "ram60": budget.choose(smoke=1, book=48, paper=200),
+    "ram60": budget.choose(smoke=1, book=60, paper=200),
     # cluttered 60x60, learned and random glimpses
     "ram60c": budget.choose(smoke=1, book=12, paper=200),
     "cnn60": budget.choose(smoke=1, book=6, paper=50),
