@@ -401,50 +401,22 @@ def soft_to_hard(step):
     return 1.0 - 0.5 * min(1.0, step / (0.5 * STEPS))
 
 
+HARD = dict(  # the "hard" run; the other hard runs change one thing each
+    attention="hard",
+    doubly_stochastic=0.0,
+    use_baseline=True,
+    reinforce_weight=HARD_REINFORCE_WEIGHT,
+    reward_to_go=True,
+    expected_prob=soft_to_hard,
+)
 RUNS = {
     "soft": dict(attention="soft", doubly_stochastic=0.0),
     "soft + penalty": dict(attention="soft", doubly_stochastic=1.0),
-    "hard": dict(
-        attention="hard",
-        doubly_stochastic=0.0,
-        use_baseline=True,
-        reinforce_weight=HARD_REINFORCE_WEIGHT,
-        reward_to_go=True,
-        expected_prob=soft_to_hard,
-    ),
-    "hard (seed 1)": dict(
-        attention="hard",
-        doubly_stochastic=0.0,
-        use_baseline=True,
-        reinforce_weight=HARD_REINFORCE_WEIGHT,
-        reward_to_go=True,
-        expected_prob=soft_to_hard,
-        seed=1,
-    ),
-    "hard (seed 2)": dict(
-        attention="hard",
-        doubly_stochastic=0.0,
-        use_baseline=True,
-        reinforce_weight=HARD_REINFORCE_WEIGHT,
-        reward_to_go=True,
-        expected_prob=soft_to_hard,
-        seed=2,
-    ),
-    "hard, whole caption": dict(
-        attention="hard",
-        doubly_stochastic=0.0,
-        use_baseline=True,
-        reinforce_weight=HARD_REINFORCE_WEIGHT,
-        expected_prob=soft_to_hard,
-    ),
-    "hard, no baseline": dict(
-        attention="hard",
-        doubly_stochastic=0.0,
-        use_baseline=False,
-        reinforce_weight=HARD_REINFORCE_WEIGHT,
-        reward_to_go=True,
-        expected_prob=soft_to_hard,
-    ),
+    "hard": HARD,
+    "hard (seed 1)": {**HARD, "seed": 1},
+    "hard (seed 2)": {**HARD, "seed": 2},
+    "hard, whole caption": {**HARD, "reward_to_go": False},
+    "hard, no baseline": {**HARD, "use_baseline": False},
 }
 
 
