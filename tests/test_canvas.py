@@ -142,3 +142,27 @@ def test_curriculum_loader_walks_through_its_stages_then_stays_on_the_last():
     assert near.epoch == 2 and full.epoch == 2
     with pytest.raises(ValueError, match="stages"):
         CurriculumLoader([(near, -1)], full)
+
+
+def test_curriculum_stages_last_their_epochs_under_fit():
+    """fit's progress bar calls iter() more than once per epoch; each stage must still last its epochs."""
+    from attnlib.train import fit
+
+    easy = [(torch.zeros(2, 3), torch.zeros(2, dtype=torch.long))]
+    full = [(torch.ones(2, 3), torch.zeros(2, dtype=torch.long))]
+    seen = []
+    model = torch.nn.Linear(3, 2)
+
+    def step(net, batch):
+        seen.append(batch[0][0, 0].item())
+        return net(batch[0]).sum() * 0, {}
+
+    fit(
+        model,
+        CurriculumLoader([(easy, 3)], full),
+        torch.optim.SGD(model.parameters(), 0.1),
+        5,
+        step=step,
+        progress=False,
+    )
+    assert seen == [0.0, 0.0, 0.0, 1.0, 1.0]

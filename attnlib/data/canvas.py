@@ -258,6 +258,8 @@ class CurriculumLoader:
         return self.final
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        # A generator: the epoch counts only when batches are drawn, not when a progress bar (tqdm.auto,
+        # as in attnlib.train.fit) merely calls iter() on the loader before iterating it.
         loader = self.current()
         self.epoch += 1
-        return iter(loader)  # type: ignore[call-overload]
+        yield from loader  # type: ignore[misc]
