@@ -71,7 +71,7 @@ from attnlib import (
     viz,
     widgets,
 )
-from attnlib.data import canvas
+from attnlib.data import canvas, ink_centres
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
@@ -730,21 +730,17 @@ print(
 
 
 # %%
-def ink_centres(images):
+def digit_centres(images):
     """Centre of each canvas's ink in the retina's [-1, 1] coordinates: `(B, 1, S, S) -> (B, 2)`."""
-    side = images.shape[-1]
-    pixels = torch.arange(side, dtype=images.dtype) + 0.5
-    ink = images[:, 0].cpu()
-    total = ink.sum((1, 2))
-    x = (ink.sum(1) * pixels).sum(1) / total
-    y = (ink.sum(2) * pixels).sum(1) / total
-    return torch.stack([x, y], 1) / side * 2 - 1
+    return (
+        ink_centres(images.cpu()) / images.shape[-1] * 2 - 1
+    )  # ink_centres is in pixels
 
 
 test_images60 = next(iter(loaders60[1]))[0]
 with torch.no_grad():
     path60 = ram60.eval()(test_images60.to(DEVICE), sample=False).locations.cpu()
-digit_at = ink_centres(test_images60)
+digit_at = digit_centres(test_images60)
 pixels_off = (path60 - digit_at[:, None]).norm(dim=-1) * 30  # [-1, 1] spans 60 pixels
 print(
     "translated 60x60, mean distance (pixels) from each glimpse to the digit's centre: "
@@ -1284,9 +1280,9 @@ for quantity, value, unit, paper, goal, met in record_rows:
 # ```
 #
 # 5. **Policy or classifier?** On translated 60x60, train a RAM from `WARM_STATE` whose glimpses 2 to 6
-#    are placed on the digit by hand (`locations=` in `forward`, with `ink_centres` from section 6, in a
+#    are placed on the digit by hand (`locations=` in `forward`, with `digit_centres` from section 6, in a
 #    custom `step` and `predict`). Then, for the default `ram60`, fit a linear regression from the core's
-#    state after the first glimpse to `ink_centres`. What do the two results say about where RAM's error
+#    state after the first glimpse to `digit_centres`. What do the two results say about where RAM's error
 #    comes from?
 #
 # ```{admonition} Solution

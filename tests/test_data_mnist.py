@@ -3,7 +3,7 @@ import socket
 import pytest
 import torch
 
-from attnlib.data import load_mnist
+from attnlib.data import ink_centres, load_mnist
 
 
 def test_fixed_split_shapes_and_ranges():
@@ -46,3 +46,15 @@ def test_bundled_never_touches_the_network(monkeypatch):
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_mnist(**kwargs)
+
+
+def test_ink_centres():
+    images = torch.zeros(3, 1, 5, 7)
+    images[0, 0, 1, 2] = 1.0  # one pixel: its centre
+    images[1, 0, 0, 0] = images[1, 0, 4, 6] = 1.0  # two equal pixels: the midpoint
+    images[2, 0, 2, 3], images[2, 0, 2, 5] = 3.0, 1.0  # weighted
+    torch.testing.assert_close(ink_centres(images), torch.tensor([[2.5, 1.5], [3.5, 2.5], [4.0, 2.5]]))
+    with pytest.raises(ValueError, match="ink"):
+        ink_centres(torch.zeros(1, 1, 4, 4))
+    with pytest.raises(ValueError, match="images"):
+        ink_centres(torch.ones(2, 4, 4))

@@ -3,7 +3,7 @@
 Nothing here downloads unless the caller asks for it (``source="torchvision"``).
 """
 
-from attnlib.data.mnist import load_mnist
+from attnlib.data.mnist import ink_centres, load_mnist
 from attnlib.data.quadrants import place_in_quadrants, quadrant_mnist
 
-__all__ = ["load_mnist", "place_in_quadrants", "quadrant_mnist"]
+__all__ = ["ink_centres", "load_mnist", "place_in_quadrants", "quadrant_mnist"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["SOURCES", "SPLITS", "TEST_PER_CLASS", "TRAIN_PER_CLASS", "load_mnist"]
+__all__ = ["SOURCES", "SPLITS", "TEST_PER_CLASS", "TRAIN_PER_CLASS", "ink_centres", "load_mnist"]
 
 SPLITS = ("train", "test")
 SOURCES = ("bundled", "torchvision")
@@ -88,3 +88,20 @@ def load_mnist(
     dataset = MNIST(str(Path(root).expanduser()), train=(split == "train"), download=download)
     images = dataset.data.unsqueeze(1).float() / 255.0
     return images, dataset.targets.long()
+
+
+def ink_centres(images: torch.Tensor) -> torch.Tensor:
+    """Centre of mass ``(x, y)`` of each image's ink, in pixels: ``(N, 1, H, W)`` -> ``(N, 2)``.
+
+    Pixel ``j`` spans ``[j, j + 1)``, so a single lit pixel at column ``j`` has ``x = j + 0.5``.
+    Negative values count as no ink.
+    """
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"images must be (N, 1, H, W), got {tuple(images.shape)}")
+    mass = images[:, 0].clamp(min=0)
+    total = mass.sum((1, 2))
+    if (total <= 0).any():
+        raise ValueError("images must all contain some ink (a positive pixel)")
+    ys = torch.arange(images.shape[2], dtype=mass.dtype, device=mass.device) + 0.5
+    xs = torch.arange(images.shape[3], dtype=mass.dtype, device=mass.device) + 0.5
+    return torch.stack([(mass.sum(1) * xs).sum(1) / total, (mass.sum(2) * ys).sum(1) / total], 1)

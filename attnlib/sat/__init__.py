@@ -4,6 +4,7 @@ The pieces, one idea per file:
 
 * :mod:`~attnlib.sat.attention`: :class:`AdditiveAttention`, reusable with a mask (attention OCR uses it);
 * :mod:`~attnlib.sat.encoder`: images -> ``L x D`` annotation vectors;
+* :mod:`~attnlib.sat.pretrain`: pretraining the encoder to classify digits and locate them within a cell;
 * :mod:`~attnlib.sat.decoder`: the LSTM decoder, soft / hard / argmax attention, one step at a time;
 * :mod:`~attnlib.sat.decode`: greedy and beam search over any ``step(tokens, state)``;
 * :mod:`~attnlib.sat.losses`: caption NLL, the doubly stochastic penalty, the hard-attention estimator;
@@ -14,15 +15,26 @@ The pieces, one idea per file:
 from attnlib.sat.attention import AdditiveAttention
 from attnlib.sat.decode import beam_search, greedy_decode
 from attnlib.sat.decoder import MODES, DecoderOutput, SATDecoder, StepOutput
-from attnlib.sat.encoder import PretrainHead, SmallCNNEncoder, TorchvisionEncoder, coordinate_grid
+from attnlib.sat.encoder import SmallCNNEncoder, TorchvisionEncoder, coordinate_grid
 from attnlib.sat.losses import caption_nll, doubly_stochastic_penalty, hard_attention_loss
 from attnlib.sat.metrics import attention_localisation, attention_peaks, bleu, exact_match
 from attnlib.sat.model import ShowAttendTell, encode_images, evaluate_captions, generate, make_train_step
+from attnlib.sat.pretrain import (
+    PretrainHead,
+    cell_offsets,
+    make_pretrain_step,
+    offset_loss,
+    shift_in_frame,
+)
 
 __all__ = [
     "AdditiveAttention",
     "SmallCNNEncoder",
     "PretrainHead",
+    "shift_in_frame",
+    "cell_offsets",
+    "offset_loss",
+    "make_pretrain_step",
     "TorchvisionEncoder",
     "coordinate_grid",
     "SATDecoder",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["coordinate_grid", "SmallCNNEncoder", "TorchvisionEncoder", "PretrainHead"]
+__all__ = ["coordinate_grid", "SmallCNNEncoder", "TorchvisionEncoder"]
 
 
 def coordinate_grid(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
@@ -42,7 +42,7 @@ class _Flatten(nn.Module):
 
 
 class SmallCNNEncoder(nn.Module):
-    """Four 3x3 conv blocks (BatchNorm, ReLU), three of them followed by 2x2 max-pooling: stride 8.
+    """Four 3x3 conv blocks (BatchNorm, ReLU), the first ones followed by 2x2 max-pooling: stride 8 or 4.
 
     Parameters
     ----------
@@ -54,6 +54,10 @@ class SmallCNNEncoder(nn.Module):
         Append each cell's ``(x, y)`` in ``[-1, 1]`` to its annotation vector. The digit captions are
         read in a positional order, and a CNN's features say *what* is in a cell far better than
         *where* the cell is; the coordinates tell the decoder where it has been looking.
+    stride
+        Pixels per grid cell: 8 (three poolings, an 8 x 8 grid on 64 x 64 images) or 4 (two poolings,
+        16 x 16, the last convolution dilated by 2). A hard-attention decoder reads one cell, so the
+        cell size is how precisely it knows where an object is.
 
     Attributes
     ----------
@@ -63,26 +67,39 @@ class SmallCNNEncoder(nn.Module):
         Pixels per grid cell.
     """
 
-    def __init__(self, in_channels: int = 1, channels: tuple[int, ...] = (16, 32, 64, 64), coordinates: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        channels: tuple[int, ...] = (16, 32, 64, 64),
+        coordinates: bool = True,
+        stride: int = 8,
+    ):
         super().__init__()
         if in_channels < 1 or len(channels) != 4 or min(channels) < 1:
             raise ValueError(
                 f"in_channels must be positive and channels four positive widths, got {in_channels} and {channels}"
             )
+        if stride not in (4, 8):
+            raise ValueError(f"stride must be 4 or 8 pixels per cell, got {stride!r}")
+        poolings = 3 if stride == 8 else 2
         layers: list[nn.Module] = []
         width = in_channels
         for i, out in enumerate(channels):
-            layers += [nn.Conv2d(width, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
-            if i < 3:
+            # With one pooling fewer, the last convolution is dilated so that a cell still sees a
+            # whole digit: a receptive field of 34 x 34 pixels (26 undilated; 38 at stride 8).
+            dilation = 2 if (stride == 4 and i == 3) else 1
+            conv = nn.Conv2d(width, out, 3, padding=dilation, dilation=dilation, bias=False)
+            layers += [conv, nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            if i < poolings:
                 layers.append(nn.MaxPool2d(2))
             width = out
         self.body = nn.Sequential(*layers)
         self.flatten = _Flatten(coordinates)
         self.out_dim = channels[-1] + (2 if coordinates else 0)
-        self.stride = 8
+        self.stride = stride
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """``images (B, C, H, W)`` -> annotation vectors ``(B, L, D)`` with ``L = (H/8)(W/8)``, and ``(h, w)``."""
+        """``images (B, C, H, W)`` -> annotation vectors ``(B, L, D)`` with ``L = (H/s)(W/s)``, ``s = stride``, and ``(h, w)``."""
         if images.ndim != 4:
             raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
         maps = self.body(images)
@@ -134,27 +151,3 @@ class TorchvisionEncoder(nn.Module):
             images = images.expand(-1, 3, -1, -1)
         maps = self.body(images)
         return self.flatten(maps), (maps.shape[-2], maps.shape[-1])
-
-
-class PretrainHead(nn.Module):
-    """Encoder + global max-pool + linear classifier, to pretrain an encoder on labelled images.
-
-    Xu et al. start from an ImageNet-trained VGG; the chapter's analogue pretrains the small CNN to
-    classify single MNIST training digits, so that its annotation vectors already say which digit a
-    cell holds before captioning starts. Coordinate channels (the last two when the encoder adds them)
-    are left out of the pooling: they carry no class information.
-    """
-
-    def __init__(self, encoder: nn.Module, num_classes: int = 10) -> None:
-        super().__init__()
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-        self.encoder = encoder
-        coords = getattr(getattr(encoder, "flatten", None), "coordinates", False)
-        self.width = encoder.out_dim - (2 if coords else 0)
-        self.classifier = nn.Linear(self.width, num_classes)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images (B, C, H, W)`` -> logits ``(B, num_classes)``."""
-        features, _ = self.encoder(images)
-        return self.classifier(features[..., : self.width].amax(1))

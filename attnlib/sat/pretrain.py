@@ -1,0 +1,208 @@
+"""Pretraining the encoder: classify shifted digits and say where each digit sits inside a cell.
+
+Xu et al. start from an ImageNet-trained VGG; Chapter 3 pretrains its small CNN on single MNIST
+digits instead, then freezes it. Two tasks share the encoder:
+
+* classification (Eq. (sat-pretrain)): a max-pool over the cells and a linear layer;
+* cell offsets (Eq. (sat-offset)): every cell near the digit regresses the digit's centre relative
+  to the cell's own centre, in cell units, ``t_i = (c - g_i) / s``.
+
+The second task exists for hard attention. A hard-attention decoder reads a single annotation
+vector, and the cell coordinates appended to it locate the digit only to within a cell (8 pixels);
+the captions' relations ("above", "left of") differ by a few pixels. Classification alone trains
+the features to *ignore* where the digit falls (the digits are shifted at random precisely so that
+they do), so without the offset task the position within a cell is largely lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["PretrainHead", "shift_in_frame", "cell_offsets", "offset_loss", "make_pretrain_step"]
+
+
+class PretrainHead(nn.Module):
+    """Encoder + max-pool over the cells + linear classifier, optionally with a per-cell offset head.
+
+    Coordinate channels (the last two when the encoder appends them) are left out of both heads: they
+    carry no class information, and the offset head must read position from the image features.
+
+    Parameters
+    ----------
+    encoder
+        Maps ``(B, C, H, W)`` to ``((B, L, D), (h, w))`` and has ``out_dim`` (and ``stride`` for
+        :func:`make_pretrain_step`), like :class:`~attnlib.sat.encoder.SmallCNNEncoder`.
+    num_classes
+        Number of classes.
+    offsets
+        Add the linear offset head of Eq. (sat-offset).
+    """
+
+    def __init__(self, encoder: nn.Module, num_classes: int = 10, offsets: bool = False) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        self.encoder = encoder
+        coords = getattr(getattr(encoder, "flatten", None), "coordinates", False)
+        self.width = encoder.out_dim - (2 if coords else 0)
+        self.classifier = nn.Linear(self.width, num_classes)
+        self.offset = nn.Linear(self.width, 2) if offsets else None
+
+    def forward_all(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int]]:
+        """``images (B, C, H, W)`` -> logits ``(B, K)``, predicted offsets ``(B, L, 2)`` or None, grid ``(h, w)``."""
+        features, grid = self.encoder(images)
+        features = features[..., : self.width]
+        logits = self.classifier(features.amax(1))
+        return logits, (self.offset(features) if self.offset is not None else None), grid
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``images (B, C, H, W)`` -> logits ``(B, num_classes)``."""
+        return self.forward_all(images)[0]
+
+
+def shift_in_frame(images: torch.Tensor, shifts: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad every image by ``pad`` zeros and move it by its own integer shift, without a loop.
+
+    Parameters
+    ----------
+    images
+        ``(N, C, H, W)``.
+    shifts
+        ``(N, 2)`` integer ``(dx, dy)`` with ``|dx|, |dy| <= pad``: the content moves ``dx`` pixels right
+        and ``dy`` pixels down.
+    pad
+        Border added on every side.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, C, H + 2 pad, W + 2 pad)``; equal to ``torch.roll`` of the padded image by ``(dy, dx)``.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
+    if shifts.shape != (images.shape[0], 2) or shifts.is_floating_point():
+        raise ValueError(
+            f"shifts must be an integer tensor of shape ({images.shape[0]}, 2), got {shifts.dtype} {tuple(shifts.shape)}"
+        )
+    if pad < 0 or (shifts.abs() > pad).any():
+        raise ValueError(
+            f"pad must be >= 0 and >= every |shift|, got pad={pad}, largest shift {int(shifts.abs().max())}"
+        )
+    framed = F.pad(images, (pad, pad, pad, pad))
+    height, width = framed.shape[-2:]
+    # output pixel (i, j) reads input pixel (i - dy, j - dx); the zero border makes the wrap harmless
+    rows = (torch.arange(height, device=images.device) - shifts[:, 1:]) % height  # (N, H')
+    cols = (torch.arange(width, device=images.device) - shifts[:, :1]) % width  # (N, W')
+    batch = torch.arange(len(images), device=images.device)[:, None, None]
+    return framed[batch, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+def cell_offsets(centres: torch.Tensor, grid: tuple[int, int], stride: int) -> torch.Tensor:
+    """Offset targets of Eq. (sat-offset): ``t_i = (c - g_i) / s`` for every cell ``i`` of the grid.
+
+    Parameters
+    ----------
+    centres
+        ``(N, 2)`` object centres ``(x, y)`` in pixels.
+    grid
+        ``(h, w)`` cells, flattened row-major like the annotation vectors.
+    stride
+        ``s``, pixels per cell; cell ``(r, q)`` has its centre ``g_i = ((q + 0.5) s, (r + 0.5) s)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, h * w, 2)``, in cells.
+    """
+    if centres.ndim != 2 or centres.shape[1] != 2:
+        raise ValueError(f"centres must be (N, 2), got {tuple(centres.shape)}")
+    if stride < 1 or min(grid) < 1:
+        raise ValueError(f"stride and grid must be positive, got stride={stride}, grid={grid}")
+    h, w = grid
+    ys = (torch.arange(h, dtype=centres.dtype, device=centres.device) + 0.5) * stride
+    xs = (torch.arange(w, dtype=centres.dtype, device=centres.device) + 0.5) * stride
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    cells = torch.stack([gx, gy], -1).reshape(-1, 2)  # (L, 2)
+    return (centres[:, None, :] - cells[None]) / stride
+
+
+def offset_loss(predicted: torch.Tensor, target: torch.Tensor, radius: float = 1.5) -> torch.Tensor:
+    """Squared error of Eq. (sat-offset), averaged over the cells within ``radius`` cells of the object.
+
+    Far from the object a cell sees only background, and its offset is neither knowable nor needed,
+    so those cells are left out.
+
+    Parameters
+    ----------
+    predicted, target
+        ``(N, L, 2)`` offsets in cells.
+    radius
+        A cell counts when ``max(|t_x|, |t_y|) <= radius``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar: the mean over counted cells of ``||o_i - t_i||^2``.
+    """
+    if predicted.shape != target.shape or predicted.ndim != 3 or predicted.shape[-1] != 2:
+        raise ValueError(
+            f"predicted and target must both be (N, L, 2), got {tuple(predicted.shape)} and {tuple(target.shape)}"
+        )
+    near = target.abs().amax(-1) <= radius
+    if not near.any():
+        raise ValueError(f"no cell lies within radius={radius} cells of an object centre")
+    return ((predicted - target) ** 2).sum(-1)[near].mean()
+
+
+def make_pretrain_step(
+    max_shift: int = 4,
+    offset_weight: float = 1.0,
+    radius: float = 1.5,
+    generator: torch.Generator | None = None,
+) -> Callable[[PretrainHead, tuple[torch.Tensor, ...]], tuple[torch.Tensor, dict[str, float]]]:
+    """A ``step(model, batch)`` for :func:`attnlib.train.fit`: Eq. (sat-pretrain) plus ``offset_weight`` x Eq. (sat-offset).
+
+    Each digit is padded by ``max_shift`` and shifted by its own random ``(dx, dy)`` (so that the
+    features do not depend on where a digit falls relative to the grid), classified, and, if the
+    head has an offset layer, its centre is regressed from every nearby cell.
+
+    Parameters
+    ----------
+    max_shift
+        Largest shift in pixels, each way.
+    offset_weight
+        Weight of the offset loss (ignored when the head has no offset layer).
+    radius
+        Passed to :func:`offset_loss`.
+    generator
+        Draws the shifts (on the CPU).
+
+    Returns
+    -------
+    callable
+        ``step(model, (images (B, 1, H, W), labels (B,), centres (B, 2)))`` -> ``(loss, logs)``; the
+        centres (from :func:`attnlib.data.mnist.ink_centres`) are those of the unshifted images.
+    """
+    if max_shift < 0 or offset_weight < 0:
+        raise ValueError(f"max_shift and offset_weight must be >= 0, got {max_shift} and {offset_weight}")
+
+    def step(model: PretrainHead, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        images, labels, centres = batch
+        shifts = torch.randint(-max_shift, max_shift + 1, (len(images), 2), generator=generator).to(images.device)
+        logits, offsets, grid = model.forward_all(shift_in_frame(images, shifts, max_shift))
+        classification = F.cross_entropy(logits, labels)
+        logs = {"ce": classification.item(), "acc": (logits.argmax(-1) == labels).float().mean().item()}
+        loss = classification
+        if offsets is not None:
+            moved = centres + max_shift + shifts.to(centres.dtype)  # (x, y) in the padded, shifted frame
+            regression = offset_loss(offsets, cell_offsets(moved, grid, model.encoder.stride), radius)
+            loss = loss + offset_weight * regression
+            logs["offset_mse"] = regression.item()
+        logs["loss"] = loss.item()
+        return loss, logs
+
+    return step
