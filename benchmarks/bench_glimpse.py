@@ -12,20 +12,10 @@ one torch thread, so that a loaded shared machine slows both sides alike).
 
 from __future__ import annotations
 
-import time
-
 import torch
+from timing import best_of
 
 from attnlib.glimpse import extract_glimpses, extract_glimpses_loop
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main(batch: int = 512, width: int = 60, size: int = 12, n_scales: int = 3) -> float:

@@ -25,6 +25,7 @@ import argparse
 import time
 
 import torch
+from timing import best_of
 from torch import nn
 
 from attnlib.data.words import make_words
@@ -80,15 +81,6 @@ def gradients(model: R2AM, loss_fn, batch) -> tuple[float, list[torch.Tensor]]:
     loss = loss_fn(model, *batch)
     loss.backward()
     return loss.item(), [p.grad.clone() for p in model.parameters()]
-
-
-def best_of(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def word_batches(n: int, batch_size: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
