@@ -74,6 +74,19 @@ def test_rendered_ink_matches_the_word():
     assert (mask(one.images[0]) != mask(one.images[1])).sum() > 20
 
 
+def test_every_font_inks_the_same_share_of_the_height():
+    """The text height is set by the alphabet's ink, not the font's line box: STIX's line box is 1.8x its
+    ink (room for mathematical symbols), DejaVu's 1.3x, and scaling the line box drew STIX letters at about
+    60 % of DejaVu's height. Same seed: the same height draw for every font."""
+    heights = []
+    for font in range(len(FONT_FILES)):
+        image = render_words(["bdpqy"], height=32, width=96, seed=4, fonts=(font,), **CLEAN).images[0, 0]
+        rows = ((image - image.median()).abs() > 0.2).any(1).nonzero().flatten()
+        heights.append(int(rows.max() - rows.min() + 1))
+    assert max(heights) - min(heights) <= 3, heights
+    assert 0.55 * 32 <= min(heights) and max(heights) <= 0.9 * 32, heights
+
+
 def test_shear_is_in_pixels_per_pixel():
     """A vertical stroke sheared by up to ``shear`` leans at most ``shear`` pixels per row, on wide images too."""
     ink = torch.zeros(200, 1, 32, 96)
