@@ -2,7 +2,7 @@
 
 A step is what :func:`attnlib.r2am.train_ocr` does per batch: ``R2AM.loss`` (Eq. (r2am-joint), CTC weight 1),
 backward, gradient clipping at norm 5 and an Adam update, on batches of 64 rendered 32x96 word images (half
-English, half random strings) with the chapter's model (C = 48, T = 4, 128-d columns, 192-unit decoder).
+English, half random strings) with the chapter's recursive model (C = 64, T = 4, 128-d columns, 192-unit decoder).
 
 The script prints
 
@@ -31,7 +31,7 @@ from torch import nn
 from attnlib.data.words import make_words
 from attnlib.r2am import PAD, R2AM, ctc_loss, encode_words
 
-MODEL = dict(height=32, stem_channels=16, channels=48, depth=4, feature_dim=128, hidden_dim=192)
+MODEL = dict(height=32, stem_channels=16, channels=64, depth=4, feature_dim=128, hidden_dim=192)
 EPOCH_IMAGES = 8000  # fresh training images per epoch in chapter 7's experiment (a)
 
 
