@@ -230,7 +230,7 @@ def test_hard_estimator_with_reward_to_go():
     expected = -(to_go - torch.tensor([-3.0, -2.0, -1.0])) * (steps & sampled) / b_
     torch.testing.assert_close(log_probs.grad, expected)
     # b_3 averages only the captions that reach word 3
-    torch.testing.assert_close(baseline()[2], torch.tensor(0.9 * -1.0 + 0.1 * to_go[1:, 2].mean()))
+    torch.testing.assert_close(baseline()[2], 0.9 * -1.0 + 0.1 * to_go[1:, 2].mean())
     with pytest.raises(ValueError, match="per-step"):
         sat.hard_attention_loss(
             logits, targets, log_probs, entropies, sampled, MovingAverageBaseline(), reward_to_go=True
