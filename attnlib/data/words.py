@@ -137,11 +137,11 @@ def _glyphs(font: int, size: int) -> tuple[dict[str, tuple[np.ndarray, float]], 
 
 def _compose(word: str, font: int, size: int, spacing: float, rng: np.random.Generator) -> np.ndarray:
     """Paste the glyphs of ``word`` along a baseline; return the ink mask cropped to its columns."""
-    glyphs, line = _glyphs(font, size)
+    glyphs, ink_rows = _glyphs(font, size)
     steps = [glyphs[ch][1] + spacing + rng.normal(0.0, 0.4) for ch in word]
     xs = np.concatenate([[0.0], np.cumsum(steps[:-1])])
     width = int(math.ceil(xs[-1] + glyphs[word[-1]][0].shape[1])) + 2
-    canvas = np.zeros((line, width), dtype=np.uint8)
+    canvas = np.zeros((ink_rows, width), dtype=np.uint8)
     for ch, x in zip(word, xs):
         mask = glyphs[ch][0]
         x0 = max(int(round(x)), 0)
@@ -206,10 +206,10 @@ def render_words(
     font_ids = rng.choice(fonts, size=n)
     for i, word in enumerate(words):
         mask = _compose(word, int(font_ids[i]), int(rng.choice(sizes)), rng.uniform(*spacing), rng)
-        line, w = mask.shape
-        sy = height * rng.uniform(0.6, 0.85) / line  # the alphabet's ink fills 60-85 % of the height
+        ink_rows, w = mask.shape
+        sy = height * rng.uniform(0.6, 0.85) / ink_rows  # the alphabet's ink fills 60-85 % of the height
         sx = min(sy * rng.uniform(0.85, 1.15), (width - 2) / w)
-        new_w, new_h = max(1, round(w * sx)), max(1, round(line * sy))
+        new_w, new_h = max(1, round(w * sx)), max(1, round(ink_rows * sy))
         small = np.asarray(Image.fromarray(mask).resize((new_w, new_h), Image.BILINEAR), dtype=np.float32)
         x0 = rng.integers(0, width - new_w + 1)
         y0 = rng.integers(0, height - new_h + 1)
