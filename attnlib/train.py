@@ -200,6 +200,8 @@ def fit(
     progress: bool | None = None,
     desc: str = "train",
     scheduler_interval: str = "epoch",
+    keep_best: str | None = None,
+    keep_best_mode: str = "max",
 ) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over ``loader``.
 
@@ -217,6 +219,12 @@ def fit(
         ``"epoch"`` (default: ``scheduler.step()`` after every epoch, e.g. cosine annealing over
         epochs) or ``"step"`` (after every optimiser step, e.g. ``OneCycleLR`` with
         ``total_steps = epochs * len(loader)``).
+    keep_best
+        Early stopping on validation data: the name of a number ``eval_fn`` returns (say
+        ``"val_acc"``). After the last epoch the model gets back the weights of the epoch where it
+        was best (largest for ``keep_best_mode="max"``, smallest for ``"min"``), and the history
+        gains ``"best_epoch": [e]`` (1-based). ``eval_fn`` must then evaluate on the validation
+        split: choosing the epoch on test data would make the test figure a selected one.
 
     Under ``torchrun`` (after :func:`init_distributed`) the model is wrapped in
     ``DistributedDataParallel`` for the training steps, so ``step`` receives
@@ -238,6 +246,11 @@ def fit(
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
     if scheduler_interval not in ("epoch", "step"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+    if keep_best is not None and eval_fn is None:
+        raise ValueError(f"keep_best={keep_best!r} needs an eval_fn that returns it")
+    if keep_best_mode not in ("max", "min"):
+        raise ValueError(f"keep_best_mode must be 'max' or 'min', got {keep_best_mode!r}")
+    best_value, best_epoch, best_state = None, 0, None
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     if progress is None:
@@ -286,8 +299,22 @@ def fit(
             with torch.no_grad():
                 for key, value in eval_fn(model).items():
                     history.setdefault(key, []).append(float(value))
+            if keep_best is not None:
+                if keep_best not in history:
+                    raise ValueError(f"keep_best={keep_best!r} is not among eval_fn's keys {sorted(history)}")
+                current = history[keep_best][-1]
+                better = best_value is None or (
+                    current > best_value if keep_best_mode == "max" else current < best_value
+                )
+                if better:
+                    # a copy on the CPU: the weights of the best epoch so far
+                    best_value, best_epoch = current, epoch
+                    best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if max_seconds is not None and train_seconds >= max_seconds:
             break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        history["best_epoch"] = [best_epoch]
     model.eval()
     return history
 

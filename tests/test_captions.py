@@ -96,7 +96,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="n_digits"):
         make_digit_captions(4, n_digits=(3, 2))
     with pytest.raises(ValueError, match="split"):
-        make_digit_captions(4, split="val")
+        make_digit_captions(4, split="validation")
 
 
 def test_vocabulary_roundtrip_and_specials():

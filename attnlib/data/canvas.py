@@ -10,10 +10,11 @@ The three tasks of Mnih et al. (2014):
 
 Everything is generated for the whole batch at once (one ``scatter_reduce`` writes
 all digits and pieces, overlapping ink combined by the maximum) and is a pure
-function of the seed. Training canvases come from ``load_mnist("train")`` digits
-and test canvases from ``load_mnist("test")`` digits. :class:`CanvasLoader`
-draws fresh positions and clutter every epoch (seed + epoch), which is how a
-4,000-digit training set becomes a stream of distinct scenes.
+function of ``(seed, split)``. Each split's canvases come from that split's digits
+(``load_mnist("train" | "val" | "test")``), clutter included, and from a random
+stream of that split's own (:func:`attnlib.data.splits.split_generator`).
+:class:`CanvasLoader` draws fresh positions and clutter every epoch (seed + epoch),
+which is how a 3,500-digit training set becomes a stream of distinct scenes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 import torch
 
 from attnlib.data.mnist import load_mnist
+from attnlib.data.splits import split_generator
 
 __all__ = ["CanvasLoader", "CurriculumLoader", "centered_mnist", "cluttered_mnist", "make_canvases", "translated_mnist"]
 
@@ -135,8 +137,8 @@ def cluttered_mnist(
     if n_clutter is None:
         n_clutter = DEFAULT_CLUTTER.get(canvas_size, 4)
     digits, labels = load_mnist(split, source=source)
-    # the split tag makes train and test scenes independent even with equal seeds
-    gen = torch.Generator().manual_seed(seed * 2 + (split == "test"))
+    # keyed by (seed, split): the three splits never share a stream, even with equal seeds
+    gen = split_generator(seed, split)
     images, boxes = make_canvases(digits, canvas_size, n_clutter, clutter_size, digits, gen)
     return images, labels, boxes
 
@@ -201,7 +203,7 @@ class CanvasLoader:
             make_canvases(digits[:1], canvas_size, n_clutter, clutter_size, digits, torch.Generator().manual_seed(0))
 
     def _scenes(self, seed: int) -> torch.Tensor:
-        gen = torch.Generator().manual_seed(seed * 2 + (self.split == "test"))
+        gen = split_generator(seed, self.split)
         shift, size = self.max_shift, self.canvas_size
         images, _ = make_canvases(self.digits, size + 2 * shift, self.n_clutter, self.clutter_size, self.digits, gen)
         images = images[:, :, shift : shift + size, shift : shift + size] if shift else images

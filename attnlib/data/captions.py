@@ -10,7 +10,7 @@ means: the leftmost digit is a 4, the next one to its right is a 7 and lies
 lower than the 4, and the third is a 2 at the same height as the 7. Every
 object word therefore denotes one digit whose box is known, so we can score
 where the captioner looked when it said the word. Train scenes use
-``load_mnist("train")`` digits, test scenes ``load_mnist("test")`` digits.
+``load_mnist("train")`` digits, validation and test scenes those of ``"val"`` and ``"test"``.
 
 For real photographs, :func:`load_karpathy_captions` reads the standard
 caption format of Flickr8k, Flickr30k and COCO ("bring your own" data).
@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from attnlib.data.mnist import SOURCES, load_mnist
+from attnlib.data.splits import split_generator
 
 __all__ = [
     "Vocabulary",
@@ -168,13 +169,14 @@ def make_digit_captions(
     n
         Number of scenes.
     split
-        ``"train"`` or ``"test"``: which MNIST digits to use.
+        ``"train"``, ``"val"`` or ``"test"``: which MNIST digits to use (and which random stream).
     canvas_size
         Side of the square canvas in pixels (at least 40).
     n_digits
         Inclusive range of the number of digits per scene, within ``1..4``.
     seed
-        Everything is drawn from ``torch.Generator().manual_seed(seed)``.
+        Everything is drawn from :func:`~attnlib.data.splits.split_generator` ``(seed, split)``, so the
+        three splits never share a layout stream, even with equal seeds.
     source
         Passed to :func:`~attnlib.data.mnist.load_mnist`.
 
@@ -194,7 +196,7 @@ def make_digit_captions(
     if candidates < 1:
         raise ValueError(f"candidates must be positive, got {candidates}")
     digits, digit_labels = load_mnist(split, source=source)
-    gen = torch.Generator().manual_seed(seed)
+    gen = split_generator(seed, split)
     count = torch.randint(lo, hi + 1, (n,), generator=gen)
     which = torch.randint(0, len(digits), (n, hi), generator=gen)
     patches = digits[which, 0]  # (n, K, 28, 28)

@@ -11,12 +11,14 @@ time and adds up per-position evidence; a sum of per-pattern scores cannot tell
 chance. A block that moves information across the whole image can solve it.
 
 Everything is generated from a seed, vectorised over the samples. The vocabulary
-comes from its own seed, so train and test sets (different ``seed``) share it.
+comes from its own seed, so the train, validation and test sets share it.
 """
 
 from __future__ import annotations
 
 import torch
+
+from attnlib.data.splits import split_generator
 
 __all__ = ["make_longrange", "make_vocabulary"]
 
@@ -70,6 +72,7 @@ def make_longrange(
     min_distance: int = 20,
     vocabulary: torch.Tensor | None = None,
     noise: float = 0.0,
+    split: str = "train",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Draw ``n`` images of the long-range matching task.
 
@@ -78,7 +81,8 @@ def make_longrange(
     n
         Number of images.
     seed
-        Seed of the samples (use different seeds for train and test).
+        Seed of the samples; the stream is keyed by ``(seed, split)``
+        (:func:`attnlib.data.splits.split_generator`), so the splits never share one.
     size
         Side of the square canvas.
     min_distance
@@ -88,6 +92,8 @@ def make_longrange(
         ``(K, s, s)`` patterns; default :func:`make_vocabulary` ``()``.
     noise
         Standard deviation of Gaussian pixel noise added to the canvas.
+    split
+        ``"train"``, ``"val"`` or ``"test"``.
 
     Returns
     -------
@@ -109,7 +115,7 @@ def make_longrange(
         raise ValueError(f"min_distance must be in [1, size - s = {span}], got {min_distance!r}")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise!r}")
-    g = torch.Generator().manual_seed(seed)
+    g = split_generator(seed, split)
     labels = (torch.rand(n, generator=g) < 0.5).long()
     first = torch.randint(0, k, (n,), generator=g)
     # A different pattern for negatives: shift by 1..k-1 modulo k (uniform over the others).

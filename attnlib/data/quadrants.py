@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from attnlib.data.mnist import load_mnist
+from attnlib.data.splits import split_generator
 
 __all__ = ["place_in_quadrants", "quadrant_mnist"]
 
@@ -39,7 +40,11 @@ def place_in_quadrants(
 
 
 def quadrant_mnist(split: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The quadrant task on the fixed MNIST split: ``(canvases (N, 1, 56, 56), labels (N,), quadrants (N,))``."""
+    """The quadrant task on the fixed MNIST split: ``(canvases (N, 1, 56, 56), labels (N,), quadrants (N,))``.
+
+    ``split`` is ``"train"``, ``"val"`` or ``"test"``; quadrants are drawn from a stream keyed by
+    ``(seed, split)`` (:func:`attnlib.data.splits.split_generator`).
+    """
     digits, labels = load_mnist(split)
-    canvases, quadrant = place_in_quadrants(digits, torch.Generator().manual_seed(seed))
+    canvases, quadrant = place_in_quadrants(digits, split_generator(seed, split))
     return canvases, labels, quadrant

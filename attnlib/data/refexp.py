@@ -36,6 +36,7 @@ from attnlib.data.shapes import (
     render_scenes,
     sample_scenes,
 )
+from attnlib.data.splits import check_split, split_generator
 
 __all__ = [
     "VOCAB",
@@ -242,6 +243,8 @@ def make_refexp(
     margin: float = 0.08,
     p_share: float = 0.5,
     generator: torch.Generator | None = None,
+    split: str = "train",
+    seed: int = 0,
 ) -> RefExp:
     """Generate ``n`` referring-expression samples.
 
@@ -258,7 +261,13 @@ def make_refexp(
     p_share
         Probability that a distractor copies the target's colour (and, independently, its shape).
     generator
-        Source of randomness; the same seed gives the same samples. Train and test sets come from different seeds.
+        Source of randomness. ``None`` (the usual choice) draws from a stream keyed by ``(seed, split)``
+        (:func:`attnlib.data.splits.split_generator`), so the splits never share scenes' randomness; a
+        generator passed here is used as it is and ``split`` and ``seed`` are then ignored.
+    split
+        ``"train"``, ``"val"`` or ``"test"``.
+    seed
+        Non-negative int: the same ``(seed, split)`` gives the same samples.
 
     Returns
     -------
@@ -272,7 +281,8 @@ def make_refexp(
         raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
     if not 0 <= p_share <= 1:
         raise ValueError(f"p_share must be in [0, 1], got {p_share!r}")
-    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    check_split(split)
+    g = generator if generator is not None else split_generator(seed, split)
     parts, have = [], 0
     # A few scenes admit no expression (identical twins side by side); draw more until n are kept.
     while have < n:

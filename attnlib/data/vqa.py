@@ -37,6 +37,7 @@ import torch
 from attnlib.data.clevr import load_clevr_questions as load_clevr_questions  # re-exported
 from attnlib.data.clevr import tokenize
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZES, Scenes, render_scenes, sample_scenes
+from attnlib.data.splits import check_split, split_generator
 
 __all__ = [
     "QUESTION_TYPES",
@@ -89,7 +90,6 @@ _COUNT0 = _ANSWER_INDEX["0"]
 _COLOR0 = _ANSWER_INDEX[COLOR_NAMES[0]]
 _SHAPE0 = _ANSWER_INDEX[SHAPES[0]]
 _SIZE0 = _ANSWER_INDEX[SIZES[0]]
-_SPLIT_SEED = {"train": 0, "val": 1, "test": 2}
 
 
 def _ids(words: Sequence[str]) -> torch.Tensor:
@@ -324,11 +324,9 @@ def make_vqa_dataset(
     ``split`` (``"train"``, ``"val"`` or ``"test"``) selects a disjoint random
     stream, so the same ``seed`` never gives a test scene that was trained on.
     """
-    if split not in _SPLIT_SEED:
-        raise ValueError(f"split must be one of {tuple(_SPLIT_SEED)}, got {split!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    generator = torch.Generator().manual_seed(1_000_003 * seed + 7919 * _SPLIT_SEED[split] + 17)
+    generator = split_generator(seed, check_split(split))
     scenes = sample_scenes(n_scenes, min_objects, max_objects, generator=generator)
     images = render_scenes(scenes, image_size)
     q = generate_questions(scenes, per_scene, generator=generator)

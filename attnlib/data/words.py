@@ -5,7 +5,8 @@ several sizes, with random letter spacing, a small rotation and shear, blur, bac
 and noise. Two sources of words separate vision from the language model a decoder learns:
 
 * ``"english"``: a built-in list of about a thousand common English words of 3 to 8 letters
-  (:func:`english_words`), split once into training and held-out test words (:func:`split_words`);
+  (:func:`english_words`), split once into training, validation and held-out test words
+  (:func:`split_words`);
 * ``"random"``: uniformly random lower-case strings (no spelling regularities at all).
 
 Rendering is fast: each glyph is drawn once per font and size (cached), words are composed by pasting
@@ -24,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from attnlib.data.splits import SPLITS, check_split, split_rng
 
 __all__ = [
     "ALPHABET",
@@ -85,17 +88,29 @@ def english_words(min_len: int = 3, max_len: int = 8) -> list[str]:
     return sorted({w for w in _WORDS.split() if min_len <= len(w) <= max_len})
 
 
-def split_words(words: list[str], test_fraction: float = 0.2, seed: int = 0) -> tuple[list[str], list[str]]:
-    """Split a word list into disjoint ``(train, test)`` lists; ``test`` holds ``test_fraction`` of them."""
+def split_words(
+    words: list[str], test_fraction: float = 0.2, val_fraction: float = 0.1, seed: int = 0
+) -> tuple[list[str], list[str], list[str]]:
+    """Split a word list into disjoint ``(train, val, test)`` lists.
+
+    ``test`` holds ``test_fraction`` of the words and ``val`` ``val_fraction`` of them, carved from the
+    training side: the test words are the same whatever ``val_fraction`` is. Each list is sorted.
+    """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if len(words) < 2:
-        raise ValueError(f"words must hold at least two words, got {len(words)}")
+    if not 0.0 < val_fraction < 1.0 or test_fraction + val_fraction >= 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1 - test_fraction), got {val_fraction}")
+    if len(words) < 3:
+        raise ValueError(f"words must hold at least three words, got {len(words)}")
     order = np.random.default_rng(seed).permutation(len(words))
     n_test = max(1, round(test_fraction * len(words)))
+    n_val = max(1, round(val_fraction * len(words)))
+    if n_test + n_val >= len(words):
+        raise ValueError(f"{len(words)} words leave none for training at these fractions")
     test = sorted(words[i] for i in order[:n_test])
-    train = sorted(words[i] for i in order[n_test:])
-    return train, test
+    val = sorted(words[i] for i in order[n_test : n_test + n_val])
+    train = sorted(words[i] for i in order[n_test + n_val :])
+    return train, val, test
 
 
 def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) -> list[str]:
@@ -277,23 +292,25 @@ def make_words(
     max_len: int = 8,
     test_fraction: float = 0.2,
     seed: int = 0,
+    val_fraction: float = 0.1,
     **render: float,
 ) -> WordImages:
-    """``n`` rendered words from ``source`` (one of :data:`SOURCES`) for ``split`` (``"train"``/``"test"``).
+    """``n`` rendered words from ``source`` (one of :data:`SOURCES`) for ``split`` (``"train"``, ``"val"``
+    or ``"test"``).
 
-    English words are drawn uniformly from the ``split`` side of :func:`split_words` (a fixed split, the
-    same for every ``seed``, so test words are never seen in training); random strings come from a stream
-    seeded by ``(seed, source, split)``. ``render`` goes to :func:`render_words`.
+    English words are drawn uniformly from the ``split`` list of :func:`split_words` (a fixed split, the
+    same for every ``seed``, so validation and test words are never seen in training); random strings,
+    word choice and rendering come from a stream keyed by ``(seed, source, split)``
+    (:func:`attnlib.data.splits.split_rng`). ``render`` goes to :func:`render_words`.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
-    rng = np.random.default_rng([seed, SOURCES.index(source), int(split == "test")])
+    check_split(split)
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    rng = split_rng(seed, split, stream=SOURCES.index(source))
     if source == "english":
-        pool = split_words(english_words(min_len, max_len), test_fraction)[int(split == "test")]
+        pool = split_words(english_words(min_len, max_len), test_fraction, val_fraction)[SPLITS.index(split)]
         words = [pool[i] for i in rng.integers(0, len(pool), size=n)]
     else:
         words = random_strings(n, min_len, max_len, seed=int(rng.integers(2**31)))

@@ -1,0 +1,44 @@
+"""Seeds and verdicts (attnlib.evidence) against numpy/scipy's own statistics."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from attnlib.evidence import NOT_DISTINGUISHABLE, compare, summarize
+
+
+def test_summary_matches_numpy():
+    values = [81.6, 82.7, 83.3, 80.1]
+    s = summarize(values)
+    assert s.n == 4 and math.isclose(s.mean, np.mean(values))
+    assert math.isclose(s.std, np.std(values, ddof=1)) and math.isclose(s.sem, stats.sem(values))
+    assert s.format("%") == f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f} % (n = 4)"
+    assert summarize([2.5]).std == 0.0 and summarize([2.5]).format("%") == "2.5 % (n = 1)"
+    assert summarize([11.0, 12.0]).format("x") == "11.5 ± 0.7x (n = 2)"
+
+
+def test_comparison_is_welchs_standard_error():
+    a, b = [64.5, 61.0, 66.2], [57.2, 58.9, 55.0]
+    c = compare(a, b)
+    se = math.sqrt(np.var(a, ddof=1) / 3 + np.var(b, ddof=1) / 3)
+    assert math.isclose(c.gap, np.mean(a) - np.mean(b)) and math.isclose(c.se, se)
+    # Welch's t statistic is gap / se: "distinguishable" is |t| > 2
+    t = stats.ttest_ind(a, b, equal_var=False).statistic
+    assert math.isclose(c.gap / c.se, t) and c.distinguishable == (abs(t) > 2)
+    assert c.verdict(claim_holds=True) == "met" and c.verdict(claim_holds=False) == "not met"
+
+
+def test_gaps_inside_the_noise_and_single_seeds_are_not_distinguishable():
+    noisy = compare([60.0, 50.0, 70.0], [57.0, 52.0, 62.0])
+    assert not noisy.distinguishable and noisy.verdict(True) == NOT_DISTINGUISHABLE
+    assert NOT_DISTINGUISHABLE in noisy.format()
+    one_seed = compare([64.5], [57.2])  # a 7-point gap with no spread measured is no evidence
+    assert not one_seed.distinguishable and one_seed.verdict(True) == NOT_DISTINGUISHABLE
+
+
+@pytest.mark.parametrize("values", [[], [1.0, float("nan")], ["a"], None])
+def test_bad_values_raise(values):
+    with pytest.raises(ValueError, match="values"):
+        summarize(values)
