@@ -218,8 +218,8 @@ def test_training_is_deterministic_and_learns():
     # The chapter's recipe at a tiny scale: pretrain the CNN on cells, cache its tokens, train the grounding
     # network with the auxiliary loss, and check on held-out scenes that [CLS] looks at the target's cells (chance is
     # about 2 cells in 16) and that its boxes improve.
-    train = make_refexp(600, image_size=32, max_objects=3, generator=torch.Generator().manual_seed(0))
-    test = make_refexp(200, image_size=32, max_objects=3, generator=torch.Generator().manual_seed(1))
+    train = make_refexp(600, image_size=32, max_objects=3, split="train", seed=0)
+    test = make_refexp(200, image_size=32, max_objects=3, split="test", seed=0)
     torch.manual_seed(0)
     encoder = VisualEncoder(d=8, channels=(8, 16, 16), grid=4)
     heads, _ = pretrain_visual(encoder, train.images[:300], train.scenes[:300], epochs=3, batch_size=32, lr=5e-3)
@@ -241,3 +241,26 @@ def test_training_is_deterministic_and_learns():
     assert (found_a, miou_a) == run(1)
     found, miou = run(24)
     assert found >= 0.5 and found > found_a + 0.2 and miou > miou_a  # chance: about 0.125
+
+
+def test_train_rec_keeps_the_best_validation_epoch():
+    torch.set_num_threads(1)
+    # With validation data, every epoch's validation Acc@0.5 and mean IoU join the history and the weights of the
+    # best epoch are restored: evaluating the returned model on the validation set gives the best epoch's figures.
+    train = make_refexp(96, image_size=32, max_objects=3, split="train", seed=0)
+    val = make_refexp(48, image_size=32, max_objects=3, split="val", seed=0)
+    cells = torch.randn(96, 16, 6, generator=torch.Generator().manual_seed(0))
+    val_cells = torch.randn(48, 16, 6, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    model = RECModel(d=16, heads=2, hidden=32, grid=4, in_features=6)
+    history, _ = train_rec(
+        model, (cells, train.tokens, train.boxes), (val_cells, val.tokens, val.boxes), epochs=3, batch_size=32, lr=5e-3
+    )
+    assert len(history["val_acc"]) == len(history["val_miou"]) == 3
+    best = history["best_epoch"][0]
+    assert 1 <= best <= 3 and history["val_acc"][best - 1] == max(history["val_acc"])
+    again = evaluate_rec(model, val_cells, val.tokens, val.boxes)
+    assert again["acc"] == pytest.approx(history["val_acc"][best - 1])
+    assert again["miou"] == pytest.approx(history["val_miou"][best - 1])
+    with pytest.raises(ValueError, match="val"):
+        train_rec(model, (cells, train.tokens, train.boxes), (val_cells, val.tokens), epochs=1)

@@ -182,7 +182,7 @@ def evaluate_rec(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, b
 def train_rec(
     model: nn.Module,
     train: tuple[torch.Tensor, ...],
-    test: tuple[torch.Tensor, ...] | None = None,
+    val: tuple[torch.Tensor, ...] | None = None,
     loss: LossName = "l1+giou",
     epochs: int = 5,
     batch_size: int = 64,
@@ -194,15 +194,21 @@ def train_rec(
     device: torch.device | str = "cpu",
     aux_weight: float = 0.0,
     warmup: int = 0,
+    keep_best: bool = True,
 ) -> tuple[dict[str, list[float]], SelfPacedLoss | None]:
     """Train with AdamW, a linear warm-up over ``warmup`` steps and a cosine decay to 0 over all steps.
 
-    ``train`` and ``test`` are ``(visual, tokens, boxes)``, plus the target cells as a fourth tensor when
-    ``aux_weight > 0`` (see :func:`make_step`). Returns the history (with test Acc@0.5 per epoch) and the
-    self-paced module (``None`` unless ``loss="self_paced"``).
+    ``train`` is ``(visual, tokens, boxes)``, plus the target cells as a fourth tensor when ``aux_weight > 0``
+    (see :func:`make_step`). ``val`` is ``(visual, tokens, boxes)`` of the *validation* split (never the test
+    split): after every epoch its Acc@0.5 and mean IoU join the history as ``"val_acc"`` and ``"val_miou"``, and
+    with ``keep_best`` the weights of the epoch with the best ``val_acc`` are restored at the end
+    (``history["best_epoch"]``, 1-based). Returns the history and the self-paced module (``None`` unless
+    ``loss="self_paced"``).
     """
     if warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup!r}")
+    if val is not None and len(val) < 3:
+        raise ValueError(f"val must be (visual, tokens, boxes), got {len(val)} tensors")
     seed_everything(seed)
     model.to(device)
     sp = SelfPacedLoss(form=form).to(device) if loss == "self_paced" else None
@@ -220,7 +226,15 @@ def train_rec(
         for g, b in zip(opt.param_groups, base):
             g["lr"] = b * factor
 
-    eval_fn = (lambda m: evaluate_rec(m, *test[:3])) if test is not None else None
+    selection = {}
+    eval_fn = None
+    if val is not None:
+
+        def eval_fn(m: nn.Module) -> dict[str, float]:
+            return {f"val_{k}": v for k, v in evaluate_rec(m, *val[:3]).items()}
+
+        if keep_best:
+            selection = {"keep_best": "val_acc", "keep_best_mode": "max"}
     history = fit(
         model,
         batches,
@@ -231,6 +245,7 @@ def train_rec(
         eval_fn=eval_fn,
         clip_grad_norm=1.0,
         desc=loss,
+        **selection,
     )
     return history, sp
 
