@@ -218,3 +218,17 @@ def test_pairwise_cost_counts_padding_and_bucketing_removes_it():
     assert adahan.pairwise_cost(module, x, mask, batch_size=2, bucket=False) == 2 * cost(2, 9)
     assert adahan.pairwise_cost(module, x, mask, batch_size=2, bucket=True) == cost(2, 2) + cost(2, 9)
     assert adahan.pairwise_cost(module, x, torch.ones_like(mask), batch_size=2) == 2 * cost(2, 10)
+
+
+def test_adaptive_mask_on_scores_is_shift_invariant_and_validated():
+    p = adahan.presence(cells(b=4, n=12) * 3)
+    mask = adahan.adaptive_mask(p)
+    assert torch.equal(mask, adahan.adaptive_hard_attention(cells(b=4, n=12) * 3))
+    assert torch.equal(adahan.adaptive_mask(p + 5.0), mask)
+    # Exercise 3: for presences >= 0 the mask of the squared presences is a subset of the mask of the
+    # presences (Jensen on the convex y -> exp(log(y)^2)), at every scale, below 1/2 as well as above.
+    for scale in (0.1, 0.5, 1.0, 4.0):
+        q = torch.rand(500, 8, generator=torch.Generator().manual_seed(1)) * scale
+        assert not (adahan.adaptive_mask(q.pow(2)) & ~adahan.adaptive_mask(q)).any()
+    with pytest.raises(ValueError, match="presences"):
+        adahan.adaptive_mask(torch.zeros(3))

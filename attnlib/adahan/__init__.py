@@ -13,6 +13,7 @@ attention. The pieces, one idea per file:
 
 from attnlib.adahan.attention import (
     adaptive_hard_attention,
+    adaptive_mask,
     gather_kept,
     masked_sum_pool,
     presence,
@@ -26,6 +27,7 @@ __all__ = [
     "presence",
     "topk_hard_attention",
     "adaptive_hard_attention",
+    "adaptive_mask",
     "gather_kept",
     "masked_sum_pool",
     "PairwiseModule",

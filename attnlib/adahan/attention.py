@@ -14,7 +14,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["presence", "topk_hard_attention", "adaptive_hard_attention", "gather_kept", "masked_sum_pool"]
+__all__ = [
+    "presence",
+    "topk_hard_attention",
+    "adaptive_hard_attention",
+    "adaptive_mask",
+    "gather_kept",
+    "masked_sum_pool",
+]
 
 
 def _check_cells(features: torch.Tensor, name: str = "features") -> None:
@@ -72,8 +79,22 @@ def adaptive_hard_attention(features: torch.Tensor) -> torch.Tensor:
 
     features: ``(B, N, D)`` -> mask ``bool (B, N)``. No parameter.
     """
-    p = presence(features)
-    e = torch.exp(p - p.max(dim=1, keepdim=True).values)
+    return adaptive_mask(presence(features))
+
+
+def adaptive_mask(presences: torch.Tensor) -> torch.Tensor:
+    """AdaHAN's rule on given scores: keep cell ``i`` when ``softmax(p)_i >= 1 / N``, Eq. (adahan-adaptive).
+
+    :func:`adaptive_hard_attention` calls it on the presences; passing other scores
+    (say, the squared presences of the chapter's third exercise) shows how the rule
+    reacts to them. Adding a constant to every score of a row changes nothing.
+
+    presences: ``(B, N)`` -> mask ``bool (B, N)``.
+    """
+    if not isinstance(presences, torch.Tensor) or presences.ndim != 2 or presences.shape[1] < 1:
+        shape = tuple(presences.shape) if isinstance(presences, torch.Tensor) else type(presences).__name__
+        raise ValueError(f"presences must be a (B, N) tensor with N >= 1, got {shape}")
+    e = torch.exp(presences - presences.max(dim=1, keepdim=True).values)
     return e >= e.mean(dim=1, keepdim=True)
 
 
