@@ -1,7 +1,7 @@
 """Training objectives of Show, Attend and Tell (Chapter 3).
 
 * soft attention: the caption's negative log-likelihood plus the doubly stochastic penalty
-  (Eq. (sat-soft-loss), Eq. (sat-doubly));
+  (Eq. (sat-soft-loss));
 * hard attention: the variational lower bound ``L_s = E_s[log p(y | s, a)]`` maximised with its Monte Carlo
   gradient (Eq. (sat-hard-grad)): back-propagation through ``log p(y | s, a)`` for the decoder, and a
   REINFORCE term ``(log p(y | s, a) - b) grad log p(s | a)`` for the attention, with the moving-average
@@ -34,7 +34,7 @@ def caption_nll(logits: torch.Tensor, targets: torch.Tensor, pad: int = 0) -> to
 def doubly_stochastic_penalty(
     alphas: torch.Tensor, step_mask: torch.Tensor | None = None, weight: float = 1.0
 ) -> torch.Tensor:
-    """``weight * sum_i (1 - sum_t alpha_ti)^2``, averaged over the batch (Eq. (sat-doubly)).
+    """``weight * sum_i (1 - sum_t alpha_ti)^2``, averaged over the batch (the penalty term of Eq. (sat-soft-loss)).
 
     Parameters
     ----------
