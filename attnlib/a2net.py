@@ -26,6 +26,7 @@ from torchvision.ops import SqueezeExcitation
 
 __all__ = [
     "BLOCKS",
+    "CHAPTER_TASK",
     "DoubleAttention",
     "LongRangeNet",
     "NonLocal",
@@ -33,9 +34,17 @@ __all__ = [
     "attention_pool",
     "bilinear_pool",
     "make_block",
+    "receptive_field",
+    "separating_distance",
 ]
 
 BLOCKS = ("none", "se", "nonlocal", "a2")
+
+#: Chapter 5's long-range task (keywords of :func:`attnlib.data.longrange.make_longrange`): a 32x32
+#: canvas with the patterns' corners at least 24 px apart, which is
+#: ``separating_distance(receptive_field(LongRangeNet("none")), 4)``: no unit of the plain network
+#: sees a pixel of both patterns (``tests/test_a2net.py`` checks it).
+CHAPTER_TASK: dict[str, int] = {"size": 32, "min_distance": 24}
 
 
 def _check_pair(A: torch.Tensor, B: torch.Tensor) -> None:
@@ -327,3 +336,46 @@ class LongRangeNet(nn.Module):
         if images.ndim != 4:
             raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
         return self.head(self.block(self.features(images)))
+
+
+_GLOBAL_BLOCKS = (SEBlock, NonLocal, DoubleAttention)
+
+
+def receptive_field(module: nn.Module) -> int:
+    """Side, in input pixels, of the window one output unit of a convolutional chain depends on.
+
+    Walks the ``nn.Conv2d`` layers in the order they were registered and applies
+    ``r <- r + (k - 1) * dilation * j``, ``j <- j * stride`` (``r = j = 1`` at the input). That is
+    exact for a chain, and for residual blocks whose skip is the identity (the skip reaches no
+    further than the body), as in :class:`LongRangeNet`. Pooling layers are not counted, so the
+    module must have none before its last convolution.
+
+    Raises
+    ------
+    ValueError
+        If the module holds a global block (SE, non-local, double attention): then every unit sees
+        the whole image.
+    """
+    r, jump = 1, 1
+    for layer in module.modules():
+        if isinstance(layer, _GLOBAL_BLOCKS):
+            raise ValueError(f"module holds a global block ({type(layer).__name__}): its receptive field is the image")
+        if isinstance(layer, nn.Conv2d):
+            k, d, stride = layer.kernel_size, layer.dilation, layer.stride
+            if k[0] != k[1] or d[0] != d[1] or stride[0] != stride[1]:
+                raise ValueError(f"only square kernels, dilations and strides are supported, got {layer}")
+            r += (k[0] - 1) * d[0] * jump
+            jump *= stride[0]
+    return r
+
+
+def separating_distance(field: int, pattern_size: int) -> int:
+    """Smallest corner-to-corner distance at which no window of ``field`` pixels holds both patterns.
+
+    Two ``s x s`` patterns whose top-left corners differ by ``D`` along one axis occupy
+    ``[a, a + s - 1]`` and ``[a + D, a + D + s - 1]`` along it; a window of ``field`` consecutive
+    pixels touches both iff ``D - (s - 1) + 1 <= field``. So ``D >= field + s - 1`` keeps them apart.
+    """
+    if field < 1 or pattern_size < 1:
+        raise ValueError(f"field and pattern_size must be >= 1, got {field} and {pattern_size}")
+    return field + pattern_size - 1

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from attnlib.a2net import (
+    CHAPTER_TASK,
     DoubleAttention,
     LongRangeNet,
     NonLocal,
@@ -12,6 +13,8 @@ from attnlib.a2net import (
     attention_pool,
     bilinear_pool,
     make_block,
+    receptive_field,
+    separating_distance,
 )
 from attnlib.a2net_bench import (
     a2_flops,
@@ -21,7 +24,7 @@ from attnlib.a2net_bench import (
     saved_activation_bytes,
     time_forward,
 )
-from attnlib.data.longrange import make_longrange
+from attnlib.data.longrange import make_longrange, make_vocabulary
 from attnlib.train import evaluate, fit, seed_everything
 
 
@@ -239,6 +242,39 @@ def test_same_seed_same_model_and_output():
     seed_everything(5)
     b = LongRangeNet("a2", width=8).eval()(x)
     torch.testing.assert_close(a, b)
+
+
+# The chapter's proof: no unit of the plain network sees both patterns ----------------------------
+
+
+def test_receptive_field_of_the_plain_network_is_21_and_matches_its_gradient_support():
+    model = LongRangeNet("none", width=4).double().eval()
+    field = receptive_field(model)
+    assert field == 21
+    # Empirical: the gradient of one unit before pooling touches at most `field` pixels per axis.
+    x = torch.randn(1, 1, 48, 48, dtype=torch.float64, requires_grad=True)
+    trunk = torch.nn.Sequential(model.features, model.head[0])
+    out = trunk(x)  # (1, C, 24, 24)
+    out[0, :, 12, 12].sum().backward()
+    rows = x.grad[0, 0].abs().sum(1).nonzero()
+    cols = x.grad[0, 0].abs().sum(0).nonzero()
+    assert 1 < rows.max() - rows.min() + 1 <= field
+    assert 1 < cols.max() - cols.min() + 1 <= field
+    with pytest.raises(ValueError, match="global block"):
+        receptive_field(LongRangeNet("a2", width=4))
+
+
+def test_chapter_task_keeps_the_patterns_out_of_every_window():
+    s = make_vocabulary().shape[1]
+    field = receptive_field(LongRangeNet("none"))
+    need = separating_distance(field, s)
+    assert need == field + s - 1
+    assert need <= CHAPTER_TASK["min_distance"] <= CHAPTER_TASK["size"] - s
+    _, _, corners = make_longrange(2000, seed=0, **CHAPTER_TASK)
+    gap = (corners[:, 0] - corners[:, 1]).abs().max(-1).values  # distance along the far axis
+    assert int(gap.min()) >= need
+    # pixels of the two patterns never share a window of `field` pixels along that axis
+    assert int(gap.min()) - (s - 1) + 1 > field
 
 
 # Learning ----------------------------------------------------------------------------------------
