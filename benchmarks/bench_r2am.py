@@ -32,7 +32,7 @@ from attnlib.data.words import make_words
 from attnlib.r2am import PAD, R2AM, ctc_loss, encode_words
 
 MODEL = dict(height=32, stem_channels=16, channels=64, depth=4, feature_dim=128, hidden_dim=192)
-EPOCH_IMAGES = 8000  # fresh training images per epoch in chapter 7's experiment (a)
+EPOCH_IMAGES = 8000  # fresh training images per epoch for chapter 7's main model (section 4.2)
 
 
 def fused_teacher_forcing(decoder, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

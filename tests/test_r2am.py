@@ -189,6 +189,64 @@ def test_joint_loss_adds_the_weighted_ctc_term():
         model.loss(images, tokens, ctc_weight=-1.0)
 
 
+def test_joint_loss_averages_as_the_equation_says():
+    """Eq. (r2am-joint): the decoder term is summed over the batch's characters (<end> included) and divided by
+    their count; the CTC term is divided by each word's length, then averaged over the words."""
+    torch.manual_seed(0)
+    model = R2AM(height=16, stem_channels=4, channels=4, depth=2, feature_dim=8, hidden_dim=8).eval()
+    words = ["abcdef", "de", "fgh"]
+    images, tokens = torch.rand(3, 1, 16, 48), encode_words(words)
+    total, logs = model.loss(images, tokens, ctc_weight=1.0)
+    features = model.encoder(images)
+    logits, _ = model.decoder(features, tokens[:, :-1])
+    per_token = torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), tokens[:, 1:], ignore_index=PAD, reduction="none"
+    )
+    per_word_nll = per_token.sum(1)
+    nll = per_word_nll.sum() / sum(len(w) + 1 for w in words)
+    assert logs["nll"] == pytest.approx(nll.item(), rel=1e-5)
+    assert logs["nll"] != pytest.approx((per_word_nll / torch.tensor([len(w) + 1.0 for w in words])).mean().item())
+    log_probs = torch.log_softmax(model.column_head(features), -1)
+    ctc = 0.0
+    for b, word in enumerate(words):
+        target = tokens[b, 1 : len(word) + 1]
+        one = torch.nn.functional.ctc_loss(
+            log_probs[b : b + 1].transpose(0, 1),
+            target[None],
+            [log_probs.shape[1]],
+            [len(word)],
+            blank=PAD,
+            reduction="sum",
+        )
+        ctc += one.item() / len(word)
+    assert logs["ctc"] == pytest.approx(ctc / len(words), rel=1e-5)
+    assert total.item() == pytest.approx(logs["nll"] + logs["ctc"], rel=1e-5)
+
+
+def test_keep_best_restores_the_epoch_chosen_on_validation():
+    torch.manual_seed(0)
+    model = R2AM(height=16, stem_channels=4, channels=4, depth=1, feature_dim=8, hidden_dim=8)
+    snapshots, calls = [], iter([0.9, 0.1, 0.2])
+
+    def validate(net):
+        snapshots.append({k: v.clone() for k, v in net.state_dict().items()})
+        return {"val_acc": next(calls)}
+
+    history = train_ocr(
+        model,
+        torch.rand(8, 1, 16, 32),
+        ["ab"] * 8,
+        3,
+        batch_size=4,
+        progress=False,
+        eval_fn=validate,
+        keep_best="val_acc",
+    )
+    assert history["best_epoch"] == [1] and history["val_acc"] == [0.9, 0.1, 0.2]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[0][key])
+
+
 def test_fresh_data_every_epoch():
     model = R2AM(height=16, stem_channels=4, channels=4, depth=1, feature_dim=8, hidden_dim=8)
     calls = []

@@ -1,7 +1,8 @@
 """R^2AM put together: encoder + attention decoder, character vocabulary, training, recognition, metrics.
 
-:func:`train_ocr` minimises the per-character cross-entropy of the teacher-forced decoder (Eq. (r2am-nll))
-with :func:`attnlib.train.fit`; :func:`recognise` decodes greedily or with beam search
+:func:`train_ocr` minimises the cross-entropy of the teacher-forced decoder (Eq. (r2am-nll)), averaged
+over the batch's characters, plus an optional auxiliary CTC loss (Eq. (r2am-joint)), with
+:func:`attnlib.train.fit`; :func:`recognise` decodes greedily or with beam search
 (:mod:`attnlib.sat.decode`); :func:`evaluate_ocr` reports word accuracy, the character error rate of
 torchmetrics, and how often the attention peak moves right from one character to the next.
 """
@@ -9,7 +10,7 @@ torchmetrics, and how often the attention peak moves right from one character to
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -77,7 +78,8 @@ def decode_tokens(tokens: torch.Tensor) -> list[str]:
 
 def ctc_loss(column_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Eq. (r2am-ctc): ``-log sum_{pi in B^-1(y)} prod_j p(pi_j | a_j)`` per word, divided by the word's
-    length ``n`` (a per-letter loss, on the scale of Eq. (r2am-nll)) and averaged over the batch.
+    length ``n`` (a per-letter loss, on the scale of Eq. (r2am-nll)) and then averaged over the words of the
+    batch (every word weighs the same; the CTC term of Eq. (r2am-joint)).
 
     ``column_logits (B, W', V)`` score every column against the vocabulary, with ``<pad>`` (index 0)
     playing the CTC *blank*; ``tokens (B, T)`` are :func:`encode_words` rows (``<start>``, ``<end>`` and
@@ -130,9 +132,11 @@ class R2AM(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The training loss and its parts for logging.
 
-        Eq. (r2am-nll), the mean cross-entropy of ``tokens[:, 1:]`` given ``tokens[:, :-1]`` (padding
-        ignored), plus ``ctc_weight`` times the auxiliary CTC loss of the encoder's columns, Eq.
-        (r2am-ctc), as in Eq. (r2am-joint). Logs: ``loss`` (the total), ``nll``, ``ctc`` (0 when
+        Eq. (r2am-joint): Eq. (r2am-nll) averaged over every character of the batch (the cross-entropy
+        of ``tokens[:, 1:]`` given ``tokens[:, :-1]``, ``<end>`` included, padding ignored: the sum of the
+        words' losses divided by the sum of their ``n + 1``), plus ``ctc_weight`` times the auxiliary CTC
+        loss of the encoder's columns, Eq. (r2am-ctc), divided by each word's ``n`` and then averaged over
+        the words (:func:`ctc_loss`). Logs: ``loss`` (the total), ``nll``, ``ctc`` (0 when
         ``ctc_weight`` is 0) and ``char_acc``, the share of characters the decoder predicted right.
         """
         if ctc_weight < 0:
@@ -187,15 +191,23 @@ def train_ocr(
     progress: bool | None = None,
     ctc_weight: float = 0.0,
     fresh: Callable[[int], tuple[torch.Tensor, Sequence[str]]] | None = None,
+    eval_fn: Callable[[nn.Module], Mapping[str, float]] | None = None,
+    keep_best: str | None = None,
+    keep_best_mode: str = "max",
 ) -> dict[str, list[float]]:
     """Train with Adam and a cosine learning-rate decay over ``epochs``; return :func:`attnlib.train.fit`'s
-    history (``loss``, ``nll``, ``ctc``, ``char_acc``, ``seconds`` per epoch).
+    history (``loss``, ``nll``, ``ctc``, ``char_acc``, ``seconds`` per epoch, and ``eval_fn``'s numbers).
 
     ``images (N, 1, H, W)``, one word each, are the first epoch's data. ``fresh``, if given, is called at
     the start of every later epoch with the epoch index (1, 2, ...) and returns a new ``(images, words)``
     of the same size: with a fast generator such as :func:`attnlib.data.words.make_words` the model never
     sees an image twice, which removes over-fitting to the training images. ``ctc_weight`` adds the
     auxiliary CTC loss (Eq. (r2am-joint)).
+
+    ``eval_fn(model) -> {name: value}`` runs after every epoch; with ``keep_best`` (one of its names) the
+    weights of the epoch whose value was best (``keep_best_mode`` ``"max"`` or ``"min"``) are restored at
+    the end and ``history["best_epoch"] = [e]`` (1-based), as :func:`attnlib.train.fit` does. Choose epochs
+    this way on *validation* data only; evaluate the test set once, afterwards.
     """
     if images.ndim != 4 or images.shape[0] != len(words):
         raise ValueError(f"images must be ({len(words)}, 1, H, W) for {len(words)} words, got {tuple(images.shape)}")
@@ -221,6 +233,9 @@ def train_ocr(
         clip_grad_norm=clip_grad_norm,
         progress=progress,
         desc="r2am",
+        eval_fn=eval_fn,
+        keep_best=keep_best,
+        keep_best_mode=keep_best_mode,
     )
 
 
