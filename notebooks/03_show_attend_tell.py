@@ -62,15 +62,8 @@ import torch
 from attnlib import budget, evidence, results, sat, train, viz
 from attnlib.data import ink_centres, load_mnist
 from attnlib.data.captions import DIGIT_CAPTION_VOCAB, DIGIT_WORDS, make_digit_captions
+from attnlib.results import glue  # numbers quoted in the text are glued from this run
 from IPython.display import Markdown, display
-
-try:  # numbers quoted in the text are glued from this run (myst-nb); elsewhere gluing does nothing
-    from myst_nb import glue
-except ImportError:
-
-    def glue(name, value, display=True):
-        pass
-
 
 CHAPTER_START = time.perf_counter()
 N_TRAIN = budget.choose(smoke=256, book=8000, paper=60000)

@@ -74,15 +74,8 @@ from attnlib.r2am import (
     train_ocr,
     word_accuracy,
 )
+from attnlib.results import glue  # numbers quoted in the text are glued from this run
 from IPython.display import Markdown, display
-
-try:  # numbers quoted in the text are glued from this run (myst-nb); elsewhere gluing does nothing
-    from myst_nb import glue
-except ImportError:
-
-    def glue(name, value, display=True):
-        pass
-
 
 CHAPTER_START = time.perf_counter()
 # The main model (section 4.2): training images per epoch, drawn anew every epoch, and epochs; the epoch whose

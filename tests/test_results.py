@@ -64,3 +64,12 @@ def test_committed_tables_match_committed_results():
     assert f"{results.README_START}\n{table}{results.README_END}" in readme, "run `python -m attnlib.results`"
     page = (ROOT / "book" / "_generated" / "results_table.md").read_text()
     assert table in page
+
+
+def test_glue_refuses_a_bad_name_and_is_a_no_op_outside_a_book(monkeypatch):
+    import sys
+
+    with pytest.raises(ValueError, match="name"):
+        results.glue("", 1.0)
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # as on Colab without the book extra
+    assert results.glue("accuracy", 91.5) is None
