@@ -777,7 +777,7 @@ results.record(
     data=NOTE,
     note=f"{ca2m_vs_plain.format(unit=' points')}; {ca2m_vs_plain.verdict(ca2m_vs_plain.gap > 0)}",
 )
-results.record(
+_ = results.record(
     "06_self_paced_rec",
     "chapter execution time",
     elapsed / 60,
