@@ -54,6 +54,14 @@ def results_dir(budget_name: str | None = None) -> Path:
     return root / name
 
 
+class Entry(dict):
+    """A recorded result (a plain ``dict``) that a notebook cell shows as one line, not as the whole dict."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        shown = _format(self["value"], self.get("unit", ""), self.get("std"), self.get("n"))
+        printer.text(f"recorded: {self['quantity']} = {shown}")
+
+
 def record(
     chapter: str,
     quantity: str,
@@ -66,8 +74,8 @@ def record(
     met: bool | None = None,
     data: str = "",
     note: str = "",
-) -> dict[str, Any]:
-    """Record one measured figure of a chapter at the current budget; return the entry.
+) -> Entry:
+    """Record one measured figure of a chapter at the current budget; return the entry (a dict).
 
     Parameters
     ----------
@@ -110,18 +118,20 @@ def record(
         raise ValueError(f"value must be finite, got {value}")
     if met is not None and not isinstance(met, bool):
         raise ValueError(f"met must be True, False or None, got {met!r}")
-    entry = {
-        "quantity": quantity,
-        "value": value,
-        **spread,
-        "unit": unit,
-        "paper": paper,
-        "goal": goal,
-        "met": met,
-        "data": data,
-        "note": note,
-        "budget": budget.current(),
-    }
+    entry = Entry(
+        {
+            "quantity": quantity,
+            "value": value,
+            **spread,
+            "unit": unit,
+            "paper": paper,
+            "goal": goal,
+            "met": met,
+            "data": data,
+            "note": note,
+            "budget": budget.current(),
+        }
+    )
     path = results_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     entries = json.loads(path.read_text()) if path.exists() else []

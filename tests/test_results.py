@@ -47,6 +47,9 @@ def test_record_per_seed_values_stores_mean_std_n_and_shows_them(tmp_path, monke
     assert entry["value"] == 83.0 and entry["std"] == 2.0 and entry["n"] == 3 and entry["values"] == [81, 83, 85]
     table = results.markdown_table(results.load("book", tmp_path))
     assert "| hard exact match | 83 ± 2 % (n = 3) |" in table
+    from IPython.lib.pretty import pretty
+
+    assert pretty(entry) == "recorded: hard exact match = 83 ± 2 % (n = 3)"  # what a notebook cell shows
 
 
 def test_readme_block_is_replaced(tmp_path):
