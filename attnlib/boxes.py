@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torchvision.ops import box_convert, box_iou
 
+from attnlib import checks
+
 __all__ = ["box_convert", "check_boxes", "paired_iou", "generalized_box_iou", "generalized_box_iou_loss", "acc_at_iou"]
 
 #: Same guard as ``torchvision.ops.generalized_box_iou_loss``, so the two agree to rounding.
@@ -21,10 +23,14 @@ EPS = 1e-7
 
 
 def check_boxes(boxes: torch.Tensor, name: str = "boxes") -> None:
-    """Raise ``ValueError`` unless ``boxes`` is ``(N, 4)`` xyxy with ``x2 >= x1`` and ``y2 >= y1``."""
+    """Raise ``ValueError`` unless ``boxes`` is a real ``(N, 4)`` xyxy tensor of finite coordinates with
+    ``x2 >= x1`` and ``y2 >= y1`` (a NaN coordinate would pass the comparisons, which are then false)."""
     if not isinstance(boxes, torch.Tensor) or boxes.ndim != 2 or boxes.shape[-1] != 4:
         shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
         raise ValueError(f"{name} must be an (N, 4) tensor of xyxy boxes, got {shape}")
+    if boxes.dtype == torch.bool or boxes.is_complex():
+        raise ValueError(f"{name} must hold real coordinates, got dtype {boxes.dtype}")
+    checks.finite(boxes, name)
     if bool((boxes[:, 2] < boxes[:, 0]).any()) or bool((boxes[:, 3] < boxes[:, 1]).any()):
         raise ValueError(f"{name} has a box with x2 < x1 or y2 < y1; expected xyxy boxes")
 
@@ -60,6 +66,7 @@ def paired_iou(pred: torch.Tensor, target: torch.Tensor, eps: float = EPS) -> tu
         ``(N,)`` each.
     """
     _check_pair(pred, target)
+    checks.non_negative_float(eps, "eps")
     lt = torch.maximum(pred[:, :2], target[:, :2])
     rb = torch.minimum(pred[:, 2:], target[:, 2:])
     wh = (rb - lt).clamp(min=0)  # disjoint boxes: no intersection, and no gradient through it
@@ -109,8 +116,7 @@ def generalized_box_iou_loss(
     loss
         Values in ``[0, 2]``.
     """
-    if reduction not in ("none", "mean", "sum"):
-        raise ValueError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+    checks.one_of(reduction, ("none", "mean", "sum"), "reduction")
     loss = 1 - generalized_box_iou(pred, target, eps)
     if reduction == "mean":
         return loss.mean() if loss.numel() else loss.sum()
@@ -139,7 +145,7 @@ def acc_at_iou(pred: torch.Tensor, target: torch.Tensor, threshold: float = 0.5)
         Python floats.
     """
     _check_pair(pred, target)
-    if not 0 <= threshold < 1:
+    if checks.probability(threshold, "threshold") == 1.0:
         raise ValueError(f"threshold must be in [0, 1), got {threshold!r}")
     if pred.shape[0] == 0:
         raise ValueError("pred and target must hold at least one box")

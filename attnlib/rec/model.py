@@ -17,9 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlib import checks
 from attnlib.data.refexp import CLS, PAD, VOCAB
 
 __all__ = ["CA2M", "VisualEncoder", "CachedVisual", "TextEncoder", "BoxHead", "RECModel"]
+
+
+def _sizes(**sizes: int) -> None:
+    for name, value in sizes.items():
+        checks.positive_int(value, name)
 
 
 def _ffn(d: int, hidden: int) -> nn.Sequential:
@@ -35,6 +41,8 @@ class CA2M(nn.Module):
 
     def __init__(self, d: int = 64, heads: int = 4, hidden: int = 128, dropout: float = 0.0):
         super().__init__()
+        _sizes(d=d, heads=heads, hidden=hidden)
+        checks.probability(dropout, "dropout")
         if d % heads:
             raise ValueError(f"d={d} must be divisible by heads={heads}")
         self.v_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
@@ -65,6 +73,10 @@ class CA2M(nn.Module):
         """
         if fv.ndim != 3 or fl.ndim != 3 or fv.shape[0] != fl.shape[0] or fv.shape[2] != fl.shape[2]:
             raise ValueError(f"fv must be (B, N, d) and fl (B, L, d), got {tuple(fv.shape)} and {tuple(fl.shape)}")
+        checks.tensor(fv, "fv", dtype="float")
+        checks.tensor(fl, "fl", dtype="float")
+        if pad is not None:
+            checks.tensor(pad, "pad", dtype="bool")
         if pad is not None and pad.shape != fl.shape[:2]:
             raise ValueError(f"pad must be (B, L) = {tuple(fl.shape[:2])}, got {tuple(pad.shape)}")
         att, w = self.v_attn(fv, fl, fl, key_padding_mask=pad, need_weights=need_weights)
@@ -87,6 +99,11 @@ class VisualEncoder(nn.Module):
 
     def __init__(self, d: int = 64, channels: tuple[int, int, int] = (16, 32, 64), grid: int = 8):
         super().__init__()
+        _sizes(d=d, grid=grid)
+        if not isinstance(channels, (tuple, list)) or len(channels) != 3:
+            raise ValueError(f"channels must be three positive ints, got {channels!r}")
+        for i, c in enumerate(channels):
+            checks.positive_int(c, f"channels[{i}]")
         stages, c_in = [], 5
         for c in channels:
             stages.append(
@@ -108,8 +125,12 @@ class VisualEncoder(nn.Module):
 
     def cells(self, images: torch.Tensor) -> torch.Tensor:
         """``images (B, 3, H, W)`` -> the stages resampled and concatenated, ``(B, grid * grid, sum(channels))``."""
+        checks.tensor(images, "images")
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got {tuple(images.shape)}")
+        checks.tensor(images, "images", dtype="float")
+        if images.shape[0] == 0 or images.shape[2] < 1 or images.shape[3] < 1:
+            raise ValueError(f"images must hold at least one non-empty image, got {tuple(images.shape)}")
         b, _, h, w = images.shape
         ys = torch.linspace(-1, 1, h, device=images.device).view(1, 1, h, 1).expand(b, 1, h, w)
         xs = torch.linspace(-1, 1, w, device=images.device).view(1, 1, 1, w).expand(b, 1, h, w)
@@ -139,6 +160,9 @@ class TextEncoder(nn.Module):
         self, d: int = 64, heads: int = 4, hidden: int = 128, layers: int = 3, groups: int = 3, max_len: int = 40
     ):
         super().__init__()
+        _sizes(d=d, heads=heads, hidden=hidden, layers=layers, groups=groups, max_len=max_len)
+        if d % heads:
+            raise ValueError(f"d={d} must be divisible by heads={heads}")
         if layers % groups:
             raise ValueError(f"layers={layers} must be a multiple of groups={groups}")
         self.embed = nn.Embedding(len(VOCAB), d, padding_idx=PAD)
@@ -149,9 +173,15 @@ class TextEncoder(nn.Module):
         self.per_group = layers // groups
 
     def forward(self, tokens: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """``tokens (B, L)`` word ids (no ``<cls>``) -> one ``(B, 1 + L, d)`` output per group, and ``pad (B, 1 + L)``."""
+        """``tokens (B, L)`` word ids (no ``<cls>``) -> one ``(B, 1 + L, d)`` output per group, and ``pad (B, 1 + L)``.
+
+        The ids are checked against :data:`attnlib.data.refexp.VOCAB` (an id out of range would fail deep inside
+        the embedding); that check reads the tokens, a small integer tensor.
+        """
+        checks.tensor(tokens, "tokens")
         if tokens.ndim != 2:
             raise ValueError(f"tokens must be (B, L), got {tuple(tokens.shape)}")
+        checks.ids_in_range(tokens, len(VOCAB), "tokens")
         if tokens.shape[1] + 1 > self.pos.shape[0]:
             raise ValueError(f"tokens may hold at most {self.pos.shape[0] - 1} words, got {tokens.shape[1]}")
         tokens = torch.cat([torch.full_like(tokens[:, :1], CLS), tokens], dim=1)
@@ -170,10 +200,12 @@ class BoxHead(nn.Module):
 
     def __init__(self, d: int = 64):
         super().__init__()
+        checks.positive_int(d, "d")
         self.mlp = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 4))
 
     def forward(self, cls: torch.Tensor) -> torch.Tensor:
         """``cls (B, d)`` -> ``(B, 4)``."""
+        checks.tensor(cls, "cls", shape=(None, self.mlp[0].in_features), dtype="float")
         return torch.sigmoid(self.mlp(cls))
 
 
@@ -185,6 +217,7 @@ class CachedVisual(nn.Module):
 
     def __init__(self, in_features: int, d: int, grid: int):
         super().__init__()
+        _sizes(in_features=in_features, d=d, grid=grid)
         self.grid = grid
         self.proj = nn.Linear(in_features, d)
         self.pos = nn.Parameter(torch.randn(grid * grid, d) * 0.02)
@@ -194,6 +227,7 @@ class CachedVisual(nn.Module):
             raise ValueError(
                 f"cells must be (B, {self.pos.shape[0]}, {self.proj.in_features}), got {tuple(cells.shape)}"
             )
+        checks.tensor(cells, "cells", dtype="float")
         return self.proj(cells) + self.pos
 
 
@@ -242,8 +276,14 @@ class RECModel(nn.Module):
         super().__init__()
         if fusion not in ("ca2m", "transformer"):
             raise ValueError(f"fusion must be 'ca2m' or 'transformer', got {fusion!r}")
-        if in_features is not None and in_features < 1:
+        if in_features is not None and (not isinstance(in_features, int) or in_features < 1):
             raise ValueError(f"in_features must be a positive int or None, got {in_features!r}")
+        _sizes(d=d, heads=heads, hidden=hidden, granularities=granularities, fusion_layers=fusion_layers, grid=grid)
+        checks.non_negative_int(group_layers, "group_layers")
+        if fusion == "transformer" and group_layers + fusion_layers < 1:
+            raise ValueError("group_layers + fusion_layers must be >= 1")
+        if d % heads:
+            raise ValueError(f"d={d} must be divisible by heads={heads}")
         self.fusion = fusion
         self.visual = VisualEncoder(d, channels, grid) if in_features is None else CachedVisual(in_features, d, grid)
         self.text = TextEncoder(d, heads, hidden, layers=granularities, groups=granularities)
@@ -273,6 +313,8 @@ class RECModel(nn.Module):
         With ``need_weights`` (CA2M only), ``self.attention`` holds the last fusion layer's
         language-to-vision attention ``(B, 1 + L, grid^2)``: where each word (and [CLS]) reads the image.
         """
+        checks.tensor(images, "images")
+        checks.tensor(tokens, "tokens")
         if images.ndim not in (3, 4) or tokens.ndim != 2 or images.shape[0] != tokens.shape[0]:
             raise ValueError(
                 f"images must be (B, 3, H, W) or cached cells (B, N, C), and tokens (B, L), with the same B; got "

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_convert
 
+from attnlib import checks
 from attnlib.data.refexp import target_boxes
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZES, Scenes, cell_labels
 from attnlib.rec.model import VisualEncoder
@@ -43,6 +44,8 @@ def cell_targets(scenes: Scenes, image_size: int, grid: int, threshold: float = 
         values means "empty"); ``box``: ``float32 (B, N, 4)``, the covering object's box as (offset of its centre
         from the cell centre, width, height), all in cells; ``has``: ``bool (B, N)``, a cell holds an object.
     """
+    if not isinstance(scenes, Scenes):
+        raise ValueError(f"scenes must be a Scenes record, got {type(scenes).__name__}")
     labels = cell_labels(scenes, image_size, grid, threshold)
     slot = labels["object"]  # (B, N), -1 if empty
     b, n = slot.shape
@@ -62,11 +65,13 @@ class CellHeads(nn.Module):
 
     def __init__(self, in_features: int):
         super().__init__()
+        checks.positive_int(in_features, "in_features")
         self.attrs = nn.ModuleDict({name: nn.Linear(in_features, k + 1) for name, k in _ATTRS})
         self.box = nn.Linear(in_features, 4)
 
     def forward(self, cells: torch.Tensor) -> dict[str, torch.Tensor]:
         """``cells (B, N, C)`` -> ``{"color": (B, N, 7), "shape": (B, N, 4), "size": (B, N, 3), "box": (B, N, 4)}``."""
+        checks.tensor(cells, "cells", shape=(None, None, self.box.in_features), dtype="float")
         out = {name: head(cells) for name, head in self.attrs.items()}
         out["box"] = self.box(cells)
         return out
@@ -98,10 +103,21 @@ def pretrain_visual(
         The trained heads and, per epoch, ``{"attr_acc": mean cell accuracy over the three attributes,
         "box_l1": mean box error in cells}``.
     """
+    if not isinstance(encoder, VisualEncoder):
+        raise ValueError(f"encoder must be a VisualEncoder, got {type(encoder).__name__}")
+    if not isinstance(scenes, Scenes):
+        raise ValueError(f"scenes must be a Scenes record, got {type(scenes).__name__}")
+    checks.tensor(images, "images", dtype="float")
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != len(scenes):
         raise ValueError(f"images must be (S, 3, H, W) with S = len(scenes) = {len(scenes)}, got {tuple(images.shape)}")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one scene, got 0")
+    checks.finite(images, "images")
+    checks.positive_int(batch_size, "batch_size")
+    checks.positive_float(lr, "lr")
+    checks.non_negative_int(seed, "seed")
     targets = cell_targets(scenes, images.shape[-1], encoder.grid, threshold)
     heads = CellHeads(encoder.cell_features)
     opt = torch.optim.Adam([*encoder.parameters(), *heads.parameters()], lr=lr)
@@ -141,8 +157,16 @@ def encode_cells(encoder: VisualEncoder, heads: CellHeads, images: torch.Tensor,
     size probabilities (7 + 4 + 3) and the covering object's box as absolute normalised ``(cx, cy, w, h)`` (4).
     Feed them to :class:`attnlib.rec.model.RECModel` built with ``in_features = C + 18``.
     """
+    if not isinstance(encoder, VisualEncoder):
+        raise ValueError(f"encoder must be a VisualEncoder, got {type(encoder).__name__}")
+    if not isinstance(heads, CellHeads):
+        raise ValueError(f"heads must be CellHeads, got {type(heads).__name__}")
+    checks.tensor(images, "images", dtype="float")
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one scene, got 0")
+    checks.positive_int(batch_size, "batch_size")
     was = encoder.training
     encoder.eval()
     centres = _cell_centres(encoder.grid)
@@ -176,8 +200,16 @@ def standardise_cells(train: torch.Tensor, *others: torch.Tensor) -> tuple[torch
     tuple
         ``train`` and then each of ``others``, standardised.
     """
+    checks.tensor(train, "train", dtype="float")
+    for i, o in enumerate(others):
+        checks.tensor(o, f"others[{i}]", dtype="float")
     if train.ndim != 3 or any(o.ndim != 3 or o.shape[1:] != train.shape[1:] for o in others):
         raise ValueError(f"train and others must be (S, N, C) with the same N, C; got {tuple(train.shape)}")
+    if train.shape[0] * train.shape[1] < 2:
+        raise ValueError(
+            f"train must hold at least two cells per channel for a standard deviation, got {tuple(train.shape)}"
+        )
+    checks.finite(train, "train")
     mean = train.mean(dim=(0, 1))
     std = train.std(dim=(0, 1)).clamp_min(1e-3)
     return tuple((t - mean) / std for t in (train, *others))

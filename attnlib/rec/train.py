@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from attnlib import checks
 from attnlib.boxes import acc_at_iou, box_convert, check_boxes, generalized_box_iou_loss
-from attnlib.rec.selfpaced import SelfPacedLoss
+from attnlib.rec.selfpaced import SelfPacedLoss, _check_pair
 from attnlib.train import fit, seed_everything
 
 __all__ = [
@@ -46,8 +47,10 @@ def box_losses(pred_cxcywh: torch.Tensor, target_xyxy: torch.Tensor) -> tuple[to
         ``(N,)`` each.
     """
     check_boxes(target_xyxy, "target_xyxy")
+    checks.tensor(pred_cxcywh, "pred_cxcywh", dtype="float")
     if pred_cxcywh.shape != target_xyxy.shape:
         raise ValueError(f"pred_cxcywh must be {tuple(target_xyxy.shape)}, got {tuple(pred_cxcywh.shape)}")
+    checks.finite(pred_cxcywh.detach(), "pred_cxcywh")
     l1 = (pred_cxcywh - box_convert(target_xyxy, "xyxy", "cxcywh")).abs().sum(-1)
     giou = generalized_box_iou_loss(box_convert(pred_cxcywh, "cxcywh", "xyxy"), target_xyxy)
     return l1, giou
@@ -61,10 +64,20 @@ class Batches:
     """
 
     def __init__(self, *tensors: torch.Tensor, batch_size: int, seed: int = 0):
+        for i, t in enumerate(tensors):
+            checks.tensor(t, f"tensors[{i}]")
+            if t.ndim == 0:
+                raise ValueError(f"tensors[{i}] must have a first (sample) dimension, got a scalar")
         if len(tensors) < 3 or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
             raise ValueError("need at least (visual, tokens, boxes), all with the same number of samples")
-        if batch_size < 1:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        checks.non_negative_int(seed, "seed")
+        if batch_size > tensors[0].shape[0]:
+            raise ValueError(
+                f"batch_size must be <= the number of samples ({tensors[0].shape[0]}), got {batch_size}: "
+                "an epoch would take no step"
+            )
         self.data, self.batch_size = tensors, batch_size
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -93,6 +106,8 @@ def cell_loss(cell_logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
     -------
     ``(N,)``
     """
+    checks.tensor(cell_logits, "cell_logits", dtype="float")
+    checks.tensor(cells, "cells", dtype="float")
     if cell_logits.shape != cells.shape or cells.ndim != 2:
         raise ValueError(
             f"cell_logits and cells must be (N, G) of one shape, got {tuple(cell_logits.shape)} and {tuple(cells.shape)}"
@@ -122,8 +137,12 @@ def make_step(
         raise ValueError(f"loss must be 'l1', 'l1+giou' or 'self_paced', got {loss!r}")
     if (loss == "self_paced") != (self_paced is not None):
         raise ValueError("pass self_paced exactly when loss='self_paced'")
-    if aux_weight < 0:
-        raise ValueError(f"aux_weight must be >= 0, got {aux_weight!r}")
+    checks.non_negative_float(aux_weight, "aux_weight")
+    checks.positive_int(record_every, "record_every")
+    if record is not None and not isinstance(record, list):
+        raise ValueError(f"record must be a list or None, got {type(record).__name__}")
+    if on_step is not None and not callable(on_step):
+        raise ValueError(f"on_step must be callable or None, got {on_step!r}")
     count = [0]
 
     def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -157,9 +176,33 @@ def make_step(
     return step
 
 
+def _check_inputs(images: torch.Tensor, tokens: torch.Tensor) -> None:
+    checks.tensor(images, "images", ndim=(3, 4), dtype="float")
+    checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+    if images.shape[0] != tokens.shape[0]:
+        raise ValueError(f"images and tokens must have the same B, got {images.shape[0]} and {tokens.shape[0]}")
+    if images.shape[0] == 0:
+        raise ValueError("images and tokens must hold at least one sample, got an empty batch")
+
+
+def _check_split(data: object, name: str, need: int) -> None:
+    if not isinstance(data, (tuple, list)) or len(data) < need:
+        got = f"{len(data)} tensors" if isinstance(data, (tuple, list)) else type(data).__name__
+        what = "(visual, tokens, boxes, cells)" if need == 4 else "(visual, tokens, boxes)"
+        raise ValueError(f"{name} must be {what}, got {got}")
+    for i, t in enumerate(data):
+        checks.tensor(t, f"{name}[{i}]")
+    _check_inputs(data[0], data[1])
+    check_boxes(data[2], f"{name}[2]")
+    if any(t.shape[0] != data[0].shape[0] for t in data):
+        raise ValueError(f"{name} tensors must have the same number of samples, got {[t.shape[0] for t in data]}")
+
+
 @torch.no_grad()
 def predict_boxes(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Predicted boxes, normalised xyxy ``(N, 4)``, in eval mode and batches."""
+    _check_inputs(images, tokens)
+    checks.positive_int(batch_size, "batch_size")
     was = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -175,6 +218,10 @@ def predict_boxes(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, 
 
 def evaluate_rec(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor) -> dict[str, float]:
     """``{"acc": Acc@0.5, "miou": mean IoU}`` of ``model`` on the given samples."""
+    check_boxes(boxes, "boxes")
+    _check_inputs(images, tokens)
+    if boxes.shape[0] != images.shape[0]:
+        raise ValueError(f"boxes must hold one box per image ({images.shape[0]}), got {boxes.shape[0]}")
     acc, miou = acc_at_iou(predict_boxes(model, images, tokens), boxes.cpu())
     return {"acc": acc, "miou": miou}
 
@@ -205,10 +252,28 @@ def train_rec(
     (``history["best_epoch"]``, 1-based). Returns the history and the self-paced module (``None`` unless
     ``loss="self_paced"``).
     """
-    if warmup < 0:
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup!r}")
-    if val is not None and len(val) < 3:
-        raise ValueError(f"val must be (visual, tokens, boxes), got {len(val)} tensors")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    checks.one_of(loss, ("l1", "l1+giou", "self_paced"), "loss")
+    checks.one_of(form, ("bounded", "as_written"), "form")
+    checks.positive_int(epochs, "epochs")
+    checks.positive_int(batch_size, "batch_size")
+    checks.positive_float(lr, "lr")
+    checks.positive_float(sigma_lr, "sigma_lr")
+    checks.non_negative_float(aux_weight, "aux_weight")
+    checks.non_negative_int(seed, "seed")
+    if not isinstance(keep_best, bool):
+        raise ValueError(f"keep_best must be True or False, got {keep_best!r}")
+    _check_split(train, "train", 4 if aux_weight > 0 else 3)
+    if val is not None:
+        _check_split(val, "val", 3)
+    if batch_size > train[0].shape[0]:
+        raise ValueError(
+            f"batch_size must be <= the number of training samples ({train[0].shape[0]}), got {batch_size}: "
+            "an epoch would take no step"
+        )
     seed_everything(seed)
     model.to(device)
     sp = SelfPacedLoss(form=form).to(device) if loss == "self_paced" else None
@@ -264,8 +329,11 @@ def sigma_descent(
     Isolates what Eq. (rec-dsigma) does to ``sigma``: logs the total loss and both sigmas per
     step and stops at the first non-finite loss or gradient (``"stopped"`` then holds that step).
     """
-    if steps < 1:
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")
+    _check_pair(l1, giou)
+    checks.one_of(form, ("bounded", "as_written"), "form")
+    checks.positive_float(lr, "lr")
     # float64: Adam squares gradients that reach 1e21 here, which float32 would turn into inf.
     sp = SelfPacedLoss(sigma_init=sigma_init, lam=lam, form=form).double()
     opt = torch.optim.Adam(sp.parameters(), lr=lr)
@@ -292,6 +360,8 @@ def sigma_descent(
 @torch.no_grad()
 def cost(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, repeats: int = 5) -> dict[str, float]:
     """Parameters, forward FLOPs per sample (``torch.utils.flop_counter``) and median latency per batch in ms."""
+    _check_inputs(images, tokens)
+    checks.positive_int(repeats, "repeats")
     was = model.training
     model.eval()
     with FlopCounterMode(display=False) as counter:
