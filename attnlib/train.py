@@ -10,8 +10,11 @@ gradient clipping) stays here, written once.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import time
+import zipfile
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
+
+from attnlib import checks
 
 __all__ = [
     "accuracy",
@@ -79,8 +84,15 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: i
     the gradients across processes (what DDP does) gives the gradient of the
     same global batch as a single process would use.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    batch_size = checks.positive_int(batch_size, "batch_size")
+    seed = checks.non_negative_int(seed, "seed")
+    size = len(dataset) if hasattr(dataset, "__len__") else None
+    if size == 0:
+        raise ValueError("dataset must hold at least one sample, got an empty dataset")
+    if size is not None and kwargs.get("drop_last") and size < batch_size:
+        raise ValueError(
+            f"batch_size {batch_size} exceeds the dataset's {size} samples with drop_last=True: no batch at all"
+        )
     if not _distributed():
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, **kwargs)
@@ -117,8 +129,7 @@ def seed_everything(seed: int) -> torch.Generator:
     argument expect, so a chapter can thread one source of randomness through
     data generation and sampling.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = checks.non_negative_int(seed, "seed")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -147,9 +158,55 @@ def classification_step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, d
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of rows of ``logits (N, K)`` whose argmax equals ``labels (N,)``."""
+    checks.tensor(logits, "logits", ndim=2)
+    checks.tensor(labels, "labels", ndim=1, dtype="int")
     if logits.ndim != 2 or labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
         raise ValueError(f"logits must be (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    if labels.numel() == 0:
+        raise ValueError("labels must hold at least one label, got an empty batch")
     return (logits.argmax(-1) == labels).float().mean().item()
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def _check_loader(loader: Any) -> None:
+    if isinstance(loader, (torch.Tensor, str, bytes)) or not hasattr(loader, "__iter__"):
+        raise ValueError(f"loader must be an iterable of batches (a DataLoader), got {type(loader).__name__}")
+    try:
+        size = len(loader)
+    except TypeError:  # an iterable without a length: its emptiness shows after the first pass
+        return
+    if size == 0:
+        raise ValueError("loader must yield at least one batch, got an empty loader")
+
+
+def _resolve_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    if device is not None:
+        try:
+            return torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device ('cpu', 'cuda', 'cuda:0'), got {device!r}") from err
+    first = next(model.parameters(), None)
+    if first is None:
+        raise ValueError("model has no parameters to take the device from: pass device")
+    return first.device
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    for i, group in enumerate(optimizer.param_groups):
+        if "lr" not in group:
+            continue
+        name = f"optimizer.param_groups[{i}]['lr'] (the learning rate)"
+        if "initial_lr" in group:  # a scheduler is attached; its warm-up may start the current lr at 0
+            checks.positive_float(group["initial_lr"], f"optimizer.param_groups[{i}]['initial_lr']")
+            checks.non_negative_float(group["lr"], name)
+        else:
+            checks.positive_float(group["lr"], name)
 
 
 @torch.no_grad()
@@ -167,20 +224,41 @@ def evaluate(
         ``predict(model, batch) -> (logits (B, K), labels (B,))``. The default
         calls ``model(inputs)`` on ``batch = (inputs, labels)``.
     """
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    _check_model(model)
+    _check_loader(loader)
+    if predict is not None and not callable(predict):
+        raise ValueError(f"predict must be a callable (model, batch) -> (logits, labels), got {predict!r}")
+    device = _resolve_device(model, device)
     was_training = model.training
     model.eval()
     correct, total = 0, 0
-    for batch in loader:
-        batch = to_device(batch, device)
-        if predict is None:
-            inputs, labels = batch
-            logits = model(inputs)
-        else:
-            logits, labels = predict(model, batch)
-        correct += (logits.argmax(-1) == labels).sum().item()
-        total += labels.numel()
-    model.train(was_training)
+    try:
+        for batch in loader:
+            batch = to_device(batch, device)
+            if predict is None:
+                if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                    raise ValueError(
+                        f"loader must yield (inputs, labels) pairs when predict is None, got a {type(batch).__name__}"
+                    )
+                inputs, labels = batch
+                logits = model(inputs)
+            else:
+                out = predict(model, batch)
+                if not isinstance(out, (tuple, list)) or len(out) != 2:
+                    raise ValueError(f"predict must return (logits, labels), got a {type(out).__name__}")
+                logits, labels = out
+            name = "labels" if predict is None else "predict's labels"
+            checks.tensor(logits, "logits" if predict is None else "predict's logits")
+            checks.tensor(labels, name, dtype="int")
+            if logits.shape[:-1] != labels.shape:
+                raise ValueError(
+                    f"{name} must have the shape of the logits without their last (class) dim "
+                    f"{tuple(logits.shape[:-1])}, got {tuple(labels.shape)}"
+                )
+            correct += (logits.argmax(-1) == labels).sum().item()
+            total += labels.numel()
+    finally:
+        model.train(was_training)
     if total == 0:
         raise ValueError("loader yielded no samples")
     return correct / total
@@ -242,16 +320,28 @@ def fit(
         ``{name: [value per epoch]}``, plus ``"epoch"`` and ``"seconds"``
         (cumulative training time, evaluation excluded).
     """
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
-    if scheduler_interval not in ("epoch", "step"):
-        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+    _check_model(model)
+    _check_loader(loader)
+    _check_optimizer(optimizer)
+    epochs = checks.positive_int(epochs, "epochs")
+    if not callable(step):
+        raise ValueError(f"step must be a callable (model, batch) -> (loss, logs), got {step!r}")
+    if eval_fn is not None and not callable(eval_fn):
+        raise ValueError(f"eval_fn must be a callable model -> dict of numbers, got {eval_fn!r}")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise ValueError(f"scheduler must have a step() method (a torch LR scheduler), got {type(scheduler).__name__}")
+    if clip_grad_norm is not None:
+        clip_grad_norm = checks.positive_float(clip_grad_norm, "clip_grad_norm")
+    if max_seconds is not None:
+        max_seconds = checks.positive_float(max_seconds, "max_seconds")
+    checks.one_of(scheduler_interval, ("epoch", "step"), "scheduler_interval")
+    if keep_best is not None and not isinstance(keep_best, str):
+        raise ValueError(f"keep_best must be None or the name of a number eval_fn returns, got {keep_best!r}")
     if keep_best is not None and eval_fn is None:
         raise ValueError(f"keep_best={keep_best!r} needs an eval_fn that returns it")
-    if keep_best_mode not in ("max", "min"):
-        raise ValueError(f"keep_best_mode must be 'max' or 'min', got {keep_best_mode!r}")
+    checks.one_of(keep_best_mode, ("max", "min"), "keep_best_mode")
     best_value, best_epoch, best_state = None, 0, None
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = _resolve_device(model, device)
     model.to(device)
     if progress is None:
         progress = os.environ.get("ATTNLIB_PROGRESS", "1") != "0"
@@ -272,7 +362,18 @@ def fit(
         bar = tqdm(loader, desc=f"{desc} {epoch}/{epochs}", leave=False, disable=not progress)
         for batch in bar:
             batch = to_device(batch, device)
-            loss, logs = step(train_model, batch)
+            out = step(train_model, batch)
+            if not isinstance(out, (tuple, list)) or len(out) != 2:
+                raise ValueError(f"step must return (loss, logs), got a {type(out).__name__}")
+            loss, logs = out
+            if not isinstance(logs, Mapping):
+                raise ValueError(
+                    f"step must return (loss, logs) with logs a dict of numbers, got {type(logs).__name__}"
+                )
+            if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+                raise ValueError(
+                    f"step must return a scalar loss tensor, got {getattr(loss, 'shape', type(loss).__name__)}"
+                )
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)
@@ -287,6 +388,11 @@ def fit(
             n_batches += 1
             if n_batches % 10 == 0:
                 bar.set_postfix({k: f"{v / n_batches:.3f}" for k, v in sums.items()})
+        if n_batches == 0:
+            raise ValueError(
+                f"loader yielded no batches in epoch {epoch}: an empty dataset, or drop_last with a "
+                "batch_size larger than the data? fit would take zero steps"
+            )
         if scheduler is not None and scheduler_interval == "epoch":
             scheduler.step()
         train_seconds += time.perf_counter() - start
@@ -319,6 +425,19 @@ def fit(
     return history
 
 
+def _weights_only_readable(value: Any) -> bool:
+    """Whether ``torch.load(..., weights_only=True)`` reads ``value`` back: tensors, plain numbers,
+    strings, None, and lists, tuples and dicts of them. Exact types: a numpy float is a ``float``
+    subclass that the loader refuses."""
+    if type(value) in (type(None), bool, int, float, complex, str, bytes) or isinstance(value, torch.Tensor):
+        return True
+    if type(value) in (list, tuple):
+        return all(_weights_only_readable(v) for v in value)
+    if type(value) in (dict, OrderedDict):
+        return all(_weights_only_readable(k) and _weights_only_readable(v) for k, v in value.items())
+    return False
+
+
 def save_checkpoint(
     path: str | Path,
     model: nn.Module,
@@ -327,16 +446,60 @@ def save_checkpoint(
 ) -> Path:
     """Save the model (and optionally optimizer) state with plain metadata.
 
-    Only tensors, numbers and strings are stored, so :func:`load_checkpoint`
-    can read the file back with ``torch.load(..., weights_only=True)``.
+    Only tensors, numbers, strings, None, and lists/tuples/dicts of them are accepted as metadata,
+    so :func:`load_checkpoint` can read the file back with ``torch.load(..., weights_only=True)``;
+    anything else (a numpy scalar, a ``Path``, an object) is refused here, at save time, with the
+    key's name, rather than by the loader later.
     """
+    _check_model(model)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be None or a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    for key, value in metadata.items():
+        if not _weights_only_readable(value):
+            raise ValueError(
+                f"metadata {key}={value!r} ({type(value).__name__}) could not be read back with weights_only=True: "
+                "pass numbers, strings, None, tensors, or lists/dicts of them (float(x) for a numpy scalar)"
+            )
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(f"path must be a file path (str or Path), got {path!r}")
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a directory, not a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {"model": model.state_dict(), "metadata": dict(metadata)}
     if optimizer is not None:
         payload["optimizer"] = optimizer.state_dict()
     torch.save(payload, path)
     return path
+
+
+def _state_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, Any], limit: int = 8) -> list[str]:
+    """Human-readable differences between a model's state_dict and a checkpoint's: keys and shapes."""
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    shapes = [
+        f"{k}: model {tuple(expected[k].shape)}, checkpoint {tuple(found[k].shape)}"
+        for k in expected
+        if k in found and isinstance(found[k], torch.Tensor) and found[k].shape != expected[k].shape
+    ]
+    shapes += [
+        f"{k}: checkpoint holds a {type(found[k]).__name__}, not a tensor"
+        for k in expected
+        if k in found and not isinstance(found[k], torch.Tensor)
+    ]
+
+    def some(items: list[str]) -> str:
+        more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+        return ", ".join(items[:limit]) + more
+
+    problems = []
+    if missing:
+        problems.append(f"missing keys [{some(missing)}]")
+    if unexpected:
+        problems.append(f"unexpected keys [{some(unexpected)}]")
+    if shapes:
+        problems.append(f"mismatched shapes [{some(shapes)}]")
+    return problems
 
 
 def load_checkpoint(
@@ -347,19 +510,57 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Load a file written by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
 
-    Uses ``weights_only=True``: a checkpoint can never run code on load.
+    Uses ``weights_only=True``: a checkpoint can never run code on load. Every failure is a
+    ``ValueError`` naming the file: missing, empty, truncated or corrupt, not a checkpoint written
+    by :func:`save_checkpoint`, or a checkpoint of another model (the mismatched keys and shapes
+    are listed). The model is only changed when the whole checkpoint fits it.
 
     Returns
     -------
     The metadata saved with the checkpoint.
     """
+    _check_model(model)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be None or a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
+        raise ValueError(f"path must be a file path (str or Path), got {path!r}")
     path = Path(path)
+    where = f"checkpoint {str(path)!r}"
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a checkpoint file")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    model.load_state_dict(payload["model"])
+    if path.stat().st_size == 0:
+        raise ValueError(f"{where} is empty (0 bytes): the save was interrupted?")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise ValueError(
+            f"{where} could not be read with weights_only=True (corrupt, or it holds objects "
+            f"other than tensors and plain values): {first}"
+        ) from err
+    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"{where} is corrupt or truncated ({type(err).__name__}: {str(err)[:200]})") from err
+    if not isinstance(payload, dict) or not isinstance(payload.get("model"), Mapping):
+        keys = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(
+            f"{where} is not a checkpoint written by save_checkpoint (expected a dict with a 'model' "
+            f"state_dict, got {keys})"
+        )
+    problems = _state_mismatch(model.state_dict(), payload["model"])
+    if problems:
+        raise ValueError(
+            f"{where} does not fit this {type(model).__name__} (a checkpoint of another model?): " + "; ".join(problems)
+        )
+    metadata = payload.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{where} has metadata of type {type(metadata).__name__}, expected a dict")
     if optimizer is not None:
         if "optimizer" not in payload:
             raise ValueError(f"checkpoint {str(path)!r} holds no optimizer state")
-        optimizer.load_state_dict(payload["optimizer"])
-    return payload.get("metadata", {})
+        try:
+            # torch checks the parameter groups before it changes anything
+            optimizer.load_state_dict(payload["optimizer"])
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise ValueError(f"{where} holds optimizer state that does not fit this optimizer: {err}") from err
+    model.load_state_dict(payload["model"])
+    return metadata

@@ -1,5 +1,6 @@
 """The shared training loop, checkpoints, device choice, and chapter 1's learning test."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -175,3 +176,127 @@ def test_glance_and_look_modes():
     hard = foundations.GlanceAndLook("hard").train()
     _, _, index, log_prob = hard(images, torch.Generator().manual_seed(0))
     assert index.shape == (5,) and log_prob.shape == (5,) and log_prob.requires_grad
+
+
+def _bad_checkpoints(tmp_path):
+    """Files a user might hand to load_checkpoint by mistake: each must be a ValueError naming the file."""
+    model = nn.Linear(3, 2)
+    good = train.save_checkpoint(tmp_path / "good.pt", model, epoch=1)
+    data = good.read_bytes()
+    (tmp_path / "empty.pt").write_bytes(b"")
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (tmp_path / "garbage.pt").write_bytes(b"\x00\x01not a checkpoint at all" * 10)
+    torch.save({"weights": model.state_dict()}, tmp_path / "other_dict.pt")
+    torch.save([1, 2, 3], tmp_path / "a_list.pt")
+    train.save_checkpoint(tmp_path / "other_model.pt", nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)))
+    train.save_checkpoint(tmp_path / "other_shape.pt", nn.Linear(5, 2))
+    return tmp_path
+
+
+def _bad_train_calls():
+    """(call(tmp_path), argument the message must name): the mistakes a new user makes."""
+    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    data = torch.utils.data.TensorDataset(x, y)
+    loader = torch.utils.data.DataLoader(data, batch_size=4)
+    model = nn.Linear(2, 2)
+
+    def sgd(lr=0.1):  # a per-group learning rate: torch checks only the default one
+        return torch.optim.SGD([{"params": list(model.parameters()), "lr": lr}], lr=0.1)
+
+    def fit(**kw):
+        args = {"model": model, "loader": loader, "optimizer": sgd(), "epochs": 1, "progress": False}
+        args.update(kw)
+        return lambda p: train.fit(**args)
+
+    drop_last = torch.utils.data.DataLoader(data, batch_size=16, drop_last=True)
+    empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:0], y[:0]), batch_size=4)
+    no_len = (b for b in [])  # an iterable without a length that yields nothing
+    ck = lambda name, m=None: lambda p: train.load_checkpoint(_bad_checkpoints(p) / name, m or nn.Linear(3, 2))  # noqa: E731
+    return [
+        (fit(optimizer=sgd(-0.1)), "lr"),
+        (fit(optimizer=sgd(0.0)), "lr"),
+        (fit(optimizer=sgd(float("nan"))), "lr"),
+        (fit(optimizer="adam"), "optimizer"),
+        (fit(clip_grad_norm=-1.0), "clip_grad_norm"),
+        (fit(clip_grad_norm=0.0), "clip_grad_norm"),
+        (fit(clip_grad_norm=float("inf")), "clip_grad_norm"),
+        (fit(clip_grad_norm=float("nan")), "clip_grad_norm"),
+        (fit(max_seconds=0), "max_seconds"),
+        (fit(max_seconds=-5.0), "max_seconds"),
+        (fit(max_seconds=float("nan")), "max_seconds"),
+        (fit(epochs=0), "epochs"),
+        (fit(epochs=2.5), "epochs"),
+        (fit(epochs=True), "epochs"),
+        (fit(loader=empty), "loader"),
+        (fit(loader=drop_last), "loader"),
+        (fit(loader=no_len), "loader"),
+        (fit(loader=torch.zeros(3)), "loader"),
+        (fit(model="linear"), "model"),
+        (fit(step="classification"), "step"),
+        (fit(step=lambda m, b: m(b[0]).sum()), "step"),
+        (fit(step=lambda m, b: (m(b[0]), {})), "step"),
+        (fit(scheduler_interval="batch"), "scheduler_interval"),
+        (fit(keep_best_mode="largest", eval_fn=lambda m: {"a": 1.0}, keep_best="a"), "keep_best_mode"),
+        (fit(eval_fn="val"), "eval_fn"),
+        (fit(scheduler=0.5), "scheduler"),
+        (fit(device="gpu0"), "device"),
+        (lambda p: train.evaluate(model, empty), "loader"),
+        (lambda p: train.evaluate(model, [x]), "loader"),
+        (lambda p: train.evaluate(model, [(x, y[:3])]), "labels"),
+        (lambda p: train.evaluate(model, [(x, y.float())]), "labels"),
+        (lambda p: train.evaluate(model, loader, predict=lambda m, b: m(b[0])), "predict"),
+        (lambda p: train.evaluate(model, loader, predict="mean"), "predict"),
+        (lambda p: train.accuracy(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)), "labels"),
+        (lambda p: train.accuracy(torch.zeros(2, 2), torch.zeros(2)), "labels"),
+        (lambda p: train.make_loader(data, 0), "batch_size"),
+        (lambda p: train.make_loader(data, 2.0), "batch_size"),
+        (lambda p: train.make_loader(data, 4, seed=-1), "seed"),
+        (lambda p: train.make_loader(torch.utils.data.TensorDataset(x[:0]), 4), "dataset"),
+        (lambda p: train.make_loader(data, 16, drop_last=True), "batch_size"),
+        (lambda p: train.seed_everything(1.5), "seed"),
+        (ck("missing.pt"), "missing.pt"),
+        (ck("empty.pt"), "empty.pt"),
+        (ck("truncated.pt"), "truncated.pt"),
+        (ck("garbage.pt"), "garbage.pt"),
+        (ck("other_dict.pt"), "other_dict.pt"),
+        (ck("a_list.pt"), "a_list.pt"),
+        (ck("other_model.pt"), r"other_model.pt.*unexpected keys \[0.weight"),
+        (ck("other_shape.pt"), r"other_shape.pt.*weight: model \(2, 3\), checkpoint \(2, 5\)"),
+        (lambda p: train.load_checkpoint(_bad_checkpoints(p) / "good.pt", nn.Linear(3, 2), sgd()), "good.pt"),
+        (lambda p: train.load_checkpoint(_bad_checkpoints(p), nn.Linear(3, 2)), "path"),
+        (lambda p: train.load_checkpoint(_bad_checkpoints(p) / "good.pt", "linear"), "model"),
+        (lambda p: train.save_checkpoint(p / "m.pt", model, acc=np.float64(0.5)), "acc"),
+        (lambda p: train.save_checkpoint(p / "m.pt", model, where=p), "where"),
+        (lambda p: train.save_checkpoint(p / "m.pt", model, cfg={"f": object()}), "cfg"),
+        (lambda p: train.save_checkpoint(p, model), "path"),
+        (lambda p: train.save_checkpoint(p / "m.pt", model.state_dict()), "model"),
+        (lambda p: train.save_checkpoint(p / "m.pt", model, optimizer="sgd"), "optimizer"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_train_calls())))
+def test_bad_inputs_are_refused_naming_the_argument(tmp_path, case):
+    """Every mistake is a ValueError that names the caller's argument (or the file), never a deep torch error,
+    a NaN, a history after zero steps, or a silently flipped gradient (clip_grad_norm < 0)."""
+    call, match = _bad_train_calls()[case]
+    with pytest.raises(ValueError, match=match):
+        call(tmp_path)
+
+
+def test_a_refused_checkpoint_leaves_the_model_unchanged(tmp_path):
+    path = train.save_checkpoint(tmp_path / "m.pt", nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 5)))
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"1.weight: model \(4, 2\), checkpoint \(5, 2\)"):
+        train.load_checkpoint(path, model)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_fit_accepts_a_warm_up_that_starts_the_learning_rate_at_zero(generator):
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: i / 4)
+    assert optimizer.param_groups[0]["lr"] == 0.0
+    train.fit(
+        model, _toy_loader(generator), optimizer, 1, scheduler=scheduler, scheduler_interval="step", progress=False
+    )
