@@ -17,8 +17,12 @@ surrogate: they are detached, always.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+from attnlib import checks
 
 __all__ = [
     "LearnedBaseline",
@@ -29,6 +33,13 @@ __all__ = [
 ]
 
 
+def _finite_number(value: object, name: str) -> float:
+    """``value`` if it is a finite real number (an int or float, not a bool), else ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
 def _align_leading(x: torch.Tensor, ndim: int) -> torch.Tensor:
     """Append singleton dims so that ``x``'s dims line up with the *leading* dims of a tensor of rank ``ndim``."""
     return x.reshape(x.shape + (1,) * (ndim - x.ndim))
@@ -36,7 +47,14 @@ def _align_leading(x: torch.Tensor, ndim: int) -> torch.Tensor:
 
 def _as_tensor(value: torch.Tensor | float, like: torch.Tensor, name: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
-        value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+        if isinstance(value, (str, bytes)) or value is None:
+            raise ValueError(f"{name} must be a number or a tensor, got {value!r}")
+        try:
+            value = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"{name} must be a number or a tensor, got {type(value).__name__}") from err
+    if value.is_complex():
+        raise ValueError(f"{name} must be real, got dtype {value.dtype}")
     if not torch.isfinite(value).all():
         raise ValueError(f"{name} must be finite, got non-finite values")
     return value.detach().to(like.dtype)
@@ -93,9 +111,15 @@ def _advantage(
     """``reward - baseline``, validated, detached and broadcast to ``log_prob``'s shape."""
     if not isinstance(log_prob, torch.Tensor) or log_prob.ndim < 1:
         raise ValueError("log_prob must be a tensor with at least one (sample) dim")
-    if not 1 <= sample_dims <= log_prob.ndim:
+    checks.tensor(log_prob, "log_prob", dtype="float")
+    if isinstance(sample_dims, bool) or not isinstance(sample_dims, int) or not 1 <= sample_dims <= log_prob.ndim:
         raise ValueError(
             f"sample_dims must be in [1, {log_prob.ndim}] for log_prob of rank {log_prob.ndim}, got {sample_dims}"
+        )
+    if 0 in log_prob.shape[:sample_dims]:
+        raise ValueError(
+            f"log_prob must hold at least one sample (its first {sample_dims} dim(s)), got shape "
+            f"{tuple(log_prob.shape)}: an empty batch would make the surrogate NaN"
         )
     if not torch.isfinite(log_prob).all():
         raise ValueError("log_prob must be finite (a sampled action had zero probability?)")
@@ -138,10 +162,11 @@ class MovingAverageBaseline(nn.Module):
 
     def __init__(self, momentum: float = 0.9, initial: float = 0.0, steps: int | None = None) -> None:
         super().__init__()
-        if not 0.0 <= momentum < 1.0:
+        if checks.probability(momentum, "momentum") == 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if steps is not None and steps < 1:
-            raise ValueError(f"steps must be None or positive, got {steps}")
+        if steps is not None:
+            checks.positive_int(steps, "steps")
+        _finite_number(initial, "initial")
         self.momentum, self.steps = momentum, steps
         shape = () if steps is None else (steps,)
         self.register_buffer("value", torch.full(shape, float(initial)))
@@ -165,7 +190,16 @@ class MovingAverageBaseline(nn.Module):
         towards the mean of column ``t`` over its unmasked entries, columns with
         none are left alone, and the old ``b_1..b_T`` are returned as ``(T,)``.
         """
+        checks.tensor(reward, "reward")
+        if reward.is_complex():
+            raise ValueError(f"reward must be real, got dtype {reward.dtype}")
+        if mask is not None:
+            checks.tensor(mask, "mask")
         if self.steps is None:
+            if mask is not None:
+                raise ValueError("mask is for a per-step baseline (steps=...); this one keeps a single average")
+            if reward.numel() == 0:
+                raise ValueError("reward must hold at least one value, got an empty batch")
             return self._update_scalar(reward)
         if reward.ndim != 2 or reward.shape[1] > self.steps:
             raise ValueError(f"reward must be (B, T) with T <= steps = {self.steps}, got {tuple(reward.shape)}")
@@ -206,9 +240,11 @@ def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> to
     instead of the whole return keeps the estimate unbiased and drops their noise (Eq. (sat-reward-to-go),
     Chapter 3). Detached.
     """
+    checks.tensor(rewards, "rewards")
     if rewards.ndim < 1:
         raise ValueError("rewards must have a time dim (last), got a scalar")
     if mask is not None:
+        checks.tensor(mask, "mask")
         if mask.shape != rewards.shape:
             raise ValueError(f"mask must be {tuple(rewards.shape)} like rewards, got {tuple(mask.shape)}")
         rewards = rewards * mask.to(rewards.dtype)
@@ -225,13 +261,13 @@ class LearnedBaseline(nn.Module):
 
     def __init__(self, in_features: int) -> None:
         super().__init__()
-        if in_features < 1:
-            raise ValueError(f"in_features must be positive, got {in_features}")
+        checks.positive_int(in_features, "in_features")
         self.linear = nn.Linear(in_features, 1)
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         """``state (..., in_features)`` -> baseline ``(...)``."""
-        if state.shape[-1] != self.linear.in_features:
+        checks.tensor(state, "state", dtype="float")
+        if state.ndim < 1 or state.shape[-1] != self.linear.in_features:
             raise ValueError(f"state must end in {self.linear.in_features} features, got {tuple(state.shape)}")
         return self.linear(state.detach()).squeeze(-1)
 
@@ -242,6 +278,12 @@ def baseline_loss(baseline: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
     ``reward`` is aligned with the leading dims of ``baseline`` (one reward per
     trajectory against a baseline per step).
     """
+    checks.tensor(baseline, "baseline", dtype="float")
+    checks.tensor(reward, "reward")
+    if reward.ndim > baseline.ndim:
+        raise ValueError(f"reward {tuple(reward.shape)} has more dims than baseline {tuple(baseline.shape)}")
+    if baseline.numel() == 0:
+        raise ValueError(f"baseline must hold at least one value, got shape {tuple(baseline.shape)} (an empty batch)")
     target = _align_leading(reward.detach().to(baseline.dtype), baseline.ndim)
     try:
         target = target.expand_as(baseline)

@@ -165,3 +165,60 @@ def test_reward_to_go_estimator_is_unbiased_by_enumeration(generator):
         grad = torch.autograd.grad(surrogate, logits, retain_graph=True)[0]
         expected_estimate -= (pi[0, i] * pi[1, j]).detach() * grad  # the surrogate's gradient is minus the estimate
     torch.testing.assert_close(expected_estimate, exact, atol=1e-6, rtol=1e-5)
+
+
+def _bad_reinforce_calls():
+    """(call, argument the message must name): the mistakes a new user makes."""
+    lp = torch.zeros(4, requires_grad=True)
+    per_step = MovingAverageBaseline(steps=3)
+    return [
+        (lambda: score_function_surrogate(torch.zeros(0), torch.zeros(0)), "log_prob"),  # empty batch: NaN before
+        (lambda: score_function_surrogate(torch.zeros(0, 3), 1.0), "log_prob"),
+        (lambda: score_function_surrogate(torch.zeros(4, dtype=torch.long), 1.0), "log_prob"),
+        (lambda: score_function_surrogate([0.0, 1.0], 1.0), "log_prob"),
+        (lambda: score_function_surrogate(lp, "1"), "reward"),
+        (lambda: score_function_surrogate(lp, None), "reward"),
+        (lambda: score_function_surrogate(lp, float("inf")), "reward"),
+        (lambda: score_function_surrogate(lp, 1.0, baseline=float("nan")), "baseline"),
+        (lambda: score_function_surrogate(lp, 1.0, baseline="mean"), "baseline"),
+        (lambda: score_function_surrogate(lp, torch.zeros(5)), "reward"),
+        (lambda: score_function_surrogate(lp, 1.0, sample_dims=0), "sample_dims"),
+        (lambda: score_function_surrogate(lp, 1.0, sample_dims=1.0), "sample_dims"),
+        (lambda: MovingAverageBaseline(momentum=1.0), "momentum"),
+        (lambda: MovingAverageBaseline(momentum=-0.1), "momentum"),
+        (lambda: MovingAverageBaseline(momentum=float("nan")), "momentum"),
+        (lambda: MovingAverageBaseline(momentum="0.9"), "momentum"),
+        (lambda: MovingAverageBaseline(steps=0), "steps"),
+        (lambda: MovingAverageBaseline(steps=2.0), "steps"),
+        (lambda: MovingAverageBaseline(initial=float("nan")), "initial"),
+        (lambda: MovingAverageBaseline().update(torch.zeros(0)), "reward"),
+        (lambda: MovingAverageBaseline().update(torch.tensor([1.0, float("nan")])), "reward"),
+        (lambda: MovingAverageBaseline().update([1.0, 0.0]), "reward"),
+        (lambda: MovingAverageBaseline().update(torch.ones(2), torch.ones(2, dtype=torch.bool)), "mask"),
+        (lambda: per_step.update(torch.zeros(2, 4)), "reward"),
+        (lambda: per_step.update(torch.zeros(2)), "reward"),
+        (lambda: per_step.update(torch.zeros(2, 3), torch.ones(2, 2, dtype=torch.bool)), "mask"),
+        (lambda: per_step.update(torch.full((2, 3), float("inf"))), "reward"),
+        (lambda: rewards_to_go(torch.tensor(1.0)), "rewards"),
+        (lambda: rewards_to_go([1.0, 2.0]), "rewards"),
+        (lambda: rewards_to_go(torch.ones(2, 3), torch.ones(3, 2)), "mask"),
+        (lambda: rewards_to_go(torch.ones(2, 3), [1, 1, 0]), "mask"),
+        (lambda: LearnedBaseline(0), "in_features"),
+        (lambda: LearnedBaseline(3.0), "in_features"),
+        (lambda: LearnedBaseline(3)(torch.zeros(2, 4)), "state"),
+        (lambda: LearnedBaseline(3)(torch.zeros(2, 3, dtype=torch.long)), "state"),
+        (lambda: LearnedBaseline(3)("h"), "state"),
+        (lambda: baseline_loss(torch.zeros(0), torch.zeros(0)), "baseline"),  # empty batch: NaN before
+        (lambda: baseline_loss(torch.zeros(3, 2), torch.zeros(4)), "reward"),
+        (lambda: baseline_loss(torch.zeros(3), torch.zeros(3, 2)), "reward"),
+        (lambda: baseline_loss(torch.zeros(3), [1.0, 0.0, 1.0]), "reward"),
+        (lambda: baseline_loss(torch.zeros(3, dtype=torch.long), torch.zeros(3)), "baseline"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_reinforce_calls())))
+def test_bad_inputs_are_refused_naming_the_argument(case):
+    """Each mistake is a ValueError naming the caller's argument, never a NaN surrogate or a deep torch error."""
+    call, match = _bad_reinforce_calls()[case]
+    with pytest.raises(ValueError, match=match):
+        call()
