@@ -32,6 +32,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from attnlib import checks
+
 __all__ = ["GlimpseSensor", "extract_glimpses", "glimpse_boxes"]
 
 # Sub-pixel offsets this close to an integer are snapped to it, so that centres
@@ -39,23 +41,33 @@ __all__ = ["GlimpseSensor", "extract_glimpses", "glimpse_boxes"]
 _SNAP = 1e-4
 
 
+def _check_retina(size: int, n_scales: int, scale_factor: int, names: tuple[str, str, str]) -> None:
+    """The retina's integers, each named as the caller spells it (``glimpse_size`` in RAM, ``size`` here)."""
+    checks.positive_int(size, names[0])
+    checks.positive_int(n_scales, names[1])
+    checks.positive_int(scale_factor, names[2])
+
+
+def _check_centers_values(centers: torch.Tensor, name: str) -> None:
+    if centers.is_complex() or centers.dtype == torch.bool:
+        raise ValueError(f"{name} must be a real (float) tensor of (x, y) in [-1, 1], got dtype {centers.dtype}")
+    if not torch.isfinite(centers).all():
+        raise ValueError(f"{name} must be finite")
+    if centers.numel() and centers.detach().abs().max() > 1 + 1e-6:
+        raise ValueError(f"{name} must lie in [-1, 1] (clamp sampled locations first)")
+
+
 def _validate(images: torch.Tensor, centers: torch.Tensor, size: int, n_scales: int, scale_factor: int) -> None:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         raise ValueError(f"images must be a (B, C, H, W) tensor, got shape {tuple(getattr(images, 'shape', ()))}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must have a float dtype (convert with images.float() / 255), got {images.dtype}")
     if not isinstance(centers, torch.Tensor) or centers.ndim != 2 or centers.shape[1] != 2:
         raise ValueError(f"centers must be a (B, 2) tensor of (x, y), got shape {tuple(getattr(centers, 'shape', ()))}")
     if centers.shape[0] != images.shape[0]:
         raise ValueError(f"centers has batch {centers.shape[0]} but images has batch {images.shape[0]}")
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be a positive int, got {size!r}")
-    if not isinstance(n_scales, int) or n_scales < 1:
-        raise ValueError(f"n_scales must be a positive int, got {n_scales!r}")
-    if not isinstance(scale_factor, int) or scale_factor < 1:
-        raise ValueError(f"scale_factor must be a positive int, got {scale_factor!r}")
-    if not torch.isfinite(centers).all():
-        raise ValueError("centers must be finite")
-    if centers.numel() and centers.detach().abs().max() > 1 + 1e-6:
-        raise ValueError("centers must lie in [-1, 1] (clamp sampled locations first)")
+    _check_retina(size, n_scales, scale_factor, ("size", "n_scales", "scale_factor"))
+    _check_centers_values(centers, "centers")
 
 
 def _area_weights(coords: torch.Tensor, length: int, size: int, n_scales: int, scale_factor: int) -> torch.Tensor:
@@ -103,6 +115,9 @@ def extract_glimpses(
     Returns
     -------
     ``(B, n_scales, C, size, size)``; zero where a patch leaves the image.
+
+    The centres are checked to be finite and inside ``[-1, 1]``; the images' values are not read
+    (a NaN pixel gives NaN glimpses), to keep the sensor cheap inside a model's forward.
     """
     _validate(images, centers, size, n_scales, scale_factor)
     batch, channels, height, width = images.shape
@@ -153,8 +168,18 @@ def glimpse_boxes(
     centers: torch.Tensor, image_size: tuple[int, int], size: int, n_scales: int = 1, scale_factor: int = 2
 ) -> torch.Tensor:
     """Pixel boxes ``(x1, y1, x2, y2)`` each scale covers, for drawing: ``centers (..., 2)`` -> ``(..., n_scales, 4)``."""
-    if centers.shape[-1] != 2:
+    checks.tensor(centers, "centers")
+    if centers.ndim < 1 or centers.shape[-1] != 2:
         raise ValueError(f"centers must end in 2 coordinates (x, y), got shape {tuple(centers.shape)}")
+    if not centers.is_floating_point():
+        raise ValueError(f"centers must have a float dtype, got {centers.dtype}")
+    if not torch.isfinite(centers).all():
+        raise ValueError("centers must be finite")
+    if not isinstance(image_size, (tuple, list)) or len(image_size) != 2:
+        raise ValueError(f"image_size must be a pair (H, W), got {image_size!r}")
+    checks.positive_int(image_size[0], "image_size[0] (H)")
+    checks.positive_int(image_size[1], "image_size[1] (W)")
+    _check_retina(size, n_scales, scale_factor, ("size", "n_scales", "scale_factor"))
     height, width = image_size
     u = (centers[..., 0] + 1) / 2 * width
     v = (centers[..., 1] + 1) / 2 * height
@@ -173,16 +198,12 @@ class GlimpseSensor(nn.Module):
 
     def __init__(self, size: int, n_scales: int = 1, scale_factor: int = 2) -> None:
         super().__init__()
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive int, got {size!r}")
-        if not isinstance(n_scales, int) or n_scales < 1:
-            raise ValueError(f"n_scales must be a positive int, got {n_scales!r}")
-        if not isinstance(scale_factor, int) or scale_factor < 1:
-            raise ValueError(f"scale_factor must be a positive int, got {scale_factor!r}")
+        _check_retina(size, n_scales, scale_factor, ("size", "n_scales", "scale_factor"))
         self.size, self.n_scales, self.scale_factor = size, n_scales, scale_factor
 
     def output_features(self, channels: int) -> int:
         """Length of one flattened glimpse stack for images with ``channels`` channels."""
+        checks.positive_int(channels, "channels")
         return self.n_scales * channels * self.size * self.size
 
     def forward(self, images: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:

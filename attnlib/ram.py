@@ -44,7 +44,8 @@ from torch import nn
 from torch.distributions import Normal
 from torch.nn import functional as F
 
-from attnlib.glimpse import GlimpseSensor
+from attnlib import checks
+from attnlib.glimpse import GlimpseSensor, _check_centers_values, _check_retina
 from attnlib.reinforce import LearnedBaseline, baseline_loss, score_function_surrogate
 
 __all__ = ["RAMOutput", "RecurrentAttentionModel", "hybrid_loss", "ram_predict", "ram_step"]
@@ -108,12 +109,25 @@ class RecurrentAttentionModel(nn.Module):
         detach_policy_input: bool = True,
     ) -> None:
         super().__init__()
-        if not isinstance(n_glimpses, int) or n_glimpses < 1:
-            raise ValueError(f"n_glimpses must be a positive int, got {n_glimpses!r}")
-        if core not in ("rnn", "lstm"):
-            raise ValueError(f"core must be 'rnn' or 'lstm', got {core!r}")
-        if not std > 0:
-            raise ValueError(f"std must be positive, got {std!r}")
+        _check_retina(glimpse_size, n_scales, scale_factor, ("glimpse_size", "n_scales", "scale_factor"))
+        checks.positive_int(n_glimpses, "n_glimpses")
+        for value, name in [
+            (in_channels, "in_channels"),
+            (n_classes, "n_classes"),
+            (glimpse_hidden, "glimpse_hidden"),
+            (location_hidden, "location_hidden"),
+            (hidden, "hidden"),
+        ]:
+            checks.positive_int(value, name)
+        checks.one_of(core, ("rnn", "lstm"), "core")
+        checks.positive_float(std, "std")
+        for value, name in [
+            (random_glimpses, "random_glimpses"),
+            (detach_location, "detach_location"),
+            (detach_policy_input, "detach_policy_input"),
+        ]:
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         self.sensor = GlimpseSensor(glimpse_size, n_scales, scale_factor)
         self.n_glimpses, self.std, self.core_type = n_glimpses, float(std), core
         self.in_channels, self.hidden = in_channels, hidden
@@ -171,17 +185,33 @@ class RecurrentAttentionModel(nn.Module):
         start
             ``(B, 2)``: the first glimpse's location (default: the image centre);
             the policy chooses the rest.
+
+        ``locations`` and ``start``, when given, are checked to be finite and in ``[-1, 1]``; the
+        images' values are not read (a NaN pixel gives NaN logits), to keep the forward cheap.
         """
+        checks.tensor(images, "images")
         if images.ndim != 4 or images.shape[1] != self.in_channels:
             raise ValueError(f"images must be (B, {self.in_channels}, H, W), got shape {tuple(images.shape)}")
+        if not images.is_floating_point():
+            raise ValueError(f"images must have a float dtype (convert with images.float() / 255), got {images.dtype}")
         batch, steps = images.shape[0], self.n_glimpses
-        if locations is not None and locations.shape != (batch, steps, 2):
-            raise ValueError(f"locations must be ({batch}, {steps}, 2), got {tuple(locations.shape)}")
+        if sample is not None and not isinstance(sample, bool):
+            raise ValueError(f"sample must be None, True or False, got {sample!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+        if locations is not None:
+            checks.tensor(locations, "locations")
+            if locations.shape != (batch, steps, 2):
+                raise ValueError(f"locations must be ({batch}, {steps}, 2), got {tuple(locations.shape)}")
+            _check_centers_values(locations, "locations")
         sample = self.training if sample is None else sample
         h = images.new_zeros(batch, self.hidden)
         c = images.new_zeros(batch, self.hidden) if self.core_type == "lstm" else None
-        if start is not None and start.shape != (batch, 2):
-            raise ValueError(f"start must be ({batch}, 2), got {tuple(start.shape)}")
+        if start is not None:
+            checks.tensor(start, "start")
+            if start.shape != (batch, 2):
+                raise ValueError(f"start must be ({batch}, 2), got {tuple(start.shape)}")
+            _check_centers_values(start, "start")
         loc = images.new_zeros(batch, 2) if start is None else start.to(images)
         loc = loc if locations is None else locations[:, 0]
         if self.random_glimpses and locations is None:
@@ -244,8 +274,20 @@ def hybrid_loss(
     Returns the scalar loss and a dict of floats (``loss``, ``ce``, ``reinforce``,
     ``baseline``, ``reward``).
     """
+    if not isinstance(output, RAMOutput):
+        raise ValueError(
+            f"output must be the RAMOutput of RecurrentAttentionModel.forward, got {type(output).__name__}"
+        )
+    checks.tensor(labels, "labels")
     if labels.ndim != 1 or labels.shape[0] != output.logits.shape[0]:
         raise ValueError(f"labels must be ({output.logits.shape[0]},), got {tuple(labels.shape)}")
+    if labels.numel() == 0:
+        raise ValueError("labels must hold at least one label, got an empty batch")
+    checks.ids_in_range(labels, output.logits.shape[1], "labels")
+    checks.non_negative_float(reinforce_weight, "reinforce_weight")
+    checks.non_negative_float(baseline_weight, "baseline_weight")
+    if not isinstance(use_baseline, bool):
+        raise ValueError(f"use_baseline must be True or False, got {use_baseline!r}")
     ce = F.cross_entropy(output.logits, labels)
     reward = (output.logits.detach().argmax(-1) == labels).to(output.logits.dtype)
     reinforce = score_function_surrogate(output.log_probs, reward, output.baselines if use_baseline else None)
@@ -261,11 +303,17 @@ def hybrid_loss(
     return loss, logs
 
 
+def _pair(batch: object) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"batch must be an (images, labels) pair, got a {type(batch).__name__}")
+    return batch[0], batch[1]
+
+
 def ram_step(
     model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """A ``step`` for :func:`attnlib.train.fit`: sample a trajectory, return :func:`hybrid_loss`."""
-    images, labels = batch
+    images, labels = _pair(batch)
     loss, logs = hybrid_loss(model(images, sample=True), labels)
     return loss, {"loss": logs["loss"], "reward": logs["reward"]}
 
@@ -274,5 +322,5 @@ def ram_predict(
     model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A ``predict`` for :func:`attnlib.train.evaluate`: follow the policy mean, return logits and labels."""
-    images, labels = batch
+    images, labels = _pair(batch)
     return model(images, sample=False).logits, labels

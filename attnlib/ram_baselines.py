@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib import checks
+
 __all__ = ["FullyConnected", "SmallCNN", "count_flops", "ram_flops"]
 
 
@@ -22,8 +24,13 @@ class FullyConnected(nn.Module):
 
     def __init__(self, in_features: int, hidden: tuple[int, ...] = (256, 256), n_classes: int = 10) -> None:
         super().__init__()
-        if in_features < 1 or any(h < 1 for h in hidden):
-            raise ValueError(f"in_features and hidden sizes must be positive, got {in_features}, {hidden}")
+        checks.positive_int(in_features, "in_features")
+        if isinstance(hidden, int) or not isinstance(hidden, (tuple, list)):
+            raise ValueError(f"hidden must be a tuple of layer widths such as (256, 256), got {hidden!r}")
+        for i, h in enumerate(hidden):
+            checks.positive_int(h, f"hidden[{i}]")
+        checks.positive_int(n_classes, "n_classes")
+        self.in_features = in_features
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for h in hidden:
@@ -33,8 +40,12 @@ class FullyConnected(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4:
-            raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+        checks.tensor(images, "images", ndim=4, dtype="float")
+        if images.shape[1:].numel() != self.in_features:
+            raise ValueError(
+                f"images must have C * H * W = in_features = {self.in_features} values each, got shape "
+                f"{tuple(images.shape)}"
+            )
         return self.net(images)
 
 
@@ -46,8 +57,10 @@ class SmallCNN(nn.Module):
 
     def __init__(self, in_channels: int = 1, n_classes: int = 10, width: int = 16) -> None:
         super().__init__()
-        if width < 1:
-            raise ValueError(f"width must be positive, got {width}")
+        checks.positive_int(in_channels, "in_channels")
+        checks.positive_int(n_classes, "n_classes")
+        checks.positive_int(width, "width")
+        self.in_channels = in_channels
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 5, padding=2),
             nn.ReLU(),
@@ -62,8 +75,11 @@ class SmallCNN(nn.Module):
         self.classifier = nn.Linear(4 * width, n_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4:
-            raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+        checks.tensor(images, "images", ndim=4, dtype="float")
+        if images.shape[1] != self.in_channels:
+            raise ValueError(f"images must be (B, {self.in_channels}, H, W), got shape {tuple(images.shape)}")
+        if images.shape[2] < 4 or images.shape[3] < 4:
+            raise ValueError(f"images must be at least 4x4 pixels (two 2x2 max-pools), got shape {tuple(images.shape)}")
         return self.classifier(self.features(images).flatten(1))
 
 
@@ -83,11 +99,21 @@ def _flops_hook(counter: list[int]):
     return hook
 
 
+def _check_image_shape(image_shape: object) -> None:
+    if not isinstance(image_shape, (tuple, list, torch.Size)) or len(image_shape) != 3:
+        raise ValueError(f"image_shape must be (C, H, W), got {image_shape!r}")
+    for i, side in enumerate(image_shape):
+        checks.positive_int(side, f"image_shape[{i}]")
+
+
 @torch.no_grad()
 def count_flops(model: nn.Module, image_shape: tuple[int, int, int], **forward_kwargs) -> int:
     """FLOPs (2 per multiply-add) of the learned layers in one forward pass of one ``(C, H, W)`` image."""
-    if len(image_shape) != 3:
-        raise ValueError(f"image_shape must be (C, H, W), got {image_shape}")
+    _check_image_shape(image_shape)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if next(model.parameters(), None) is None:
+        raise ValueError(f"model must have parameters (learned layers to count), got a {type(model).__name__}")
     counter = [0]
     handles = [
         m.register_forward_hook(_flops_hook(counter))
@@ -112,6 +138,9 @@ def ram_flops(model: nn.Module, image_shape: tuple[int, int, int]) -> int:
     The retina reads ``sum_k (size * w_k)^2`` pixels per channel and glimpse and
     averages them (one addition each), independent of the image size.
     """
+    if not hasattr(model, "sensor") or not hasattr(model, "n_glimpses"):
+        raise ValueError(f"model must be a RecurrentAttentionModel (with a sensor), got {type(model).__name__}")
+    _check_image_shape(image_shape)
     sensor = model.sensor
     retina = sum((sensor.size * sensor.scale_factor**k) ** 2 for k in range(sensor.n_scales))
     return count_flops(model, image_shape) + model.n_glimpses * image_shape[0] * retina

@@ -167,3 +167,45 @@ def test_bad_inputs_raise():
         extract_glimpses(images, torch.zeros(2, 2), 4, scale_factor=0)
     with pytest.raises(ValueError, match="size"):
         GlimpseSensor(-1)
+
+
+def _bad_glimpse_calls():
+    """(call, argument the message must name): the mistakes a new user makes."""
+    images, centers = torch.rand(2, 1, 10, 10), torch.zeros(2, 2)
+    return [
+        (lambda: extract_glimpses(images, centers, 0), "size"),
+        (lambda: extract_glimpses(images, centers, 4.0), "size"),
+        (lambda: extract_glimpses(images, centers, True), "size"),
+        (lambda: extract_glimpses(images, centers, 4, n_scales=-1), "n_scales"),
+        (lambda: extract_glimpses(images, centers, 4, scale_factor=1.5), "scale_factor"),
+        (lambda: extract_glimpses(images.numpy(), centers, 4), "images"),
+        (lambda: extract_glimpses((images * 255).to(torch.uint8), centers, 4), "images"),  # silently wrong before
+        (lambda: extract_glimpses(images[:, 0], centers, 4), "images"),
+        (lambda: extract_glimpses(images, centers[:1], 4), "batch"),
+        (lambda: extract_glimpses(images, torch.zeros(2), 4), "centers"),
+        (lambda: extract_glimpses(images, torch.full((2, 2), float("nan")), 4), "centers"),
+        (lambda: extract_glimpses(images, torch.full((2, 2), -float("inf")), 4), "centers"),
+        (lambda: extract_glimpses(images, torch.full((2, 2), -1.01), 4), "centers"),
+        (lambda: extract_glimpses(images, torch.zeros(2, 2, dtype=torch.bool), 4), "centers"),
+        (lambda: extract_glimpses(images, [[0.0, 0.0], [0.0, 0.0]], 4), "centers"),
+        (lambda: GlimpseSensor(0), "size"),
+        (lambda: GlimpseSensor(4, n_scales=0), "n_scales"),
+        (lambda: GlimpseSensor(4, scale_factor=0), "scale_factor"),
+        (lambda: GlimpseSensor(4)(images, torch.ones(2, 2) * 2), "centers"),
+        (lambda: GlimpseSensor(4).output_features(0), "channels"),
+        (lambda: glimpse_boxes(torch.zeros(3), (10, 10), 4), "centers"),
+        (lambda: glimpse_boxes(torch.zeros(2, 2), (10,), 4), "image_size"),
+        (lambda: glimpse_boxes(torch.zeros(2, 2), (0, 10), 4), "image_size"),
+        (lambda: glimpse_boxes(torch.zeros(2, 2), (10, 10), 0), "size"),
+        (lambda: glimpse_boxes(torch.zeros(2, 2), (10, 10), 4, n_scales=0), "n_scales"),
+        (lambda: glimpse_boxes(torch.zeros(2, 2), (10, 10), 4, scale_factor=-2), "scale_factor"),
+        (lambda: glimpse_boxes(torch.full((2, 2), float("nan")), (10, 10), 4), "centers"),
+        (lambda: glimpse_boxes([0.0, 0.0], (10, 10), 4), "centers"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_glimpse_calls())))
+def test_bad_inputs_are_refused_naming_the_argument(case):
+    call, match = _bad_glimpse_calls()[case]
+    with pytest.raises(ValueError, match=match):
+        call()

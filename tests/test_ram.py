@@ -232,3 +232,78 @@ def test_log_prob_is_of_the_unclamped_sample_and_the_sensor_sees_the_clamped_one
     expected = Normal(out.means[:, 1:], 0.5).log_prob(raw).sum(-1)
     torch.testing.assert_close(out.log_probs[:, 1:], expected)
     assert torch.all(out.log_probs[:, 0] == 0)
+
+
+def _bad_ram_calls():
+    """(call, argument the message must name): the mistakes a new user makes, for RAM and its baselines."""
+    model = small_model()
+    images, labels = torch.rand(2, 1, 28, 28), torch.tensor([3, 7])
+    out = model(images)
+    steps = model.n_glimpses
+    return [
+        (lambda: RecurrentAttentionModel(glimpse_size=0), "glimpse_size"),  # was reported as "size"
+        (lambda: RecurrentAttentionModel(glimpse_size=8.0), "glimpse_size"),
+        (lambda: RecurrentAttentionModel(n_scales=0), "n_scales"),
+        (lambda: RecurrentAttentionModel(scale_factor=0), "scale_factor"),
+        (lambda: RecurrentAttentionModel(n_glimpses=2.5), "n_glimpses"),
+        (lambda: RecurrentAttentionModel(in_channels=0), "in_channels"),
+        (lambda: RecurrentAttentionModel(n_classes=0), "n_classes"),
+        (lambda: RecurrentAttentionModel(hidden=-4), "hidden"),
+        (lambda: RecurrentAttentionModel(glimpse_hidden=0), "glimpse_hidden"),
+        (lambda: RecurrentAttentionModel(location_hidden=0), "location_hidden"),
+        (lambda: RecurrentAttentionModel(core="LSTM"), "core"),
+        (lambda: RecurrentAttentionModel(std=-0.1), "std"),
+        (lambda: RecurrentAttentionModel(std=float("nan")), "std"),
+        (lambda: RecurrentAttentionModel(std=float("inf")), "std"),
+        (lambda: RecurrentAttentionModel(random_glimpses="yes"), "random_glimpses"),
+        (lambda: RecurrentAttentionModel(detach_location=None), "detach_location"),
+        (lambda: model(images[0]), "images"),
+        (lambda: model(images.numpy()), "images"),
+        (lambda: model((images * 255).to(torch.uint8)), "images"),
+        (lambda: model(images, sample="yes"), "sample"),
+        (lambda: model(images, generator=0), "generator"),
+        (lambda: model(images, locations=torch.zeros(2, steps)), "locations"),
+        (lambda: model(images, locations=torch.full((2, steps, 2), 1.5)), "locations"),
+        (lambda: model(images, locations=torch.full((2, steps, 2), float("nan"))), "locations"),
+        (lambda: model(images, start=torch.zeros(3, 2)), "start"),
+        (lambda: model(images, start=torch.full((2, 2), -2.0)), "start"),
+        (lambda: model(images, start=[0.0, 0.0]), "start"),
+        (lambda: hybrid_loss(out, labels.float()), "labels"),
+        (lambda: hybrid_loss(out, torch.tensor([3, 10])), "labels"),  # id == n_classes
+        (lambda: hybrid_loss(out, torch.tensor([-1, 3])), "labels"),
+        (lambda: hybrid_loss(out, labels[:, None]), "labels"),
+        (lambda: hybrid_loss(out, [3, 7]), "labels"),
+        (lambda: hybrid_loss(model(images[:0]), labels[:0]), "labels"),  # empty batch: NaN before
+        (lambda: hybrid_loss(out.logits, labels), "output"),
+        (lambda: hybrid_loss(out, labels, reinforce_weight=-1.0), "reinforce_weight"),
+        (lambda: hybrid_loss(out, labels, baseline_weight=float("nan")), "baseline_weight"),
+        (lambda: hybrid_loss(out, labels, use_baseline="no"), "use_baseline"),
+        (lambda: ram_step(model, images), "batch"),
+        (lambda: ram_predict(model, (images,)), "batch"),
+        (lambda: FullyConnected(0), "in_features"),
+        (lambda: FullyConnected(784, hidden=256), "hidden"),
+        (lambda: FullyConnected(784, hidden=(256, 0)), "hidden"),
+        (lambda: FullyConnected(784, n_classes=0), "n_classes"),
+        (lambda: FullyConnected(784)(torch.rand(2, 1, 60, 60)), "images"),
+        (lambda: FullyConnected(784)(torch.rand(2, 784)), "images"),
+        (lambda: SmallCNN(width=0), "width"),
+        (lambda: SmallCNN(in_channels=0), "in_channels"),
+        (lambda: SmallCNN(n_classes=2.0), "n_classes"),
+        (lambda: SmallCNN()(torch.rand(2, 3, 28, 28)), "images"),
+        (lambda: SmallCNN()(torch.rand(2, 1, 3, 3)), "images"),
+        (lambda: SmallCNN()(torch.zeros(2, 1, 28, 28, dtype=torch.long)), "images"),
+        (lambda: count_flops(SmallCNN(), (1, 0, 28)), "image_shape"),
+        (lambda: count_flops(SmallCNN(), "1x28x28"), "image_shape"),
+        (lambda: count_flops("cnn", (1, 28, 28)), "model"),
+        (lambda: count_flops(torch.nn.Identity(), (1, 28, 28)), "model"),
+        (lambda: ram_flops(SmallCNN(), (1, 28, 28)), "model"),
+        (lambda: ram_flops(model, (1, 28)), "image_shape"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_ram_calls())))
+def test_bad_inputs_are_refused_naming_the_argument(case):
+    """Each mistake is a ValueError naming the caller's argument, never a deep torch error or a NaN loss."""
+    call, match = _bad_ram_calls()[case]
+    with pytest.raises(ValueError, match=match):
+        call()
