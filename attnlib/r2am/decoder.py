@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib import checks
 from attnlib.sat.attention import AdditiveAttention
 
 __all__ = ["CharDecoder"]
@@ -39,14 +40,15 @@ class CharDecoder(nn.Module):
         self, vocab_size: int, feature_dim: int, embed_dim: int = 32, hidden_dim: int = 128, attention_dim: int = 64
     ) -> None:
         super().__init__()
+        if checks.positive_int(vocab_size, "vocab_size") < 4:
+            raise ValueError(f"vocab_size must be >= 4 (three special tokens and a letter), got {vocab_size}")
         for name, value in (
-            ("vocab_size", vocab_size - 3),
             ("feature_dim", feature_dim),
             ("embed_dim", embed_dim),
             ("hidden_dim", hidden_dim),
+            ("attention_dim", attention_dim),
         ):
-            if value < 1:
-                raise ValueError(f"{name} is too small, got {value + (3 if name == 'vocab_size' else 0)}")
+            checks.positive_int(value, name)
         self.vocab_size, self.feature_dim, self.hidden_dim = vocab_size, feature_dim, hidden_dim
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.attention = AdditiveAttention(feature_dim, hidden_dim, attention_dim)
@@ -56,8 +58,9 @@ class CharDecoder(nn.Module):
 
     def init_state(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
         """``s_0 = tanh(W_0 mean_j a_j)`` plus the features and their attention keys (computed once)."""
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(f"features must be (B, W', {self.feature_dim}), got {tuple(features.shape)}")
+        checks.tensor(features, "features", shape=(None, None, self.feature_dim), dtype="float")
+        if features.shape[0] < 1 or features.shape[1] < 1:
+            raise ValueError(f"features must hold at least one image and one column, got {tuple(features.shape)}")
         return {
             "s": torch.tanh(self.init(features.mean(1))),
             "features": features,
@@ -67,10 +70,19 @@ class CharDecoder(nn.Module):
     def step(
         self, tokens: torch.Tensor, state: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
-        """``tokens (B,)`` (previous characters) -> ``logits (B, V)``, the new state, ``alpha (B, W')``."""
+        """``tokens (B,)`` (previous characters, ids in ``[0, V)``, checked) -> ``logits (B, V)``, the new
+        state, ``alpha (B, W')``."""
+        if not isinstance(state, dict) or not {"s", "features", "keys"} <= state.keys():
+            raise ValueError("state must be the dict of init_state (with 's', 'features', 'keys')")
+        checks.tensor(tokens, "tokens", shape=(state["s"].shape[0],))
+        checks.ids_in_range(tokens, self.vocab_size, "tokens")
+        return self._step(tokens, state)
+
+    def _step(
+        self, tokens: torch.Tensor, state: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """:meth:`step` without its checks."""
         s, features = state["s"], state["features"]
-        if tokens.shape != (s.shape[0],):
-            raise ValueError(f"tokens must be ({s.shape[0]},), got {tuple(tokens.shape)}")
         context, alpha = self.attention(features, s, keys=state["keys"])
         s = self.gru(torch.cat([self.embed(tokens), context], -1), s)
         logits = self.out(torch.cat([s, context], -1))
@@ -78,13 +90,18 @@ class CharDecoder(nn.Module):
 
     def forward(self, features: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: ``features (B, W', D)``, inputs ``tokens (B, T)`` (``<start> c_1 ... c_n``, padded)
-        -> ``logits (B, T, V)`` predicting ``c_1 ... c_n <end>`` and ``alphas (B, T, W')``."""
-        if tokens.ndim != 2 or tokens.shape[0] != features.shape[0]:
-            raise ValueError(f"tokens must be ({features.shape[0]}, T), got {tuple(tokens.shape)}")
+        -> ``logits (B, T, V)`` predicting ``c_1 ... c_n <end>`` and ``alphas (B, T, W')``.
+
+        ``tokens`` must be integer ids in ``[0, V)`` with ``T >= 1`` (checked once here)."""
+        checks.tensor(features, "features", ndim=3)
+        checks.tensor(tokens, "tokens", shape=(features.shape[0], None))
+        if tokens.shape[1] < 1:
+            raise ValueError(f"tokens must hold at least one step (T >= 1), got {tuple(tokens.shape)}")
+        checks.ids_in_range(tokens, self.vocab_size, "tokens")
         state = self.init_state(features)
         logits, alphas = [], []
         for t in range(tokens.shape[1]):
-            step_logits, state, alpha = self.step(tokens[:, t], state)
+            step_logits, state, alpha = self._step(tokens[:, t], state)
             logits.append(step_logits)
             alphas.append(alpha)
         return torch.stack(logits, 1), torch.stack(alphas, 1)
@@ -93,8 +110,14 @@ class CharDecoder(nn.Module):
         """``step(tokens, state) -> (log_probs (N, V), state, alpha (N, W'))`` for
         :func:`~attnlib.sat.decode.greedy_decode` and :func:`~attnlib.sat.decode.beam_search`."""
 
+        first = True
+
         def step(tokens: torch.Tensor, state: dict[str, torch.Tensor]):
-            logits, state, alpha = self.step(tokens, state)
+            nonlocal first
+            if first:  # the start token comes from the caller; later tokens are the decoder's own argmax
+                checks.ids_in_range(tokens, self.vocab_size, "start")
+                first = False
+            logits, state, alpha = self._step(tokens, state)
             return torch.log_softmax(logits, -1), state, alpha
 
         return step

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from attnlib import checks
 from attnlib.sat.encoder import coordinate_grid
 
 __all__ = [
@@ -35,12 +36,10 @@ ENCODERS = ("recursive", "untied", "plain")
 
 
 def _check_block(channels: int, depth: int, kernel: int) -> None:
-    if channels < 1:
-        raise ValueError(f"channels must be positive, got {channels}")
-    if depth < 1:
-        raise ValueError(f"depth must be >= 1, got {depth}")
-    if kernel < 1 or kernel % 2 == 0:
-        raise ValueError(f"kernel must be a positive odd size, got {kernel}")
+    checks.positive_int(channels, "channels")
+    checks.positive_int(depth, "depth")
+    if not isinstance(kernel, int) or isinstance(kernel, bool) or kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"kernel must be a positive odd int, got {kernel!r}")
 
 
 class RecursiveConvBlock(nn.Module):
@@ -92,9 +91,14 @@ def block_parameters(channels: int, depth: int, kernel: int = 3, tied: bool = Tr
 def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
     """Receptive field (pixels along one axis) of a chain of ``(kernel, stride)`` layers, Eq. (r2am-rf):
     ``r_l = r_{l-1} + (k_l - 1) j_{l-1}``, ``j_l = j_{l-1} s_l``, from ``r_0 = j_0 = 1``."""
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise ValueError(f"layers must be a list of (kernel, stride) pairs, got {type(layers).__name__}")
     r, jump = 1, 1
-    for i, (kernel, stride) in enumerate(layers):
-        if kernel < 1 or stride < 1:
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
+            raise ValueError(f"layers[{i}] must be a (kernel, stride) pair, got {layer!r}")
+        kernel, stride = layer
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in layer) or kernel < 1 or stride < 1:
             raise ValueError(f"layers[{i}] must be a positive (kernel, stride), got {(kernel, stride)}")
         r, jump = r + (kernel - 1) * jump, jump * stride
     return r
@@ -135,12 +139,12 @@ class WordEncoder(nn.Module):
         context: bool = True,
     ) -> None:
         super().__init__()
-        if kind not in ENCODERS:
-            raise ValueError(f"kind must be one of {ENCODERS}, got {kind!r}")
-        if height < 8 or height % 8:
-            raise ValueError(f"height must be a positive multiple of 8, got {height}")
-        if stem_channels < 1 or feature_dim < 1:
-            raise ValueError(f"stem_channels and feature_dim must be positive, got {stem_channels}, {feature_dim}")
+        checks.one_of(kind, ENCODERS, "kind")
+        if not isinstance(height, int) or isinstance(height, bool) or height < 8 or height % 8:
+            raise ValueError(f"height must be a positive multiple of 8, got {height!r}")
+        checks.positive_int(stem_channels, "stem_channels")
+        checks.positive_int(feature_dim, "feature_dim")
+        _check_block(channels, depth, kernel)
         self.kind, self.depth = kind, (1 if kind == "plain" else depth)
         self.kernel = kernel
         # Striding the first convolution (rather than pooling after it at full resolution) keeps the stem, the
@@ -167,9 +171,12 @@ class WordEncoder(nn.Module):
         return [(3, 2), (3, 2), (1, 1)] + [(self.kernel, 1)] * self.depth + [(1, 1)]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images (B, 1, H, W)`` -> ``features (B, W/4, D)``; the last feature is the column's x in [-1, 1]."""
-        if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != self.height:
-            raise ValueError(f"images must be (B, 1, {self.height}, W), got {tuple(images.shape)}")
+        """``images (B, 1, H, W)`` -> ``features (B, W/4, D)``; the last feature is the column's x in [-1, 1].
+
+        ``W >= 4``; pixel values are not checked (no finiteness check inside a forward)."""
+        checks.tensor(images, "images", shape=(None, 1, self.height, None), dtype="float")
+        if images.shape[0] < 1 or images.shape[3] < 4:
+            raise ValueError(f"images must hold at least one image at least 4 pixels wide, got {tuple(images.shape)}")
         maps = self.collapse(self.block(self.stem(images * 2 - 1)))  # (B, D-1, 1, W')
         columns = torch.relu(maps.squeeze(2)).transpose(1, 2)  # (B, W', D-1)
         if self.context is not None:

@@ -9,6 +9,7 @@ torchmetrics, and how often the attention peak moves right from one character to
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -16,9 +17,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from attnlib import checks
 from attnlib.data.words import ALPHABET
 from attnlib.r2am.decoder import CharDecoder
-from attnlib.r2am.encoder import WordEncoder
+from attnlib.r2am.encoder import ENCODERS, WordEncoder
 from attnlib.sat.decode import beam_search, greedy_decode
 from attnlib.train import fit, make_loader
 
@@ -45,9 +47,28 @@ VOCAB = ("<pad>", "<start>", "<end>", *ALPHABET)
 _INDEX = {ch: i for i, ch in enumerate(VOCAB)}
 
 
+def _strings(values: object, name: str, allow_empty: bool = True) -> list[str]:
+    """``list(values)`` if it is a sequence of strings (one string alone is refused: its letters would be read
+    as words), else ValueError naming ``name`` and the first bad entry."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} must be a list of strings, got {type(values).__name__}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"{name}[{i}] must be a string, got {type(value).__name__}")
+        if not allow_empty and not value:
+            raise ValueError(f"{name}[{i}] must be a non-empty word, got ''")
+    return list(values)
+
+
 def encode_words(words: Sequence[str], max_len: int | None = None) -> torch.Tensor:
-    """``words`` -> tokens ``(N, max_len + 2)``: ``<start> c_1 ... c_n <end>`` then ``<pad>``."""
+    """``words`` -> tokens ``(N, max_len + 2)``: ``<start> c_1 ... c_n <end>`` then ``<pad>``.
+
+    ``words`` is a list of non-empty strings of the letters a-z (a word of length 0 would teach the decoder
+    to stop at once)."""
+    words = _strings(words, "words", allow_empty=False)
     longest = max((len(w) for w in words), default=0)
+    if max_len is not None:
+        checks.positive_int(max_len, "max_len")
     max_len = longest if max_len is None else max_len
     if longest > max_len:
         raise ValueError(f"max_len must be >= the longest word ({longest}), got {max_len}")
@@ -61,9 +82,10 @@ def encode_words(words: Sequence[str], max_len: int | None = None) -> torch.Tens
 
 
 def decode_tokens(tokens: torch.Tensor) -> list[str]:
-    """Predicted tokens ``(N, T)`` -> strings, read up to the first ``<end>`` (specials skipped)."""
-    if tokens.ndim != 2:
-        raise ValueError(f"tokens must be (N, T), got {tuple(tokens.shape)}")
+    """Predicted tokens ``(N, T)`` (ids in ``[0, len(VOCAB))``) -> strings, read up to the first ``<end>``
+    (specials skipped)."""
+    checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+    checks.ids_in_range(tokens, len(VOCAB), "tokens")
     words = []
     for row in tokens.tolist():
         chars = []
@@ -88,11 +110,16 @@ def ctc_loss(column_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     :func:`torch.nn.functional.ctc_loss`. A word needs ``W' >= 2n - 1`` columns in the worst case
     (``n`` letters, all repeated); paths that cannot exist count as zero loss rather than infinity.
     """
-    if column_logits.ndim != 3 or tokens.ndim != 2 or column_logits.shape[0] != tokens.shape[0]:
+    checks.tensor(column_logits, "column_logits", ndim=3, dtype="float")
+    checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+    if column_logits.shape[0] != tokens.shape[0]:
         raise ValueError(
             f"column_logits must be (B, W', V) and tokens (B, T) for the same B, got "
             f"{tuple(column_logits.shape)} and {tuple(tokens.shape)}"
         )
+    if tokens.shape[0] < 1 or column_logits.shape[1] < 1:
+        raise ValueError(f"column_logits must hold at least one word and one column, got {tuple(column_logits.shape)}")
+    checks.ids_in_range(tokens, column_logits.shape[-1], "tokens")
     letters = tokens > END
     lengths = letters.sum(1)
     targets = tokens[letters]  # the letters of every word, concatenated
@@ -119,6 +146,13 @@ class R2AM(nn.Module):
         **encoder_kwargs: int,
     ) -> None:
         super().__init__()
+        checks.one_of(encoder, ENCODERS, "encoder")
+        allowed = [p for p in inspect.signature(WordEncoder).parameters if p != "kind"]
+        for key in encoder_kwargs:
+            if key not in allowed:
+                raise ValueError(f"{key} is not an encoder option; encoder_kwargs must be among {allowed}")
+        for name, value in (("hidden_dim", hidden_dim), ("embed_dim", embed_dim), ("attention_dim", attention_dim)):
+            checks.positive_int(value, name)
         self.encoder = WordEncoder(encoder, **encoder_kwargs)
         self.decoder = CharDecoder(len(VOCAB), self.encoder.feature_dim, embed_dim, hidden_dim, attention_dim)
         self.column_head = nn.Linear(self.encoder.feature_dim, len(VOCAB))
@@ -139,8 +173,17 @@ class R2AM(nn.Module):
         the words (:func:`ctc_loss`). Logs: ``loss`` (the total), ``nll``, ``ctc`` (0 when
         ``ctc_weight`` is 0) and ``char_acc``, the share of characters the decoder predicted right.
         """
-        if ctc_weight < 0:
-            raise ValueError(f"ctc_weight must be non-negative, got {ctc_weight}")
+        checks.non_negative_float(ctc_weight, "ctc_weight")
+        checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+        checks.tensor(images, "images", ndim=4)
+        if images.shape[0] != tokens.shape[0] or tokens.shape[0] < 1:
+            raise ValueError(
+                f"images and tokens must hold the same non-zero number of words, got {images.shape[0]} and "
+                f"{tokens.shape[0]}"
+            )
+        checks.ids_in_range(tokens, len(VOCAB), "tokens")
+        if bool((tokens[:, 0] != START).any()):
+            raise ValueError("tokens must be encode_words rows, starting with <start>")
         width = int((tokens != PAD).sum(1).max())  # drop all-padding columns
         tokens = tokens[:, :width]
         features = self.encoder(images)
@@ -209,10 +252,27 @@ def train_ocr(
     the end and ``history["best_epoch"] = [e]`` (1-based), as :func:`attnlib.train.fit` does. Choose epochs
     this way on *validation* data only; evaluate the test set once, afterwards.
     """
-    if images.ndim != 4 or images.shape[0] != len(words):
+    if not isinstance(model, R2AM):
+        raise ValueError(f"model must be an R2AM, got {type(model).__name__}")
+    words = _strings(words, "words", allow_empty=False)
+    checks.tensor(images, "images", ndim=4, dtype="float")
+    if images.shape[0] != len(words) or not words:
         raise ValueError(f"images must be ({len(words)}, 1, H, W) for {len(words)} words, got {tuple(images.shape)}")
-    if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+    encode_words(words)  # refuses letters outside a-z before any training
+    checks.positive_int(epochs, "epochs")
+    checks.positive_int(batch_size, "batch_size")
+    checks.positive_float(lr, "lr")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    if clip_grad_norm is not None:
+        checks.positive_float(clip_grad_norm, "clip_grad_norm")
+    checks.non_negative_float(ctc_weight, "ctc_weight")
+    for name, fn in (("fresh", fresh), ("eval_fn", eval_fn)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"{name} must be callable or None, got {type(fn).__name__}")
+    checks.one_of(keep_best_mode, ("max", "min"), "keep_best_mode")
+    if keep_best is not None and eval_fn is None:
+        raise ValueError("keep_best needs an eval_fn whose numbers it reads")
     torch.manual_seed(seed)
     device = next(model.parameters()).device
     loader = _EpochData(images, list(words), fresh, batch_size, seed)
@@ -246,8 +306,14 @@ def recognise(
     """Read ``images (N, 1, H, W)``: the words, and per word its attention ``(n_i + 1, W')`` (one row per
     decoded character and one for ``<end>``). ``beam_size = 1`` is greedy decoding; words are cut at
     ``max_len`` characters."""
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if not isinstance(model, R2AM):
+        raise ValueError(f"model must be an R2AM, got {type(model).__name__}")
+    checks.tensor(images, "images", ndim=4, dtype="float")
+    if images.shape[0] < 1:
+        raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.positive_int(beam_size, "beam_size")
+    checks.positive_int(max_len, "max_len")
+    checks.positive_int(batch_size, "batch_size")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -269,6 +335,8 @@ def recognise(
 
 def word_accuracy(predictions: Sequence[str], references: Sequence[str]) -> float:
     """Share of words read exactly (lexicon-free, case as given)."""
+    _strings(predictions, "predictions")
+    _strings(references, "references")
     if len(predictions) != len(references) or not predictions:
         raise ValueError(
             f"predictions and references must be non-empty and of equal length, got {len(predictions)} and "
@@ -282,6 +350,8 @@ def character_error_rate(predictions: Sequence[str], references: Sequence[str]) 
     :class:`torchmetrics.text.CharErrorRate`."""
     from torchmetrics.text import CharErrorRate
 
+    _strings(predictions, "predictions")
+    _strings(references, "references")
     if len(predictions) != len(references) or not predictions:
         raise ValueError(
             f"predictions and references must be non-empty and of equal length, got {len(predictions)} and "
@@ -297,10 +367,13 @@ def attention_monotonicity(alphas: Sequence[torch.Tensor]) -> tuple[float, int]:
     character after the first is one comparison. Returns ``(share, count)``; ``share`` is ``nan`` if no word
     has two characters.
     """
+    if isinstance(alphas, torch.Tensor) or not isinstance(alphas, Sequence):
+        raise ValueError(f"alphas must be a list of (n + 1, W') tensors, got {type(alphas).__name__}")
     moves, count = 0, 0
     for i, alpha in enumerate(alphas):
-        if alpha.ndim != 2:
-            raise ValueError(f"alphas[{i}] must be (n + 1, W'), got {tuple(alpha.shape)}")
+        if not isinstance(alpha, torch.Tensor) or alpha.ndim != 2:
+            got = tuple(alpha.shape) if isinstance(alpha, torch.Tensor) else type(alpha).__name__
+            raise ValueError(f"alphas[{i}] must be (n + 1, W'), got {got}")
         peaks = alpha[:-1].argmax(-1)
         moves += int((peaks[1:] > peaks[:-1]).sum())
         count += max(len(peaks) - 1, 0)
@@ -309,6 +382,10 @@ def attention_monotonicity(alphas: Sequence[torch.Tensor]) -> tuple[float, int]:
 
 def evaluate_ocr(model: R2AM, images: torch.Tensor, words: Sequence[str], beam_size: int = 1) -> dict[str, float]:
     """``accuracy`` and ``cer`` (fractions), ``monotonic`` (:func:`attention_monotonicity` share)."""
+    words = _strings(words, "words")
+    checks.tensor(images, "images", ndim=4)
+    if images.shape[0] != len(words) or not words:
+        raise ValueError(f"images must be ({len(words)}, 1, H, W) for {len(words)} words, got {tuple(images.shape)}")
     predictions, alphas = recognise(model, images, beam_size)
     share, _ = attention_monotonicity(alphas)
     return {

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib import checks
+
 __all__ = ["AdditiveAttention"]
 
 
@@ -31,8 +33,7 @@ class AdditiveAttention(nn.Module):
     def __init__(self, feature_dim: int, query_dim: int, attention_dim: int) -> None:
         super().__init__()
         for name, value in (("feature_dim", feature_dim), ("query_dim", query_dim), ("attention_dim", attention_dim)):
-            if value < 1:
-                raise ValueError(f"{name} must be positive, got {value}")
+            checks.positive_int(value, name)
         self.feature_dim, self.query_dim = feature_dim, query_dim
         self.key = nn.Linear(feature_dim, attention_dim)  # W_a (its bias stands for the MLP's bias)
         self.query = nn.Linear(query_dim, attention_dim, bias=False)  # W_h
@@ -44,8 +45,7 @@ class AdditiveAttention(nn.Module):
         The keys do not depend on the query, so a decoder computes them once per image and passes
         them to every :meth:`forward` call.
         """
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(f"features must be (B, L, {self.feature_dim}), got {tuple(features.shape)}")
+        checks.tensor(features, "features", shape=(None, None, self.feature_dim), dtype="float")
         return self.key(features)
 
     def forward(
@@ -69,6 +69,9 @@ class AdditiveAttention(nn.Module):
         keys
             Optional ``(B, L, A)`` from :meth:`project`, to skip recomputing them.
 
+        Shapes, dtypes and the mask are checked; the values of ``features`` and ``query`` are not
+        (no finiteness check inside a forward, see :mod:`attnlib.checks`).
+
         Returns
         -------
         context
@@ -77,21 +80,18 @@ class AdditiveAttention(nn.Module):
             ``(B, L)``: attention weights, non-negative, summing to one over the valid locations and
             exactly zero on masked ones.
         """
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(f"features must be (B, L, {self.feature_dim}), got {tuple(features.shape)}")
+        checks.tensor(features, "features", shape=(None, None, self.feature_dim), dtype="float")
         batch, length = features.shape[:2]
-        if query.ndim != 2 or query.shape != (batch, self.query_dim):
-            raise ValueError(f"query must be ({batch}, {self.query_dim}), got {tuple(query.shape)}")
+        if length < 1:
+            raise ValueError(f"features must hold at least one location (L >= 1), got {tuple(features.shape)}")
+        checks.tensor(query, "query", shape=(batch, self.query_dim), dtype="float")
         if keys is None:
             keys = self.key(features)
-        elif keys.shape[:2] != (batch, length):
+        elif checks.tensor(keys, "keys", ndim=3).shape[:2] != (batch, length):
             raise ValueError(f"keys must start with ({batch}, {length}), got {tuple(keys.shape)}")
         scores = self.score(torch.tanh(keys + self.query(query)[:, None, :])).squeeze(-1)  # (B, L)
         if mask is not None:
-            if mask.shape != (batch, length) or mask.dtype != torch.bool:
-                raise ValueError(
-                    f"mask must be a bool tensor of shape ({batch}, {length}), got {mask.dtype} {tuple(mask.shape)}"
-                )
+            checks.tensor(mask, "mask", shape=(batch, length), dtype="bool")
             if not mask.any(-1).all():
                 raise ValueError("mask must leave at least one valid location in every row")
             scores = scores.masked_fill(~mask, float("-inf"))

@@ -12,23 +12,44 @@ from collections.abc import Callable
 
 import torch
 
+from attnlib import checks
+
 __all__ = ["greedy_decode", "beam_search"]
 
 State = dict[str, torch.Tensor]
 StepFn = Callable[[torch.Tensor, State], "tuple[torch.Tensor, State, torch.Tensor | None]"]
 
 
-def _check(state: State, start: int, end: int, pad: int, max_len: int) -> int:
-    if not state:
-        raise ValueError("state must hold at least one tensor")
+def _check(step: StepFn, state: State, start: int, end: int, pad: int, max_len: int) -> int:
+    if not callable(step):
+        raise ValueError(f"step must be a callable step(tokens, state), got {type(step).__name__}")
+    if not isinstance(state, dict) or not state:
+        raise ValueError("state must be a dict holding at least one tensor")
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor) or value.ndim < 1:
+            raise ValueError(f"state[{name!r}] must be a tensor with a batch dim, got {type(value).__name__}")
     sizes = {v.shape[0] for v in state.values()}
     if len(sizes) != 1:
         raise ValueError(f"every state tensor must share the batch dim, got first dims {sorted(sizes)}")
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
-    if len({start, end, pad}) != 3 or min(start, end, pad) < 0:
+    if sizes == {0}:
+        raise ValueError("state must hold a batch of at least one input, got batch size 0")
+    checks.positive_int(max_len, "max_len")
+    for name, value in (("start", start), ("end", end), ("pad", pad)):
+        checks.non_negative_int(value, name)
+    if len({start, end, pad}) != 3:
         raise ValueError(f"start, end and pad must be distinct non-negative ids, got {start}, {end}, {pad}")
     return sizes.pop()
+
+
+def _check_log_probs(log_probs: object, rows: int, start: int, end: int, pad: int) -> int:
+    """The vocabulary size ``V`` of a step's ``log_probs (rows, V)``; the special ids must lie below it."""
+    if not isinstance(log_probs, torch.Tensor) or log_probs.ndim != 2 or log_probs.shape[0] != rows:
+        got = tuple(log_probs.shape) if isinstance(log_probs, torch.Tensor) else type(log_probs).__name__
+        raise ValueError(f"step must return log_probs of shape ({rows}, V), got {got}")
+    vocab = log_probs.shape[1]
+    if max(start, end, pad) >= vocab:
+        raise ValueError(f"start, end and pad must be ids below the vocabulary size {vocab}, got {start}, {end}, {pad}")
+    return vocab
 
 
 @torch.no_grad()
@@ -44,13 +65,15 @@ def greedy_decode(
     aux
         ``(B, T, ...)``: the step's ``aux`` per word (``None`` if the step gives none).
     """
-    batch = _check(state, start, end, pad, max_len)
+    batch = _check(step, state, start, end, pad, max_len)
     device = next(iter(state.values())).device
     tokens = torch.full((batch,), start, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     words, auxes = [], []
-    for _ in range(max_len):
+    for t in range(max_len):
         log_probs, state, aux = step(tokens, state)
+        if t == 0:
+            _check_log_probs(log_probs, batch, start, end, pad)
         tokens = torch.where(done, torch.full_like(tokens, pad), log_probs.argmax(-1))
         words.append(tokens)
         auxes.append(aux)
@@ -74,7 +97,7 @@ def beam_search(
     """Keep the ``beam_size`` most likely partial captions per input, vectorised over inputs and beams.
 
     A finished beam (it emitted ``end``) keeps its score and only extends with ``pad``. The best beam
-    maximises ``log p / length ** length_penalty`` (``0``: plain log-probability).
+    maximises ``log p / length ** length_penalty`` (``0``: plain log-probability; must be ``>= 0``).
 
     Returns
     -------
@@ -85,9 +108,9 @@ def beam_search(
     aux
         ``(B, T, ...)`` the step's ``aux`` along the best beam, or ``None``.
     """
-    batch = _check(state, start, end, pad, max_len)
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    batch = _check(step, state, start, end, pad, max_len)
+    checks.positive_int(beam_size, "beam_size")
+    checks.non_negative_float(length_penalty, "length_penalty")
     k = beam_size
     device = next(iter(state.values())).device
     state = {name: value.repeat_interleave(k, 0) for name, value in state.items()}
@@ -98,9 +121,9 @@ def beam_search(
     seqs = torch.zeros(batch, k, 0, dtype=torch.long, device=device)
     aux_hist: torch.Tensor | None = None
     rows = torch.arange(batch, device=device)[:, None]
-    for _ in range(max_len):
+    for t in range(max_len):
         log_probs, state, aux = step(tokens.reshape(-1), state)
-        vocab = log_probs.shape[-1]
+        vocab = _check_log_probs(log_probs, batch * k, start, end, pad) if t == 0 else log_probs.shape[-1]
         if k > vocab:
             raise ValueError(f"beam_size ({k}) must not exceed the vocabulary size ({vocab})")
         log_probs = log_probs.reshape(batch, k, vocab)

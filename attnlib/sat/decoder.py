@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from attnlib import checks
 from attnlib.sat.attention import AdditiveAttention
 
 __all__ = ["MODES", "StepOutput", "DecoderOutput", "SATDecoder"]
@@ -85,13 +86,17 @@ class SATDecoder(nn.Module):
         gate: bool = True,
     ) -> None:
         super().__init__()
-        if vocab_size < 4 or feature_dim < 1 or embed_dim < 1 or hidden_dim < 1:
-            raise ValueError(
-                "vocab_size must be >= 4 and feature_dim, embed_dim, hidden_dim positive, got "
-                f"{vocab_size}, {feature_dim}, {embed_dim}, {hidden_dim}"
-            )
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if checks.positive_int(vocab_size, "vocab_size") < 4:
+            raise ValueError(f"vocab_size must be an int >= 4 (special tokens included), got {vocab_size!r}")
+        for name, value in (
+            ("feature_dim", feature_dim),
+            ("embed_dim", embed_dim),
+            ("hidden_dim", hidden_dim),
+            ("attention_dim", attention_dim),
+        ):
+            checks.positive_int(value, name)
+        if checks.probability(dropout, "dropout") == 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.vocab_size, self.feature_dim, self.hidden_dim = vocab_size, feature_dim, hidden_dim
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.attention = AdditiveAttention(feature_dim, hidden_dim, attention_dim)
@@ -112,13 +117,13 @@ class SATDecoder(nn.Module):
         Every entry has the batch as its first dim, so the generic decoders of
         :mod:`attnlib.sat.decode` can repeat and reorder it.
         """
-        if features.ndim != 3 or features.shape[-1] != self.feature_dim:
-            raise ValueError(f"features must be (B, L, {self.feature_dim}), got {tuple(features.shape)}")
+        checks.tensor(features, "features", shape=(None, None, self.feature_dim), dtype="float")
+        if features.shape[0] < 1 or features.shape[1] < 1:
+            raise ValueError(f"features must hold at least one image and one location, got {tuple(features.shape)}")
         if mask is None:
             mean = features.mean(1)
         else:
-            if mask.shape != features.shape[:2]:
-                raise ValueError(f"mask must be {tuple(features.shape[:2])}, got {tuple(mask.shape)}")
+            checks.tensor(mask, "mask", shape=tuple(features.shape[:2]), dtype="bool")
             weights = mask.to(features.dtype).unsqueeze(-1)
             mean = (features * weights).sum(1) / weights.sum(1).clamp(min=1)
         state = {
@@ -144,14 +149,27 @@ class SATDecoder(nn.Module):
         ``mode`` is one of :data:`MODES`. In ``hard`` mode the location is sampled with ``generator``
         and, independently per sequence with probability ``expected_prob``, replaced by the expectation
         (the authors' variance-reduction trick; the REINFORCE term then skips that step).
+        ``tokens`` must be integer ids in ``[0, vocab_size)`` (checked here; :meth:`forward` checks all
+        steps once and the decoding loops of :meth:`step_fn` skip the check).
         """
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        if not 0.0 <= expected_prob <= 1.0:
-            raise ValueError(f"expected_prob must be in [0, 1], got {expected_prob}")
+        checks.one_of(mode, MODES, "mode")
+        checks.probability(expected_prob, "expected_prob")
+        if not isinstance(state, dict) or not {"h", "c", "features", "keys"} <= state.keys():
+            raise ValueError("state must be the dict of init_state (with 'h', 'c', 'features', 'keys')")
+        checks.tensor(tokens, "tokens", shape=(state["h"].shape[0],))
+        checks.ids_in_range(tokens, self.vocab_size, "tokens")
+        return self._step(tokens, state, mode, generator, expected_prob)
+
+    def _step(
+        self,
+        tokens: torch.Tensor,
+        state: dict[str, torch.Tensor],
+        mode: str,
+        generator: torch.Generator | None,
+        expected_prob: float,
+    ) -> StepOutput:
+        """:meth:`step` without its checks (the caller made them)."""
         h, c, features = state["h"], state["c"], state["features"]
-        if tokens.shape != (h.shape[0],):
-            raise ValueError(f"tokens must be ({h.shape[0]},), got {tuple(tokens.shape)}")
         expected, alpha = self.attention(features, h, mask=state.get("mask"), keys=state["keys"])
         out = StepOutput(logits=torch.empty(0), alpha=alpha, h=h, c=c)
         if mode == "soft":
@@ -191,13 +209,20 @@ class SATDecoder(nn.Module):
         expected_prob: float = 0.5,
     ) -> DecoderOutput:
         """Teacher forcing: ``features (B, L, D)``, input words ``tokens (B, T)`` (``<start> w_1 ...``)
-        -> :class:`DecoderOutput` predicting ``w_1 ... <end>``."""
-        if tokens.ndim != 2 or tokens.shape[0] != features.shape[0]:
-            raise ValueError(f"tokens must be ({features.shape[0]}, T), got {tuple(tokens.shape)}")
+        -> :class:`DecoderOutput` predicting ``w_1 ... <end>``.
+
+        ``tokens`` must be integer ids in ``[0, vocab_size)`` with ``T >= 1`` (checked once here)."""
+        checks.one_of(mode, MODES, "mode")
+        checks.probability(expected_prob, "expected_prob")
+        checks.tensor(features, "features", ndim=3)
+        checks.tensor(tokens, "tokens", shape=(features.shape[0], None))
+        if tokens.shape[1] < 1:
+            raise ValueError(f"tokens must hold at least one step (T >= 1), got {tuple(tokens.shape)}")
+        checks.ids_in_range(tokens, self.vocab_size, "tokens")
         state = self.init_state(features, mask)
         steps = []
         for t in range(tokens.shape[1]):
-            out = self.step(tokens[:, t], state, mode, generator, expected_prob)
+            out = self._step(tokens[:, t], state, mode, generator, expected_prob)
             state = {**state, "h": out.h, "c": out.c}
             steps.append(out)
         stack = lambda name: torch.stack([getattr(s, name) for s in steps], 1)  # noqa: E731
@@ -209,11 +234,15 @@ class SATDecoder(nn.Module):
     def step_fn(self, mode: str = "soft", generator: torch.Generator | None = None):
         """A ``step(tokens, state) -> (log_probs (N, V), state, alpha (N, L))`` for
         :func:`~attnlib.sat.decode.greedy_decode` and :func:`~attnlib.sat.decode.beam_search`."""
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        checks.one_of(mode, MODES, "mode")
+        first = True
 
         def step(tokens: torch.Tensor, state: dict[str, torch.Tensor]):
-            out = self.step(tokens, state, mode, generator, expected_prob=0.0)
+            nonlocal first
+            if first:  # the start token comes from the caller; later tokens are the decoder's own argmax
+                checks.ids_in_range(tokens, self.vocab_size, "start")
+                first = False
+            out = self._step(tokens, state, mode, generator, 0.0)
             return torch.log_softmax(out.logits, -1), {**state, "h": out.h, "c": out.c}, out.alpha
 
         return step

@@ -12,13 +12,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib import checks
+
 __all__ = ["coordinate_grid", "SmallCNNEncoder", "TorchvisionEncoder"]
 
 
 def coordinate_grid(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
     """``(height * width, 2)`` cell centres ``(x, y)`` in ``[-1, 1]``, row-major like the flattened grid."""
-    if height < 1 or width < 1:
-        raise ValueError(f"height and width must be positive, got {height} x {width}")
+    checks.positive_int(height, "height")
+    checks.positive_int(width, "width")
     ys = (torch.arange(height, device=device) + 0.5) / height * 2 - 1
     xs = (torch.arange(width, device=device) + 0.5) / width * 2 - 1
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -75,12 +77,17 @@ class SmallCNNEncoder(nn.Module):
         stride: int = 8,
     ):
         super().__init__()
-        if in_channels < 1 or len(channels) != 4 or min(channels) < 1:
-            raise ValueError(
-                f"in_channels must be positive and channels four positive widths, got {in_channels} and {channels}"
-            )
-        if stride not in (4, 8):
+        checks.positive_int(in_channels, "in_channels")
+        if (
+            isinstance(channels, (str, bytes))
+            or not hasattr(channels, "__len__")
+            or len(channels) != 4
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in channels)
+        ):
+            raise ValueError(f"channels must be four positive int widths, got {channels!r}")
+        if stride not in (4, 8) or isinstance(stride, bool):
             raise ValueError(f"stride must be 4 or 8 pixels per cell, got {stride!r}")
+        self.in_channels = in_channels
         poolings = 3 if stride == 8 else 2
         layers: list[nn.Module] = []
         width = in_channels
@@ -99,9 +106,15 @@ class SmallCNNEncoder(nn.Module):
         self.stride = stride
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """``images (B, C, H, W)`` -> annotation vectors ``(B, L, D)`` with ``L = (H/s)(W/s)``, ``s = stride``, and ``(h, w)``."""
-        if images.ndim != 4:
-            raise ValueError(f"images must be (B, C, H, W), got {tuple(images.shape)}")
+        """``images (B, C, H, W)`` -> annotation vectors ``(B, L, D)`` with ``L = (H/s)(W/s)``, ``s = stride``, and ``(h, w)``.
+
+        ``H`` and ``W`` must be at least ``stride``; pixel values are not checked (see :mod:`attnlib.checks`)."""
+        checks.tensor(images, "images", shape=(None, self.in_channels, None, None), dtype="float")
+        if images.shape[0] < 1 or min(images.shape[-2:]) < self.stride:
+            raise ValueError(
+                f"images must hold at least one image of at least {self.stride} x {self.stride} pixels, "
+                f"got {tuple(images.shape)}"
+            )
         maps = self.body(images)
         return self.flatten(maps), (maps.shape[-2], maps.shape[-1])
 
@@ -127,7 +140,7 @@ class TorchvisionEncoder(nn.Module):
         super().__init__()
         import torchvision
 
-        if not hasattr(torchvision.models, name):
+        if not isinstance(name, str) or not hasattr(torchvision.models, name):
             raise ValueError(f"name must be a torchvision.models constructor, got {name!r}")
         net = getattr(torchvision.models, name)(weights=weights)
         if hasattr(net, "fc"):  # ResNet family
@@ -145,8 +158,10 @@ class TorchvisionEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """``images (B, C, H, W)``, C in {1, 3} (grey images are repeated) -> ``(B, L, D)`` and ``(h, w)``."""
-        if images.ndim != 4 or images.shape[1] not in (1, 3):
-            raise ValueError(f"images must be (B, 1 or 3, H, W), got {tuple(images.shape)}")
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] not in (1, 3):
+            got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+            raise ValueError(f"images must be (B, 1 or 3, H, W), got {got}")
+        checks.tensor(images, "images", dtype="float")
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
         maps = self.body(images)

@@ -16,17 +16,26 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from attnlib import checks
 from attnlib.reinforce import MovingAverageBaseline, rewards_to_go, score_function_surrogate
 
 __all__ = ["caption_nll", "doubly_stochastic_penalty", "hard_attention_loss"]
 
 
 def caption_nll(logits: torch.Tensor, targets: torch.Tensor, pad: int = 0) -> torch.Tensor:
-    """``-log p(y | a)`` per caption: ``logits (B, T, V)``, ``targets (B, T)`` (``pad`` ignored) -> ``(B,)``."""
-    if logits.ndim != 3 or targets.shape != logits.shape[:2]:
+    """``-log p(y | a)`` per caption: ``logits (B, T, V)``, ``targets (B, T)`` (``pad`` ignored) -> ``(B,)``.
+
+    ``targets`` must be integer ids in ``[0, V)`` and the batch non-empty (checked)."""
+    checks.tensor(logits, "logits", ndim=3, dtype="float")
+    checks.tensor(targets, "targets", dtype="int")
+    if targets.shape != logits.shape[:2]:
         raise ValueError(
             f"logits must be (B, T, V) and targets (B, T), got {tuple(logits.shape)} and {tuple(targets.shape)}"
         )
+    if logits.shape[0] < 1 or logits.shape[1] < 1:
+        raise ValueError(f"logits must hold at least one caption and one step, got {tuple(logits.shape)}")
+    checks.non_negative_int(pad, "pad")
+    checks.ids_in_range(targets, logits.shape[-1], "targets", allow=(pad,))
     nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad, reduction="none")
     return nll.sum(1)
 
@@ -45,13 +54,12 @@ def doubly_stochastic_penalty(
     weight
         ``lambda``, non-negative.
     """
-    if alphas.ndim != 3:
-        raise ValueError(f"alphas must be (B, T, L), got {tuple(alphas.shape)}")
-    if weight < 0:
-        raise ValueError(f"weight must be non-negative, got {weight}")
+    checks.tensor(alphas, "alphas", ndim=3, dtype="float")
+    if alphas.shape[0] < 1:
+        raise ValueError(f"alphas must hold at least one caption, got {tuple(alphas.shape)}")
+    checks.non_negative_float(weight, "weight")
     if step_mask is not None:
-        if step_mask.shape != alphas.shape[:2]:
-            raise ValueError(f"step_mask must be {tuple(alphas.shape[:2])}, got {tuple(step_mask.shape)}")
+        checks.tensor(step_mask, "step_mask", shape=tuple(alphas.shape[:2]), dtype="bool")
         alphas = alphas * step_mask[..., None].to(alphas.dtype)
     coverage = alphas.sum(1)  # (B, L): total attention each location received
     return weight * ((1.0 - coverage) ** 2).sum(-1).mean()
@@ -97,15 +105,19 @@ def hard_attention_loss(
     logs
         ``nll``, ``reward`` (mean log-likelihood), ``baseline``, ``entropy`` (mean per step).
     """
+    checks.tensor(targets, "targets", ndim=2, dtype="int")
+    checks.tensor(log_probs, "log_probs", dtype="float")
+    checks.tensor(entropies, "entropies", dtype="float")
+    checks.tensor(sampled, "sampled", dtype="bool")
     if log_probs.shape != targets.shape or entropies.shape != targets.shape or sampled.shape != targets.shape:
         raise ValueError(
             f"log_probs, entropies and sampled must all be {tuple(targets.shape)}, got "
             f"{tuple(log_probs.shape)}, {tuple(entropies.shape)}, {tuple(sampled.shape)}"
         )
-    if entropy_weight < 0 or reinforce_weight < 0:
-        raise ValueError(
-            f"entropy_weight and reinforce_weight must be non-negative, got {entropy_weight}, {reinforce_weight}"
-        )
+    checks.non_negative_float(entropy_weight, "entropy_weight")
+    checks.non_negative_float(reinforce_weight, "reinforce_weight")
+    if baseline is not None and not isinstance(baseline, MovingAverageBaseline):
+        raise ValueError(f"baseline must be a MovingAverageBaseline or None, got {type(baseline).__name__}")
     if reward_to_go and baseline is not None and baseline.steps is None:
         raise ValueError("baseline must be a per-step MovingAverageBaseline(steps=...) when reward_to_go is set")
     nll = caption_nll(logits, targets, pad)

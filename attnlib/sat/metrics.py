@@ -6,16 +6,41 @@ from collections.abc import Sequence
 
 import torch
 
+from attnlib import checks
+
 __all__ = ["exact_match", "bleu", "attention_peaks", "attention_localisation"]
 
 
-def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Share of captions generated word for word like their reference (whitespace-normalised)."""
+def _strings(values: object, name: str) -> None:
+    """ValueError unless ``values`` is a sequence of strings (not one string, whose characters would be read)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} must be a list of strings, got {type(values).__name__}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"{name}[{i}] must be a string, got {type(value).__name__}")
+
+
+def _pairs(predictions: object, references: object) -> None:
+    _strings(predictions, "predictions")
+    if isinstance(references, (str, bytes)) or not isinstance(references, Sequence):
+        raise ValueError(f"references must be a list, got {type(references).__name__}")
     if len(predictions) != len(references) or not predictions:
         raise ValueError(
             f"predictions and references must be non-empty and of equal length, got "
             f"{len(predictions)} and {len(references)}"
         )
+
+
+def _pair(value: object, name: str) -> tuple[int, int]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair of positive ints, got {value!r}")
+    return checks.positive_int(value[0], name), checks.positive_int(value[1], name)
+
+
+def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Share of captions generated word for word like their reference (whitespace-normalised)."""
+    _pairs(predictions, references)
+    _strings(references, "references")
     return sum(p.split() == r.split() for p, r in zip(predictions, references)) / len(predictions)
 
 
@@ -26,21 +51,22 @@ def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]] | Seque
     """
     from torchmetrics.functional.text import bleu_score
 
-    if len(predictions) != len(references) or not predictions:
-        raise ValueError(
-            f"predictions and references must be non-empty and of equal length, got "
-            f"{len(predictions)} and {len(references)}"
-        )
-    if not 1 <= n_gram <= 4:
-        raise ValueError(f"n_gram must be in 1..4, got {n_gram}")
+    _pairs(predictions, references)
+    if not isinstance(n_gram, int) or isinstance(n_gram, bool) or not 1 <= n_gram <= 4:
+        raise ValueError(f"n_gram must be an int in 1..4, got {n_gram!r}")
     refs = [[r] if isinstance(r, str) else list(r) for r in references]
+    for i, ref in enumerate(refs):
+        if not ref or not all(isinstance(r, str) for r in ref):
+            raise ValueError(f"references[{i}] must be a string or a non-empty list of strings, got {references[i]!r}")
     return float(bleu_score(list(predictions), refs, n_gram=n_gram))
 
 
 def attention_peaks(alphas: torch.Tensor, grid: tuple[int, int], image_size: tuple[int, int]) -> torch.Tensor:
     """Pixel centre ``(x, y)`` of the most attended cell: ``alphas (B, T, L)`` -> ``(B, T, 2)``."""
-    h, w = grid
-    if alphas.ndim != 3 or alphas.shape[-1] != h * w:
+    h, w = _pair(grid, "grid")
+    _pair(image_size, "image_size")
+    checks.tensor(alphas, "alphas", ndim=3, dtype="float")
+    if alphas.shape[-1] != h * w:
         raise ValueError(f"alphas must be (B, T, {h * w}) for a {h} x {w} grid, got {tuple(alphas.shape)}")
     peak = alphas.argmax(-1)
     row, col = peak // w, peak % w
@@ -84,12 +110,21 @@ def attention_localisation(
     count
         The number of generated object words.
     """
-    if tokens.shape != alphas.shape[:2]:
-        raise ValueError(f"tokens must be {tuple(alphas.shape[:2])}, got {tuple(tokens.shape)}")
-    if boxes.ndim != 3 or boxes.shape[0] != tokens.shape[0] or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must be ({tokens.shape[0]}, K, 4), got {tuple(boxes.shape)}")
-    if n_objects.shape != (tokens.shape[0],):
-        raise ValueError(f"n_objects must be ({tokens.shape[0]},), got {tuple(n_objects.shape)}")
+    checks.tensor(alphas, "alphas", ndim=3, dtype="float")
+    checks.tensor(tokens, "tokens", shape=tuple(alphas.shape[:2]), dtype="int")
+    checks.tensor(boxes, "boxes", shape=(tokens.shape[0], None, 4), dtype="float")
+    checks.finite(boxes, "boxes")
+    checks.tensor(n_objects, "n_objects", shape=(tokens.shape[0],), dtype="int")
+    if boxes.shape[1] < 1:
+        raise ValueError(f"boxes must hold at least one box per image, got {tuple(boxes.shape)}")
+    if bool(((n_objects < 0) | (n_objects > boxes.shape[1])).any()):
+        raise ValueError(f"n_objects must lie in [0, {boxes.shape[1]}] (the boxes per image)")
+    if isinstance(object_ids, torch.Tensor):
+        checks.tensor(object_ids, "object_ids", ndim=1, dtype="int")
+    elif isinstance(object_ids, (str, bytes)) or not all(
+        isinstance(i, int) and not isinstance(i, bool) for i in object_ids
+    ):
+        raise ValueError(f"object_ids must be a list of int token ids, got {object_ids!r}")
     ids = torch.as_tensor(object_ids, device=tokens.device)
     is_object = torch.isin(tokens, ids)
     which = is_object.long().cumsum(1) - 1  # index of the object this word names

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from attnlib import checks
 from attnlib.data.captions import DIGIT_WORDS
 from attnlib.reinforce import MovingAverageBaseline
 from attnlib.sat.decode import beam_search, greedy_decode
@@ -39,8 +40,9 @@ class ShowAttendTell(nn.Module):
         self, vocab_size: int, attention: str = "soft", encoder: nn.Module | None = None, **decoder_kwargs
     ) -> None:
         super().__init__()
-        if attention not in ("soft", "hard"):
-            raise ValueError(f"attention must be 'soft' or 'hard', got {attention!r}")
+        checks.one_of(attention, ("soft", "hard"), "attention")
+        if encoder is not None and (not isinstance(encoder, nn.Module) or not hasattr(encoder, "out_dim")):
+            raise ValueError(f"encoder must be an nn.Module with an out_dim attribute, got {type(encoder).__name__}")
         self.attention = attention
         self.encoder = encoder if encoder is not None else SmallCNNEncoder()
         self.decoder = SATDecoder(vocab_size, self.encoder.out_dim, **decoder_kwargs)
@@ -55,6 +57,9 @@ class ShowAttendTell(nn.Module):
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         """``images (B, C, H, W)`` -> annotations ``(B, L, D)``; annotations computed beforehand (rank 3,
         see :func:`encode_images`) pass through unchanged."""
+        if not isinstance(inputs, torch.Tensor) or inputs.ndim not in (3, 4):
+            got = tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__
+            raise ValueError(f"inputs must be images (B, C, H, W) or annotations (B, L, D), got {got}")
         if inputs.ndim == 3:
             if inputs.shape[-1] != self.decoder.feature_dim:
                 raise ValueError(f"annotations must be (B, L, {self.decoder.feature_dim}), got {tuple(inputs.shape)}")
@@ -82,10 +87,12 @@ def encode_images(encoder: nn.Module, images: torch.Tensor, batch_size: int = 25
     Xu et al. keep their pretrained encoder fixed; then its annotations can be computed once and the
     captioner trained on them, which makes every epoch far cheaper.
     """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    if not isinstance(encoder, nn.Module):
+        raise ValueError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
+    checks.tensor(images, "images", ndim=4, dtype="float")
+    if images.shape[0] < 1:
+        raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.positive_int(batch_size, "batch_size")
     was_training = encoder.training
     encoder.eval()
     device = next(encoder.parameters()).device
@@ -117,18 +124,28 @@ def make_train_step(
     ``expected_prob`` may be a schedule: a function of the number of steps taken so far (0, 1, ...), for
     example one that starts at 1 (soft attention) and falls to the authors' 0.5.
     """
-    if attention not in ("soft", "hard"):
-        raise ValueError(f"attention must be 'soft' or 'hard', got {attention!r}")
-    if doubly_stochastic < 0:
-        raise ValueError(f"doubly_stochastic must be non-negative, got {doubly_stochastic}")
+    checks.one_of(attention, ("soft", "hard"), "attention")
+    checks.non_negative_float(doubly_stochastic, "doubly_stochastic")
+    checks.non_negative_float(entropy_weight, "entropy_weight")
+    checks.non_negative_float(reinforce_weight, "reinforce_weight")
+    if not callable(expected_prob):
+        checks.probability(expected_prob, "expected_prob")
+    checks.non_negative_int(pad, "pad")
 
     calls = 0
 
     def step(model: ShowAttendTell, batch: tuple[torch.Tensor, torch.Tensor]):
         nonlocal calls
+        if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+            raise ValueError("batch must be a pair (inputs, tokens)")
         images, tokens = batch
+        checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+        if tokens.shape[1] < 2:
+            raise ValueError(f"tokens must be (B, T + 1) with T >= 1 (<start> ... <end>), got {tuple(tokens.shape)}")
         inputs, targets = tokens[:, :-1], tokens[:, 1:]
         prob = expected_prob(calls) if callable(expected_prob) else expected_prob
+        if callable(expected_prob):
+            checks.probability(prob, f"expected_prob({calls})")
         calls += 1
         out = model(images, inputs, mode=attention, generator=generator, expected_prob=prob)
         steps = targets != pad
@@ -173,9 +190,20 @@ def generate(
     Returns ``tokens (B, T)`` (``end`` included), ``alphas (B, T, L)`` (the attention behind each word)
     and the grid ``(h, w)`` (``None`` when given annotations). ``mode`` defaults to the model's (``soft`` or ``argmax``).
     """
+    if not isinstance(model, ShowAttendTell):
+        raise ValueError(f"model must be a ShowAttendTell, got {type(model).__name__}")
     mode = mode or model.eval_mode
+    checks.positive_int(beam_size, "beam_size")
+    checks.positive_int(max_len, "max_len")
     if mode not in MODES or mode == "hard" and beam_size > 1:
         raise ValueError(f"mode must be one of {MODES} (not 'hard' with beam search), got {mode!r}")
+    if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4) or images.shape[0] < 1:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a non-empty batch (B, C, H, W) or annotations (B, L, D), got {got}")
+    vocab_size = model.decoder.vocab_size
+    for name, value in (("start", start), ("end", end), ("pad", pad)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < vocab_size:
+            raise ValueError(f"{name} must be a token id in [0, {vocab_size}), got {value!r}")
     was_training = model.training
     model.eval()
     if images.ndim == 4:
@@ -202,6 +230,13 @@ def evaluate_captions(
     Returns a dict with the three numbers (``exact_match``, ``bleu4``, ``localisation``) and, for plots,
     ``predictions`` (strings), ``tokens (N, T)``, ``alphas (N, T, L)`` and ``grid``.
     """
+    if not isinstance(model, ShowAttendTell):
+        raise ValueError(f"model must be a ShowAttendTell, got {type(model).__name__}")
+    if not all(hasattr(data, a) for a in ("vocab", "images", "boxes", "n_objects", "captions")):
+        raise ValueError(f"data must be a DigitCaptions set, got {type(data).__name__}")
+    if len(data) < 1:
+        raise ValueError("data must hold at least one scene, got 0")
+    checks.positive_int(batch_size, "batch_size")
     device = next(model.parameters()).device
     vocab = data.vocab
     chunks = []

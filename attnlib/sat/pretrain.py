@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlib import checks
+
 __all__ = ["PretrainHead", "shift_in_frame", "cell_offsets", "offset_loss", "make_pretrain_step"]
 
 
@@ -45,8 +47,10 @@ class PretrainHead(nn.Module):
 
     def __init__(self, encoder: nn.Module, num_classes: int = 10, offsets: bool = False) -> None:
         super().__init__()
-        if num_classes < 2:
+        if checks.positive_int(num_classes, "num_classes") < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        if not isinstance(encoder, nn.Module) or not hasattr(encoder, "out_dim"):
+            raise ValueError(f"encoder must be an nn.Module with an out_dim attribute, got {type(encoder).__name__}")
         self.encoder = encoder
         coords = getattr(getattr(encoder, "flatten", None), "coordinates", False)
         self.width = encoder.out_dim - (2 if coords else 0)
@@ -83,13 +87,10 @@ def shift_in_frame(images: torch.Tensor, shifts: torch.Tensor, pad: int) -> torc
     torch.Tensor
         ``(N, C, H + 2 pad, W + 2 pad)``; equal to ``torch.roll`` of the padded image by ``(dy, dx)``.
     """
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}")
-    if shifts.shape != (images.shape[0], 2) or shifts.is_floating_point():
-        raise ValueError(
-            f"shifts must be an integer tensor of shape ({images.shape[0]}, 2), got {shifts.dtype} {tuple(shifts.shape)}"
-        )
-    if pad < 0 or (shifts.abs() > pad).any():
+    checks.tensor(images, "images", ndim=4)
+    checks.tensor(shifts, "shifts", shape=(images.shape[0], 2), dtype="int")
+    checks.non_negative_int(pad, "pad")
+    if (shifts.abs() > pad).any():
         raise ValueError(
             f"pad must be >= 0 and >= every |shift|, got pad={pad}, largest shift {int(shifts.abs().max())}"
         )
@@ -119,11 +120,12 @@ def cell_offsets(centres: torch.Tensor, grid: tuple[int, int], stride: int) -> t
     torch.Tensor
         ``(N, h * w, 2)``, in cells.
     """
-    if centres.ndim != 2 or centres.shape[1] != 2:
-        raise ValueError(f"centres must be (N, 2), got {tuple(centres.shape)}")
-    if stride < 1 or min(grid) < 1:
-        raise ValueError(f"stride and grid must be positive, got stride={stride}, grid={grid}")
-    h, w = grid
+    checks.tensor(centres, "centres", shape=(None, 2), dtype="float")
+    checks.finite(centres, "centres")
+    checks.positive_int(stride, "stride")
+    if isinstance(grid, (str, bytes)) or not hasattr(grid, "__len__") or len(grid) != 2:
+        raise ValueError(f"grid must be a pair (h, w) of positive ints, got {grid!r}")
+    h, w = checks.positive_int(grid[0], "grid"), checks.positive_int(grid[1], "grid")
     ys = (torch.arange(h, dtype=centres.dtype, device=centres.device) + 0.5) * stride
     xs = (torch.arange(w, dtype=centres.dtype, device=centres.device) + 0.5) * stride
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
@@ -149,6 +151,9 @@ def offset_loss(predicted: torch.Tensor, target: torch.Tensor, radius: float = 1
     torch.Tensor
         Scalar: the mean over counted cells of ``||o_i - t_i||^2``.
     """
+    checks.tensor(predicted, "predicted", dtype="float")
+    checks.tensor(target, "target", dtype="float")
+    checks.positive_float(radius, "radius")
     if predicted.shape != target.shape or predicted.ndim != 3 or predicted.shape[-1] != 2:
         raise ValueError(
             f"predicted and target must both be (N, L, 2), got {tuple(predicted.shape)} and {tuple(target.shape)}"
@@ -188,11 +193,18 @@ def make_pretrain_step(
         ``step(model, (images (B, 1, H, W), labels (B,), centres (B, 2)))`` -> ``(loss, logs)``; the
         centres (from :func:`attnlib.data.mnist.ink_centres`) are those of the unshifted images.
     """
-    if max_shift < 0 or offset_weight < 0:
-        raise ValueError(f"max_shift and offset_weight must be >= 0, got {max_shift} and {offset_weight}")
+    checks.non_negative_int(max_shift, "max_shift")
+    checks.non_negative_float(offset_weight, "offset_weight")
+    checks.positive_float(radius, "radius")
 
     def step(model: PretrainHead, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+            raise ValueError("batch must be a triple (images, labels, centres)")
         images, labels, centres = batch
+        checks.tensor(images, "images", ndim=4, dtype="float")
+        checks.tensor(labels, "labels", shape=(images.shape[0],), dtype="int")
+        checks.tensor(centres, "centres", shape=(images.shape[0], 2), dtype="float")
+        checks.ids_in_range(labels, model.classifier.out_features, "labels")
         shifts = torch.randint(-max_shift, max_shift + 1, (len(images), 2), generator=generator).to(images.device)
         logits, offsets, grid = model.forward_all(shift_in_frame(images, shifts, max_shift))
         classification = F.cross_entropy(logits, labels)
