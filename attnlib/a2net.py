@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import SqueezeExcitation
 
+from attnlib import checks
+
 __all__ = [
     "BLOCKS",
     "CHAPTER_TASK",
@@ -48,10 +50,14 @@ CHAPTER_TASK: dict[str, int] = {"size": 32, "min_distance": 24}
 
 
 def _check_pair(A: torch.Tensor, B: torch.Tensor) -> None:
+    checks.tensor(A, "A", dtype="float")
+    checks.tensor(B, "B", dtype="float")
     if A.ndim != 3 or B.ndim != 3:
         raise ValueError(f"A and B must be (batch, channels, positions), got {tuple(A.shape)} and {tuple(B.shape)}")
     if A.shape[0] != B.shape[0] or A.shape[2] != B.shape[2]:
         raise ValueError(f"A and B must share batch and positions, got {tuple(A.shape)} and {tuple(B.shape)}")
+    if A.shape[2] == 0:
+        raise ValueError(f"A and B must hold at least one position, got {tuple(A.shape)} and {tuple(B.shape)}")
 
 
 def bilinear_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
@@ -103,8 +109,12 @@ def _pointwise(conv: nn.Conv1d, flat: torch.Tensor, residual: torch.Tensor | Non
 
 
 def _flatten_positions(x: torch.Tensor, name: str = "x") -> tuple[torch.Tensor, tuple[int, ...]]:
+    checks.tensor(x, name)
     if x.ndim not in (4, 5):
         raise ValueError(f"{name} must be (B, C, H, W) or video (B, C, T, H, W), got shape {tuple(x.shape)}")
+    checks.tensor(x, name, dtype="float")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
     return x.flatten(2), tuple(x.shape[2:])
 
 
@@ -131,8 +141,7 @@ class DoubleAttention(nn.Module):
     def __init__(self, in_channels: int, m: int, n: int) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("m", m), ("n", n)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            checks.positive_int(value, name)
         self.in_channels, self.m, self.n = in_channels, m, n
         self.qkv = nn.Conv1d(in_channels, m + 2 * n, kernel_size=1)
         self.proj = nn.Conv1d(m, in_channels, kernel_size=1)
@@ -201,8 +210,9 @@ class NonLocal(nn.Module):
     def __init__(self, in_channels: int, inner: int, scale: float | None = None) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("inner", inner)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            checks.positive_int(value, name)
+        if scale is not None:
+            checks.positive_float(scale, "scale")
         self.in_channels, self.inner, self.scale = in_channels, inner, scale
         self.qkv = nn.Conv1d(in_channels, 3 * inner, kernel_size=1)
         self.proj = nn.Conv1d(inner, in_channels, kernel_size=1)
@@ -235,15 +245,16 @@ class SEBlock(nn.Module):
 
     def __init__(self, in_channels: int, reduction: int = 4) -> None:
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if not isinstance(reduction, int) or not 1 <= reduction <= in_channels:
+        checks.positive_int(in_channels, "in_channels")
+        if not isinstance(reduction, int) or isinstance(reduction, bool) or not 1 <= reduction <= in_channels:
             raise ValueError(f"reduction must be an int in [1, in_channels], got {reduction!r}")
         self.se = SqueezeExcitation(in_channels, max(1, in_channels // reduction))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x : (B, C, H, W)`` or ``(B, C, T, H, W)`` -> same shape."""
         _flatten_positions(x)
+        if x.shape[1] != self.se.fc1.in_channels:
+            raise ValueError(f"x must have {self.se.fc1.in_channels} channels, got {x.shape[1]}")
         return self.se(x.flatten(3) if x.ndim == 5 else x).view_as(x)
 
 
@@ -254,6 +265,11 @@ def make_block(
 
     Defaults: ``m = n = inner = channels // 2`` (at least 1).
     """
+    checks.one_of(kind, BLOCKS, "kind")
+    checks.positive_int(channels, "channels")
+    for name, value in (("m", m), ("n", n), ("inner", inner)):
+        if value is not None:
+            checks.positive_int(value, name)
     half = max(1, channels // 2)
     if kind == "none":
         return nn.Identity()
@@ -314,8 +330,11 @@ class LongRangeNet(nn.Module):
         inner: int | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(width, int) or width < 2:
+        if not isinstance(width, int) or isinstance(width, bool) or width < 2:
             raise ValueError(f"width must be an int >= 2, got {width!r}")
+        checks.one_of(block, BLOCKS, "block")
+        checks.positive_int(num_classes, "num_classes")
+        checks.positive_int(in_channels, "in_channels")
         self.block_kind = block
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
@@ -333,8 +352,15 @@ class LongRangeNet(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images : (B, C_in, H, W)`` -> logits ``(B, num_classes)``."""
+        checks.tensor(images, "images")
         if images.ndim != 4:
             raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+        checks.tensor(images, "images", dtype="float")
+        c_in = self.features[0].in_channels
+        if images.shape[1] != c_in:
+            raise ValueError(f"images must have {c_in} channels, got {images.shape[1]}")
+        if images.numel() == 0:
+            raise ValueError(f"images must not be empty, got shape {tuple(images.shape)}")
         return self.head(self.block(self.features(images)))
 
 
@@ -356,6 +382,8 @@ def receptive_field(module: nn.Module) -> int:
         If the module holds a global block (SE, non-local, double attention): then every unit sees
         the whole image.
     """
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"module must be an nn.Module, got {type(module).__name__}")
     r, jump = 1, 1
     for layer in module.modules():
         if isinstance(layer, _GLOBAL_BLOCKS):
@@ -376,6 +404,8 @@ def separating_distance(field: int, pattern_size: int) -> int:
     ``[a, a + s - 1]`` and ``[a + D, a + D + s - 1]`` along it; a window of ``field`` consecutive
     pixels touches both iff ``D - (s - 1) + 1 <= field``. So ``D >= field + s - 1`` keeps them apart.
     """
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (field, pattern_size)):
+        raise ValueError(f"field and pattern_size must be ints >= 1, got {field!r} and {pattern_size!r}")
     if field < 1 or pattern_size < 1:
         raise ValueError(f"field and pattern_size must be >= 1, got {field} and {pattern_size}")
     return field + pattern_size - 1

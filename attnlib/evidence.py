@@ -19,8 +19,10 @@ verdict is "not distinguishable at this budget".
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 __all__ = ["Comparison", "Summary", "compare", "summarize"]
 
@@ -28,6 +30,11 @@ NOT_DISTINGUISHABLE = "not distinguishable at this budget"
 
 
 def _values(values: Sequence[float], name: str) -> tuple[float, ...]:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a sequence of numbers (one per seed), got {values!r}")
+    values = list(values)
+    if any(isinstance(v, (bool, str, bytes)) for v in values):
+        raise ValueError(f"{name} must be a sequence of numbers, got {values!r}")
     try:
         out = tuple(float(v) for v in values)
     except (TypeError, ValueError) as error:
@@ -36,7 +43,16 @@ def _values(values: Sequence[float], name: str) -> tuple[float, ...]:
         raise ValueError(f"{name} must hold at least one value, got an empty sequence")
     if not all(math.isfinite(v) for v in out):
         raise ValueError(f"{name} must be finite, got {out}")
+    if not math.isfinite(sum(out)) or not math.isfinite(sum(v * v for v in out)):
+        raise ValueError(f"{name} must be small enough for a mean and a variance, got {out}")
     return out
+
+
+def _format_args(unit: str, digits: int) -> None:
+    if not isinstance(unit, str):
+        raise ValueError(f"unit must be a str, got {unit!r}")
+    if not isinstance(digits, int) or isinstance(digits, bool) or not 0 <= digits <= 15:
+        raise ValueError(f"digits must be an int in [0, 15], got {digits!r}")
 
 
 def _fmt(x: float, digits: int) -> str:
@@ -59,6 +75,7 @@ class Summary:
 
     def format(self, unit: str = "", digits: int = 1) -> str:
         """``"82.5 ± 0.9 % (n = 3)"``; a single value reads ``"82.5 % (n = 1)"``."""
+        _format_args(unit, digits)
         sep = "" if unit in ("", "x") or unit.startswith(" ") else " "
         spread = f" ± {_fmt(self.std, digits)}" if self.n > 1 else ""
         return f"{_fmt(self.mean, digits)}{spread}{sep}{unit} (n = {self.n})"
@@ -94,12 +111,15 @@ class Comparison:
         """``"met"`` when ``claim_holds`` (decided by the caller from the means) and the gap is outside the
         noise; ``"not met"`` when the gap is outside the noise and the claim fails; otherwise
         ``"not distinguishable at this budget"``."""
+        if not isinstance(claim_holds, (bool, np.bool_)):
+            raise ValueError(f"claim_holds must be True or False, got {claim_holds!r}")
         if not self.distinguishable:
             return NOT_DISTINGUISHABLE
         return "met" if claim_holds else "not met"
 
     def format(self, unit: str = " points", digits: int = 1) -> str:
         """``"+7.3 ± 2.1 points (2 se = 4.2; n = 3 vs 3)"``."""
+        _format_args(unit, digits)
         return (
             f"{self.gap:+.{digits}f}{unit} (2 se = {2 * self.se:.{digits}f}; n = {self.a.n} vs {self.b.n})"
             f"{'' if self.distinguishable else ', ' + NOT_DISTINGUISHABLE}"
@@ -123,6 +143,6 @@ def compare(a: Sequence[float], b: Sequence[float]) -> Comparison:
     Comparison
         ``gap = mean(a) - mean(b)``, ``se = sqrt(var(a) / n_a + var(b) / n_b)`` (sample variances).
     """
-    sa, sb = summarize(a), summarize(b)
+    sa, sb = summarize(_values(a, "a")), summarize(_values(b, "b"))
     se = math.sqrt(sa.std**2 / sa.n + sb.std**2 / sb.n)
     return Comparison(sa, sb, sa.mean - sb.mean, se)

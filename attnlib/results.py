@@ -102,10 +102,23 @@ def record(
     data
         The data it was measured on.
     """
-    if not re.fullmatch(r"\d\d_[a-z0-9_]+", chapter):
+    if not isinstance(chapter, str) or not re.fullmatch(r"\d\d_[a-z0-9_]+", chapter):
         raise ValueError(f"chapter must be a notebook stem like '02_ram', got {chapter!r}")
-    if not quantity:
-        raise ValueError("quantity must name what was measured")
+    if not isinstance(quantity, str) or not quantity:
+        raise ValueError(f"quantity must name what was measured (a non-empty str), got {quantity!r}")
+    for name, text in (("unit", unit), ("data", data), ("note", note)):
+        if not isinstance(text, str):
+            raise ValueError(f"{name} must be a str, got {text!r}")
+    for name, text in (("paper", paper), ("goal", goal)):
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"{name} must be a str or None, got {text!r}")
+    if value is not None:
+        if isinstance(value, (bool, str, bytes)):
+            raise ValueError(f"value must be a finite number, got {value!r}")
+        try:
+            float(value)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(f"value must be a finite number, got {value!r}") from error
     if (value is None) == (values is None):
         raise ValueError("give exactly one of value (one measurement) or values (one per seed)")
     spread: dict[str, Any] = {}
@@ -134,10 +147,39 @@ def record(
     )
     path = results_dir() / f"{chapter}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    entries = json.loads(path.read_text()) if path.exists() else []
+    entries = _read_entries(path) if path.exists() else []
     entries = [e for e in entries if e["quantity"] != quantity] + [entry]
     path.write_text(json.dumps(entries, indent=1) + "\n")
     return entry
+
+
+def _read_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of one chapter's results file; a corrupt or malformed file is a ValueError naming it."""
+    try:
+        entries = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not a readable results file (empty, truncated or corrupt JSON): {error}"
+        ) from error
+    if not isinstance(entries, list):
+        raise ValueError(f"{path} must hold a list of entries, got {type(entries).__name__}")
+    for i, e in enumerate(entries):
+        _check_entry(e, f"{path}: entry {i}")
+    return entries
+
+
+def _check_entry(e: object, where: str) -> None:
+    if not isinstance(e, dict):
+        raise ValueError(f"{where} must be a dict, got {type(e).__name__}")
+    for key in ("quantity", "value"):
+        if key not in e:
+            raise ValueError(f"{where} has no key {key!r}")
+    if not isinstance(e["quantity"], str):
+        raise ValueError(f"{where}['quantity'] must be a str, got {e['quantity']!r}")
+    if isinstance(e["value"], bool) or not isinstance(e["value"], (int, float)):
+        raise ValueError(f"{where}['value'] must be a number, got {e['value']!r}")
+    if e.get("met") not in (True, False, None):
+        raise ValueError(f"{where}['met'] must be true, false or null, got {e['met']!r}")
 
 
 def glue(name: str, value: Any, display: bool = True) -> None:
@@ -149,6 +191,8 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty str, got {name!r}")
+    if not isinstance(display, bool):
+        raise ValueError(f"display must be True or False, got {display!r}")
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
@@ -158,10 +202,14 @@ def glue(name: str, value: Any, display: bool = True) -> None:
 
 def load(budget_name: str = "book", root: Path | None = None) -> dict[str, list[dict[str, Any]]]:
     """All recorded results of a budget: ``{chapter: [entries]}``, chapters in order."""
-    folder = (root / budget_name) if root else results_dir(budget_name)
+    if budget_name not in budget.BUDGETS:
+        raise ValueError(f"budget_name must be one of {budget.BUDGETS}, got {budget_name!r}")
+    if root is not None and not isinstance(root, (str, Path)):
+        raise ValueError(f"root must be a path or None, got {type(root).__name__}")
+    folder = (Path(root) / budget_name) if root else results_dir(budget_name)
     if not folder.is_dir():
         return {}
-    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("[0-9][0-9]_*.json"))}
+    return {p.stem: _read_entries(p) for p in sorted(folder.glob("[0-9][0-9]_*.json"))}
 
 
 def _number(value: float) -> str:
@@ -177,6 +225,13 @@ def _format(value: float, unit: str, std: float | None = None, n: int | None = N
 
 def markdown_table(results: dict[str, list[dict[str, Any]]]) -> str:
     """The results table: chapter, quantity, ours, the paper's, goal, met, budget and data."""
+    if not isinstance(results, dict):
+        raise ValueError(f"results must map chapters to lists of entries (see load), got {type(results).__name__}")
+    for chapter, entries in results.items():
+        if not isinstance(entries, list):
+            raise ValueError(f"results[{chapter!r}] must be a list of entries, got {type(entries).__name__}")
+        for i, e in enumerate(entries):
+            _check_entry(e, f"results[{chapter!r}][{i}]")
     if not results:
         return "_No results recorded yet: run `make book`._\n"
     lines = [
@@ -195,6 +250,13 @@ def markdown_table(results: dict[str, list[dict[str, Any]]]) -> str:
 
 def update_readme(readme: Path, table: str) -> bool:
     """Replace the README's generated block with ``table``; return whether the file changed."""
+    if not isinstance(readme, (str, Path)):
+        raise ValueError(f"readme must be a path, got {type(readme).__name__}")
+    if not isinstance(table, str):
+        raise ValueError(f"table must be a str (see markdown_table), got {type(table).__name__}")
+    readme = Path(readme)
+    if not readme.is_file():
+        raise ValueError(f"readme {readme} not found")
     text = readme.read_text()
     if README_START not in text or README_END not in text:
         raise ValueError(f"{readme} has no results block ({README_START!r} ... {README_END!r})")

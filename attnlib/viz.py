@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import textwrap
 from collections.abc import Mapping, Sequence
 
@@ -18,12 +19,22 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from attnlib import checks
+
 __all__ = ["draw_box", "overlay_heatmap", "plot_history", "show_images", "source_code", "to_numpy_image"]
 
 
 def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
     """``(C, H, W)`` or ``(H, W)`` tensor -> ``(H, W)`` or ``(H, W, 3)`` array ready for ``imshow``."""
+    if not isinstance(image, (torch.Tensor, np.ndarray)):
+        raise ValueError(f"image must be a tensor or a numpy array, got {type(image).__name__}")
+    if (isinstance(image, torch.Tensor) and (image.dtype == torch.bool or image.is_complex())) or (
+        isinstance(image, np.ndarray) and (image.dtype == np.bool_ or not np.issubdtype(image.dtype, np.number))
+    ):
+        raise ValueError(f"image must hold numbers, got dtype {image.dtype}")
     array = image.detach().cpu().float().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if array.size == 0:
+        raise ValueError(f"image must not be empty, got shape {array.shape}")
     if array.ndim == 3:
         if array.shape[0] == 1:
             return array[0]
@@ -42,6 +53,14 @@ def show_images(
     cmap: str = "gray",
 ) -> Figure:
     """A grid of images ``(N, C, H, W)`` with optional titles."""
+    if isinstance(images, torch.Tensor) and images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W) or a list of images, got shape {tuple(images.shape)}")
+    if not isinstance(images, (torch.Tensor, np.ndarray, list, tuple)):
+        raise ValueError(f"images must be a tensor (N, C, H, W) or a list of images, got {type(images).__name__}")
+    checks.positive_int(ncols, "ncols")
+    checks.positive_float(size, "size")
+    if titles is not None and (isinstance(titles, str) or not hasattr(titles, "__len__")):
+        raise ValueError(f"titles must be a list of str, one per image, got {titles!r}")
     n = len(images)
     if n == 0:
         raise ValueError("images must not be empty")
@@ -73,10 +92,17 @@ def overlay_heatmap(
     weight covers its cell exactly (nearest-neighbour, no smoothing that would
     suggest a resolution the model does not have).
     """
+    if not isinstance(ax, Axes):
+        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    checks.probability(alpha, "alpha")
     picture = to_numpy_image(image)
-    heat_np = heat.detach().cpu().float().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat)
-    if heat_np.ndim != 2:
+    if not isinstance(heat, (torch.Tensor, np.ndarray)):
+        raise ValueError(f"heat must be a tensor or a numpy array, got {type(heat).__name__}")
+    heat_np = heat.detach().cpu().float().numpy() if isinstance(heat, torch.Tensor) else np.asarray(heat, dtype=float)
+    if heat_np.ndim != 2 or heat_np.size == 0:
         raise ValueError(f"heat must be (h, w), got shape {heat_np.shape}")
+    if not np.isfinite(heat_np).all():
+        raise ValueError("heat must be finite, got NaN or inf")
     height, width = picture.shape[:2]
     ax.imshow(picture, cmap="gray", vmin=0, vmax=1, extent=(0, width, height, 0))
     ax.imshow(heat_np, cmap=cmap, alpha=alpha, extent=(0, width, height, 0), interpolation="nearest")
@@ -91,7 +117,17 @@ def draw_box(
     linewidth: float = 2.0,
 ) -> None:
     """Draw an ``(x1, y1, x2, y2)`` box in pixel coordinates, with an optional label above it."""
-    x1, y1, x2, y2 = (float(v) for v in box)
+    if not isinstance(ax, Axes):
+        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    if isinstance(box, torch.Tensor):
+        box = box.detach().cpu().flatten().tolist() if box.numel() == 4 else box.tolist()
+    try:
+        x1, y1, x2, y2 = (float(v) for v in box)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"box must be four numbers (x1, y1, x2, y2), got {box!r}") from error
+    if not all(map(math.isfinite, (x1, y1, x2, y2))) or x2 < x1 or y2 < y1:
+        raise ValueError(f"box must be finite (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1, got {box!r}")
+    checks.positive_float(linewidth, "linewidth")
     ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=linewidth))
     if label:
         ax.text(x1, y1 - 1, label, color=color, fontsize=8, va="bottom")
@@ -109,8 +145,20 @@ def plot_history(
     ``histories`` maps a run's name to the history returned by
     :func:`attnlib.train.fit`. Runs lacking a key are skipped in that panel.
     """
+    if isinstance(keys, str):
+        raise ValueError(f"keys must be a list of logged quantities, got the str {keys!r} (write [{keys!r}])")
     if not keys:
         raise ValueError("keys must name at least one logged quantity")
+    if not isinstance(histories, Mapping) or not all(isinstance(h, Mapping) for h in histories.values()):
+        raise ValueError("histories must map each run's name to its history (a dict of lists)")
+    if not histories:
+        raise ValueError("histories must hold at least one run, got an empty mapping")
+    if titles is not None and len(titles) != len(keys):
+        raise ValueError(f"titles must have one entry per key ({len(keys)}), got {len(titles)}")
+    if not any(key in h for key in keys for h in histories.values()):
+        raise ValueError(
+            f"keys {list(keys)} name no quantity of any history; they log {sorted({k for h in histories.values() for k in h})}"
+        )
     fig, axes = plt.subplots(1, len(keys), figsize=(size[0] * len(keys), size[1]), squeeze=False)
     for panel, key in enumerate(keys):
         ax = axes[0, panel]
@@ -131,7 +179,10 @@ def source_code(obj: object, docstring: bool = False) -> str:
     With ``docstring=False`` (default) the docstring is dropped, so what is
     shown is the signature and the code.
     """
-    source = textwrap.dedent(inspect.getsource(obj))
+    try:
+        source = textwrap.dedent(inspect.getsource(obj))
+    except (TypeError, OSError) as error:
+        raise ValueError(f"obj must be a function, class or module defined in a source file, got {obj!r}") from error
     if docstring:
         return source
     tree = ast.parse(source)

@@ -13,11 +13,17 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from attnlib import checks
 from attnlib.glimpse import extract_glimpses, glimpse_boxes
 
 __all__ = ["draw_glimpse_view", "glimpse_explorer"]
 
 _SCALE_COLOURS = ("lime", "gold", "tomato", "violet")
+
+
+def _check_model(model: object) -> None:
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "sensor"):
+        raise ValueError(f"model must be a RecurrentAttentionModel (with a glimpse sensor), got {type(model).__name__}")
 
 
 @torch.no_grad()
@@ -33,11 +39,22 @@ def draw_glimpse_view(model, image: torch.Tensor, center: tuple[float, float], l
     center
         ``(x, y)`` in ``[-1, 1]``: the first glimpse; the policy's mean chooses the rest.
     """
+    _check_model(model)
+    checks.tensor(image, "image")
     if image.ndim != 3:
         raise ValueError(f"image must be (C, H, W), got shape {tuple(image.shape)}")
-    x, y = (float(v) for v in center)
+    checks.tensor(image, "image", dtype="float")
+    if image.numel() == 0:
+        raise ValueError(f"image must not be empty, got shape {tuple(image.shape)}")
+    checks.finite(image, "image")
+    try:
+        x, y = (float(v) for v in center)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"center must be two numbers (x, y) in [-1, 1], got {center!r}") from error
     if not (-1 <= x <= 1 and -1 <= y <= 1):
         raise ValueError(f"center must lie in [-1, 1]^2, got {center}")
+    if label is not None and (not isinstance(label, int) or isinstance(label, bool) or label < 0):
+        raise ValueError(f"label must be a non-negative int or None, got {label!r}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -88,8 +105,15 @@ def glimpse_explorer(model, images: torch.Tensor, labels: torch.Tensor | None = 
     """
     import ipywidgets as widgets
 
+    _check_model(model)
+    checks.tensor(images, "images")
     if images.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    checks.tensor(images, "images", dtype="float")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image, got 0")
+    if labels is not None:
+        checks.tensor(labels, "labels", shape=(images.shape[0],), dtype="int")
     index = widgets.IntSlider(0, 0, len(images) - 1, description="image")
     x = widgets.FloatSlider(0.0, min=-1, max=1, step=0.05, description="x")
     y = widgets.FloatSlider(0.0, min=-1, max=1, step=0.05, description="y")

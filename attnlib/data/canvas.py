@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 import torch
 
+from attnlib import checks
 from attnlib.data.mnist import load_mnist
 from attnlib.data.splits import split_generator
 
@@ -67,6 +68,18 @@ def make_canvases(
     if not isinstance(digits, torch.Tensor) or digits.ndim != 4 or digits.shape[1] != 1:
         raise ValueError(f"digits must be (N, 1, h, w), got shape {tuple(getattr(digits, 'shape', ()))}")
     n, _, h, w = digits.shape
+    if n == 0 or h == 0 or w == 0:
+        raise ValueError(f"digits must hold at least one non-empty digit, got shape {tuple(digits.shape)}")
+    checks.tensor(digits, "digits", dtype="float")
+    checks.finite(digits, "digits")
+    if isinstance(canvas_size, bool):
+        raise ValueError(f"canvas_size must be an int >= {max(h, w)}, got {canvas_size!r}")
+    if isinstance(n_clutter, bool):
+        raise ValueError(f"n_clutter must be a non-negative int, got {n_clutter!r}")
+    if clutter_source is not None:
+        checks.tensor(clutter_source, "clutter_source", dtype="float")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if not isinstance(canvas_size, int) or canvas_size < max(h, w):
         raise ValueError(f"canvas_size must be an int >= {max(h, w)}, got {canvas_size!r}")
     if not isinstance(n_clutter, int) or n_clutter < 0:
@@ -76,6 +89,8 @@ def make_canvases(
     source = digits if clutter_source is None else clutter_source
     if n_clutter and (source.ndim != 4 or source.shape[1:] != digits.shape[1:] or len(source) == 0):
         raise ValueError(f"clutter_source must be (M, 1, {h}, {w}), got {tuple(source.shape)}")
+    if n_clutter and clutter_source is not None:
+        checks.finite(clutter_source, "clutter_source")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     size = canvas_size
     digits = digits.cpu()
@@ -132,8 +147,11 @@ def cluttered_mnist(
     ``n_clutter`` defaults to the paper's 4 pieces on 60x60 and 8 on 100x100.
     Returns ``images (N, 1, S, S)``, ``labels (N,)`` and the digits' ``boxes (N, 4)``.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    checks.non_negative_int(seed, "seed")
+    if n_clutter is not None:
+        checks.non_negative_int(n_clutter, "n_clutter")
+    if not isinstance(canvas_size, int) or isinstance(canvas_size, bool):
+        raise ValueError(f"canvas_size must be an int >= 28, got {canvas_size!r}")
     if n_clutter is None:
         n_clutter = DEFAULT_CLUTTER.get(canvas_size, 4)
     digits, labels = load_mnist(split, source=source)
@@ -178,13 +196,18 @@ class CanvasLoader:
         max_shift: int = 0,
         pad: int = 0,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ValueError(f"limit must be a positive int or None, got {limit!r}")
+        checks.non_negative_int(seed, "seed")
+        if not isinstance(fresh, bool):
+            raise ValueError(f"fresh must be True or False, got {fresh!r}")
         if not isinstance(max_shift, int) or max_shift < 0 or (max_shift and not fresh):
             raise ValueError(f"max_shift must be a non-negative int (and 0 unless fresh=True), got {max_shift!r}")
         digits, labels = load_mnist(split, source=source)
+        if limit is not None and limit > len(labels):
+            raise ValueError(f"limit must be <= the {len(labels)} digits of split {split!r}, got {limit}")
         if limit is not None:
             # a seeded random subset: the digit files are ordered by class, a prefix would not be
             keep = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:limit].sort().values
@@ -241,9 +264,23 @@ class CurriculumLoader:
     """
 
     def __init__(self, stages: list[tuple[object, int]], final: object) -> None:
+        if not isinstance(stages, (list, tuple)):
+            raise ValueError(f"stages must be a list of (loader, epochs), got {type(stages).__name__}")
         for i, stage in enumerate(stages):
-            if not (isinstance(stage, tuple) and len(stage) == 2 and isinstance(stage[1], int) and stage[1] >= 0):
-                raise ValueError(f"stages[{i}] must be (loader, epochs) with epochs a non-negative int, got {stage!r}")
+            if not (
+                isinstance(stage, tuple)
+                and len(stage) == 2
+                and isinstance(stage[1], int)
+                and not isinstance(stage[1], bool)
+                and stage[1] >= 0
+                and hasattr(stage[0], "__iter__")
+            ):
+                raise ValueError(
+                    f"stages[{i}] must be (loader, epochs) with an iterable loader and epochs a non-negative int, "
+                    f"got {stage!r}"
+                )
+        if not (hasattr(final, "__iter__") and hasattr(final, "__len__")):
+            raise ValueError(f"final must be a loader (iterable, with a length), got {type(final).__name__}")
         self.stages, self.final = list(stages), final
         self.epoch = 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from attnlib import checks
 from attnlib.data.splits import split_generator
 
 __all__ = ["make_longrange", "make_vocabulary"]
@@ -52,6 +53,11 @@ def make_vocabulary(num_patterns: int = 8, pattern_size: int = 4, min_hamming: i
         raise ValueError(f"num_patterns must be an int >= 2, got {num_patterns!r}")
     if not isinstance(pattern_size, int) or pattern_size < 2:
         raise ValueError(f"pattern_size must be an int >= 2, got {pattern_size!r}")
+    if isinstance(num_patterns, bool) or isinstance(pattern_size, bool):
+        raise ValueError(f"num_patterns and pattern_size must be ints, got {num_patterns!r} and {pattern_size!r}")
+    checks.non_negative_int(seed, "seed")
+    if not isinstance(min_hamming, int) or isinstance(min_hamming, bool):
+        raise ValueError(f"min_hamming must be an int, got {min_hamming!r}")
     if not 0 <= min_hamming <= pattern_size**2 // 2:
         raise ValueError(f"min_hamming must be in [0, {pattern_size**2 // 2}], got {min_hamming!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -108,6 +114,16 @@ def make_longrange(
     corners
         ``int64 (n, 2, 2)``: ``(row, col)`` of each pattern's top-left corner.
     """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    checks.non_negative_int(seed, "seed")
+    checks.positive_int(size, "size")
+    checks.non_negative_float(noise, "noise")
+    if vocabulary is not None:
+        checks.tensor(vocabulary, "vocabulary", dtype="float")
+        checks.finite(vocabulary, "vocabulary")
+    if isinstance(min_distance, bool) or not isinstance(min_distance, int):
+        raise ValueError(f"min_distance must be an int, got {min_distance!r}")
     vocabulary = make_vocabulary() if vocabulary is None else vocabulary
     if vocabulary.ndim != 3 or vocabulary.shape[1] != vocabulary.shape[2] or vocabulary.shape[0] < 2:
         raise ValueError(f"vocabulary must be (K >= 2, s, s), got {tuple(vocabulary.shape)}")

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from attnlib import checks
 from attnlib.data.splits import SPLITS, check_split
 
 __all__ = [
@@ -96,6 +97,10 @@ def load_mnist(
     check_split(split)
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if not isinstance(root, (str, Path)):
+        raise ValueError(f"root must be a path (str or Path), got {type(root).__name__}")
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False, got {download!r}")
     if source == "bundled":
         features, labels = _bundled_split(split)
         images = torch.from_numpy(features.astype(np.float32).reshape(-1, 1, 28, 28) / 255.0)
@@ -116,8 +121,12 @@ def ink_centres(images: torch.Tensor) -> torch.Tensor:
     Pixel ``j`` spans ``[j, j + 1)``, so a single lit pixel at column ``j`` has ``x = j + 0.5``.
     Negative values count as no ink.
     """
+    checks.tensor(images, "images", dtype="float")
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"images must be (N, 1, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0 or images.shape[2] == 0 or images.shape[3] == 0:
+        raise ValueError(f"images must hold at least one non-empty image, got {tuple(images.shape)}")
+    checks.finite(images, "images")
     mass = images[:, 0].clamp(min=0)
     total = mass.sum((1, 2))
     if (total <= 0).any():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from attnlib import checks
 from attnlib.data.mnist import load_mnist
 from attnlib.data.splits import split_generator
 
@@ -30,8 +31,15 @@ def place_in_quadrants(
     canvases ``(B, 1, 56, 56)`` and the quadrant index ``(B,)`` in reading order
     (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right).
     """
+    checks.tensor(digits, "digits")
     if digits.ndim != 4 or digits.shape[1:] != (1, 28, 28):
         raise ValueError(f"digits must be (B, 1, 28, 28), got {tuple(digits.shape)}")
+    checks.tensor(digits, "digits", dtype="float")
+    if digits.shape[0] == 0:
+        raise ValueError("digits must hold at least one digit, got 0")
+    checks.finite(digits, "digits")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     quadrant = torch.randint(0, 4, (digits.shape[0],), generator=generator).to(digits.device)
     # Build the 2x2 grid of slots with the digit in its slot and zeros elsewhere, then tile it.
     slots = digits[:, None] * torch.nn.functional.one_hot(quadrant, 4).to(digits)[:, :, None, None, None]

@@ -19,6 +19,7 @@ tests to check that every expression names exactly its target.
 from __future__ import annotations
 
 import json
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 from torchvision.ops import box_convert
 
+from attnlib import checks
 from attnlib.data.shapes import (
     COLOR_NAMES,
     SHAPES,
@@ -99,6 +101,15 @@ class RefExp:
         return decode(self.tokens)
 
 
+def _check_target(scenes: Scenes, target: torch.Tensor) -> None:
+    if not isinstance(scenes, Scenes):
+        raise ValueError(f"scenes must be a Scenes record, got {type(scenes).__name__}")
+    checks.tensor(target, "target", dtype="int")
+    if target.shape != (len(scenes),):
+        raise ValueError(f"target must be ({len(scenes)},), got {tuple(target.shape)}")
+    checks.ids_in_range(target, scenes.valid.shape[1], "target")
+
+
 def target_boxes(scenes: Scenes, target: torch.Tensor) -> torch.Tensor:
     """Exact box of object ``target`` of every scene, normalised xyxy ``(B, 4)``.
 
@@ -106,6 +117,7 @@ def target_boxes(scenes: Scenes, target: torch.Tensor) -> torch.Tensor:
     a square of half side ``0.85 r``; an upward triangle spanning ``dy`` in ``[-r, 0.8 r]``
     with half base ``0.9 r``.
     """
+    _check_target(scenes, target)
     b = torch.arange(len(scenes))
     cx, cy = scenes.position[b, target].unbind(-1)
     r = torch.tensor(SIZE_RADII)[scenes.size[b, target]]
@@ -122,10 +134,11 @@ def target_cells(scenes: Scenes, target: torch.Tensor, image_size: int, grid: in
     Entry ``n`` is the share of the target's drawn area (:func:`attnlib.data.shapes.object_coverage`)
     that falls in cell ``n`` (row-major): the distribution the auxiliary cell loss of chapter 6 matches.
     """
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+        raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
     if not isinstance(grid, int) or grid < 1 or image_size % grid:
         raise ValueError(f"grid must be a positive int dividing image_size={image_size}, got {grid!r}")
-    if target.shape != (len(scenes),):
-        raise ValueError(f"target must be ({len(scenes)},), got {tuple(target.shape)}")
+    _check_target(scenes, target)
     parts = []
     for i in range(0, len(scenes), 256):
         cover = object_coverage(scenes[i : i + 256], image_size)  # (b, M, H, W)
@@ -275,6 +288,14 @@ def make_refexp(
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    checks.positive_int(min_objects, "min_objects")
+    checks.positive_int(max_objects, "max_objects")
+    checks.non_negative_float(margin, "margin")
+    checks.probability(p_share, "p_share")
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+        raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if not 2 <= min_objects <= max_objects:
         raise ValueError(f"need 2 <= min_objects <= max_objects, got {min_objects}, {max_objects}")
     if not 0 <= margin < 0.5:
@@ -301,17 +322,37 @@ def make_refexp(
 
 
 def decode(tokens: torch.Tensor) -> list[str]:
-    """Word ids ``(B, L)`` -> expressions (padding and ``<cls>`` dropped)."""
+    """Word ids ``(B, L)`` -> expressions (padding and ``<cls>`` dropped); an id outside ``[0, len(VOCAB))``
+    is a ValueError (a negative id would otherwise wrap around to the end of the vocabulary)."""
+    checks.tensor(tokens, "tokens")
     if tokens.ndim != 2:
         raise ValueError(f"tokens must be (B, L), got {tuple(tokens.shape)}")
+    checks.ids_in_range(tokens, len(VOCAB), "tokens")
     return [" ".join(VOCAB[i] for i in row if i not in (PAD, CLS)) for row in tokens.tolist()]
 
 
 def interpret(expression: str, scenes: Scenes, index: int, margin: float = 0.0) -> list[int]:
     """Slots of scene ``index`` that ``expression`` can refer to (a plain, per-sample reading for checking).
 
-    Reads "the [sup] [size] [colour] shape|object [rel [of] the [size] [colour] shape|object]".
+    Reads "the [sup] [size] [colour] shape|object [rel [of] the [size] [colour] shape|object]"; any other
+    wording is a ValueError naming the expression.
     """
+    if not isinstance(expression, str):
+        raise ValueError(f"expression must be a str, got {type(expression).__name__}")
+    if not isinstance(scenes, Scenes):
+        raise ValueError(f"scenes must be a Scenes record, got {type(scenes).__name__}")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(scenes):
+        raise ValueError(f"index must be an int in [0, {len(scenes)}), got {index!r}")
+    checks.non_negative_float(margin, "margin")
+    try:
+        return _interpret(expression, scenes, index, margin)
+    except (IndexError, ValueError) as error:
+        if isinstance(error, ValueError) and repr(expression) in str(error):
+            raise
+        raise ValueError(f"expression {expression!r} does not follow the grammar of make_refexp") from error
+
+
+def _interpret(expression: str, scenes: Scenes, index: int, margin: float) -> list[int]:
     words = expression.split()
     if not words or words[0] != "the":
         raise ValueError(f"expression must start with 'the', got {expression!r}")
@@ -352,11 +393,42 @@ def interpret(expression: str, scenes: Scenes, index: int, margin: float = 0.0) 
     return [m for m in cands if any(coord(lm, opposite) - coord(m, opposite) > margin and lm != m for lm in landmarks)]
 
 
+class RefusedPickle(pickle.UnpicklingError, ValueError):
+    """A refs file that asks to load a class: refused (both an ``UnpicklingError`` and a ``ValueError``)."""
+
+
 class _SafeUnpickler(pickle.Unpickler):
     """RefCOCO's ``refs(unc).p`` holds only lists, dicts, strings and numbers: refuse anything else."""
 
     def find_class(self, module: str, name: str):  # noqa: ANN201
-        raise pickle.UnpicklingError(f"refs file tries to load {module}.{name}; only plain data is allowed")
+        raise RefusedPickle(f"refs file tries to load {module}.{name}; only plain data is allowed")
+
+
+def _read(path: Path) -> object:
+    """The JSON or (restricted) pickle content of ``path``; a corrupt, truncated or empty file is a ValueError."""
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        with path.open("rb") as fh:
+            return _SafeUnpickler(fh).load()
+    except RefusedPickle as error:
+        raise RefusedPickle(f"{path}: {error}") from error
+    except (json.JSONDecodeError, UnicodeDecodeError, pickle.UnpicklingError, EOFError, ValueError) as error:
+        kind = "JSON" if path.suffix == ".json" else "pickle"
+        raise ValueError(f"{path} is not a readable {kind} file (empty, truncated or corrupt): {error}") from error
+
+
+def _field(record: object, key: str, kinds: type | tuple[type, ...], where: str) -> object:
+    """``record[key]`` if ``record`` is a dict holding it with a value of type ``kinds``, else a ValueError."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{where} must be a dict, got {type(record).__name__}")
+    if key not in record:
+        raise ValueError(f"{where} has no key {key!r}")
+    value = record[key]
+    if not isinstance(value, kinds) or isinstance(value, bool):
+        names = kinds.__name__ if isinstance(kinds, type) else " or ".join(k.__name__ for k in kinds)
+        raise ValueError(f"{where}[{key!r}] must be a {names}, got {value!r}")
+    return value
 
 
 def load_refcoco(
@@ -374,37 +446,66 @@ def load_refcoco(
         One record per sentence: ``image_id``, ``file_name``, ``width``, ``height``, ``sentence``,
         ``box`` (pixel xyxy ``float32 (4,)``) and ``box_norm`` (xyxy divided by the image size).
     """
+    if not isinstance(root, (str, Path)):
+        raise ValueError(f"root must be a path, got {type(root).__name__}")
+    if not isinstance(split, str):
+        raise ValueError(f"split must be a str, got {split!r}")
     root = Path(root)
     refs_path, inst_path = root / refs_file, root / instances_file
     for path in (refs_path, inst_path):
         if not path.is_file():
             raise ValueError(f"{path} not found; expected the refer toolkit's files under root={str(root)!r}")
-    if refs_path.suffix == ".json":
-        refs = json.loads(refs_path.read_text())
-    else:
-        with refs_path.open("rb") as fh:
-            refs = _SafeUnpickler(fh).load()
-    inst = json.loads(inst_path.read_text())
-    images = {im["id"]: im for im in inst["images"]}
-    anns = {a["id"]: a for a in inst["annotations"]}
-    splits = {r["split"] for r in refs}
+    refs = _read(refs_path)
+    if not isinstance(refs, list):
+        raise ValueError(f"{refs_path} must hold a list of refs, got {type(refs).__name__}")
+    inst = _read(inst_path)
+    if not isinstance(inst, dict):
+        raise ValueError(f"{inst_path} must hold a dict with 'images' and 'annotations', got {type(inst).__name__}")
+    images, anns = {}, {}
+    for key, table in (("images", images), ("annotations", anns)):
+        for i, entry in enumerate(_field(inst, key, list, str(inst_path))):
+            table[_field(entry, "id", (int, str), f"{inst_path}: {key}[{i}]")] = entry
+    splits = {_field(r, "split", str, f"{refs_path}: ref {i}") for i, r in enumerate(refs)}
     if split not in splits:
         raise ValueError(f"split must be one of {sorted(splits)}, got {split!r}")
     records = []
-    for ref in refs:
+    for i, ref in enumerate(refs):
         if ref["split"] != split:
             continue
-        ann, im = anns[ref["ann_id"]], images[ref["image_id"]]
-        box = box_convert(torch.tensor([ann["bbox"]], dtype=torch.float32), "xywh", "xyxy")[0]
+        where = f"{refs_path}: ref {i}"
+        ann_id = _field(ref, "ann_id", (int, str), where)
+        image_id = _field(ref, "image_id", (int, str), where)
+        if ann_id not in anns:
+            raise ValueError(f"{where}: ann_id {ann_id!r} is not an annotation id of {inst_path}")
+        if image_id not in images:
+            raise ValueError(f"{where}: image_id {image_id!r} is not an image id of {inst_path}")
+        ann, im = anns[ann_id], images[image_id]
+        ann_where, im_where = f"{inst_path}: annotation {ann_id!r}", f"{inst_path}: image {image_id!r}"
+        bbox = _field(ann, "bbox", (list, tuple), ann_where)
+        if len(bbox) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox):
+            raise ValueError(f"{ann_where}['bbox'] must be 4 numbers (x, y, w, h), got {bbox!r}")
+        if not all(map(math.isfinite, bbox)) or bbox[2] < 0 or bbox[3] < 0:
+            raise ValueError(f"{ann_where}['bbox'] must be finite with w, h >= 0, got {bbox!r}")
+        for key in ("width", "height"):
+            if _field(im, key, (int, float), im_where) <= 0:
+                raise ValueError(f"{im_where}[{key!r}] must be > 0, got {im[key]!r}")
+        file_name = _field(im, "file_name", str, im_where)
+        sentences = _field(ref, "sentences", list, where)
+        box = box_convert(torch.tensor([bbox], dtype=torch.float32), "xywh", "xyxy")[0]
         scale = torch.tensor([im["width"], im["height"]] * 2, dtype=torch.float32)
-        for sent in ref["sentences"]:
+        for j, sent in enumerate(sentences):
+            if not isinstance(sent, dict):
+                raise ValueError(f"{where}: sentences[{j}] must be a dict with 'sent' or 'raw', got {sent!r}")
+            text = sent.get("sent", sent.get("raw", ""))
+            if not isinstance(text, str):
+                raise ValueError(f"{where}: sentences[{j}]['sent'] must be a str, got {text!r}")
             records.append(
                 {
-                    "image_id": ref["image_id"],
-                    "file_name": im["file_name"],
+                    "image_id": image_id,
+                    "file_name": file_name,
                     "width": im["width"],
                     "height": im["height"],
-                    "sentence": sent.get("sent", sent.get("raw", "")),
+                    "sentence": text,
                     "box": box,
                     "box_norm": box / scale,
                 }

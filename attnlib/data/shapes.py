@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnlib import checks
+
 __all__ = [
     "COLORS",
     "COLOR_NAMES",
@@ -29,6 +31,7 @@ __all__ = [
     "render_scenes",
     "object_coverage",
     "cell_labels",
+    "check_scenes",
 ]
 
 COLOR_NAMES: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "cyan")
@@ -79,6 +82,8 @@ class Scenes:
 
     def describe(self, index: int) -> list[str]:
         """Human-readable objects of scene ``index``: ``["small red circle at (0.31, 0.72)", ...]``."""
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(self):
+            raise ValueError(f"index must be an int in [0, {len(self)}), got {index!r}")
         out = []
         for m in torch.nonzero(self.valid[index]).flatten().tolist():
             x, y = self.position[index, m].tolist()
@@ -120,6 +125,11 @@ def sample_scenes(
     """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    checks.positive_int(min_objects, "min_objects")
+    checks.positive_int(max_objects, "max_objects")
+    checks.positive_int(tries, "tries")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     if not (1 <= min_objects <= max_objects <= 8):
         raise ValueError(f"need 1 <= min_objects <= max_objects <= 8, got {min_objects}, {max_objects}")
     if generator is None:
@@ -169,16 +179,36 @@ def render_scenes(scenes: Scenes, image_size: int = 48, antialias: bool = True) 
     """
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
-    if scenes.color.ndim != 2 or scenes.position.shape != scenes.color.shape + (2,):
-        raise ValueError(
-            f"scenes must hold (B, M) attributes and (B, M, 2) positions, got {tuple(scenes.color.shape)} "
-            f"and {tuple(scenes.position.shape)}"
-        )
+    check_scenes(scenes)
     # Chunks keep the (chunk, M, H, W) temporaries in cache; the work stays vectorised inside each chunk.
     chunk = 256
     return torch.cat(
         [_render_chunk(scenes[i : i + chunk], image_size, antialias) for i in range(0, len(scenes), chunk)]
     )
+
+
+def check_scenes(scenes: Scenes, name: str = "scenes") -> None:
+    """ValueError naming ``name`` unless ``scenes`` is a :class:`Scenes` of consistent shapes, attribute ids in
+    range, ``bool`` validity and finite positions (a NaN position would paint NaN pixels)."""
+    if not isinstance(scenes, Scenes):
+        raise ValueError(f"{name} must be a Scenes record, got {type(scenes).__name__}")
+    for field in ("color", "shape", "size", "position", "valid"):
+        checks.tensor(getattr(scenes, field), f"{name}.{field}")
+    if scenes.color.ndim >= 1 and scenes.color.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one scene, got 0")
+    if scenes.color.ndim != 2 or scenes.position.shape != scenes.color.shape + (2,):
+        raise ValueError(
+            f"{name} must hold (B, M) attributes and (B, M, 2) positions, got {tuple(scenes.color.shape)} "
+            f"and {tuple(scenes.position.shape)}"
+        )
+    for field, values in (("color", COLOR_NAMES), ("shape", SHAPES), ("size", SIZES)):
+        t = getattr(scenes, field)
+        if t.shape != scenes.color.shape:
+            raise ValueError(f"{name}.{field} must be {tuple(scenes.color.shape)}, got {tuple(t.shape)}")
+        checks.ids_in_range(t, len(values), f"{name}.{field}")
+    checks.tensor(scenes.valid, f"{name}.valid", shape=tuple(scenes.color.shape), dtype="bool")
+    checks.tensor(scenes.position, f"{name}.position", dtype="float")
+    checks.finite(scenes.position, f"{name}.position")
 
 
 def _render_chunk(scenes: Scenes, image_size: int, antialias: bool) -> torch.Tensor:
@@ -198,6 +228,7 @@ def object_coverage(scenes: Scenes, image_size: int = 48, antialias: bool = True
     """
     if not isinstance(image_size, int) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+    check_scenes(scenes)
     return torch.cat([_coverage(scenes[i : i + 256], image_size, antialias) for i in range(0, len(scenes), 256)])
 
 
@@ -236,9 +267,11 @@ def cell_labels(
         number of values of that attribute (``len(COLOR_NAMES)``, ...) meaning "empty";
         ``object``: ``int64 (B, grid * grid)`` slot of the covering object, -1 if empty.
     """
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
+        raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
     if not isinstance(grid, int) or grid < 1 or image_size % grid:
         raise ValueError(f"grid must be a positive int dividing image_size={image_size}, got {grid!r}")
-    if not 0 < threshold <= 1:
+    if checks.probability(threshold, "threshold") == 0.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
     cover = object_coverage(scenes, image_size)
     b, m = cover.shape[:2]
