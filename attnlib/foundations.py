@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnlib import checks
 from attnlib.reinforce import MovingAverageBaseline, score_function_surrogate
 
 __all__ = [
@@ -47,10 +48,14 @@ def image_to_cells(images: torch.Tensor, grid: int) -> torch.Tensor:
     -------
     ``(B, grid * grid, C * (H // grid) * (W // grid))``: one flattened cell per row, in reading order.
     """
+    checks.tensor(images, "images")
     if images.ndim != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must have a float dtype, got {images.dtype}")
     _, channels, height, width = images.shape
-    if grid < 1 or height % grid or width % grid:
+    checks.positive_int(grid, "grid")
+    if height % grid or width % grid:
         raise ValueError(f"grid must be a positive divisor of H={height} and W={width}, got {grid}")
     cells = torch.nn.functional.unfold(
         images, kernel_size=(height // grid, width // grid), stride=(height // grid, width // grid)
@@ -71,6 +76,9 @@ def soft_attention(values: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Te
     Returns
     -------
     context ``(B, D)`` and the weights ``(B, N)`` (each row sums to one).
+
+    Shapes and dtypes are checked; the values are not read (it runs inside
+    :class:`GlanceAndLook`'s forward), so NaN scores give NaN weights.
     """
     _check_values_scores(values, scores)
     weights = scores.softmax(dim=-1)
@@ -89,6 +97,9 @@ def hard_attention(
     the selection itself cannot.
     """
     _check_values_scores(values, scores)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+    checks.finite(scores, "scores")  # the sampling reads them on the CPU anyway
     log_probs = scores.log_softmax(dim=-1)
     index = torch.multinomial(log_probs.detach().exp().cpu(), 1, generator=generator).squeeze(1).to(scores.device)
     context = values[torch.arange(values.shape[0], device=values.device), index]
@@ -96,10 +107,14 @@ def hard_attention(
 
 
 def _check_values_scores(values: torch.Tensor, scores: torch.Tensor) -> None:
+    checks.tensor(values, "values", dtype="float")
+    checks.tensor(scores, "scores", dtype="float")
     if values.ndim != 3 or scores.ndim != 2 or values.shape[:2] != scores.shape:
         raise ValueError(
             f"values must be (B, N, D) and scores (B, N), got {tuple(values.shape)} and {tuple(scores.shape)}"
         )
+    if scores.shape[1] == 0:
+        raise ValueError(f"scores must score at least one cell (N >= 1), got shape {tuple(scores.shape)}")
 
 
 def exact_policy_gradient(logits: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
@@ -143,10 +158,10 @@ def categorical_gradient_estimates(
     ``(n_repeats, N)``.
     """
     _check_logits_rewards(logits, rewards)
-    if n_samples < 1 or n_repeats < 1:
-        raise ValueError(f"n_samples and n_repeats must be positive, got {n_samples} and {n_repeats}")
-    if baseline not in ("none", "expected", "leave_one_out"):
-        raise ValueError(f"baseline must be 'none', 'expected' or 'leave_one_out', got {baseline!r}")
+    checks.positive_int(n_samples, "n_samples")
+    checks.positive_int(n_repeats, "n_repeats")
+    checks.one_of(baseline, ("none", "expected", "leave_one_out"), "baseline")
+    _check_generator(generator)
     if baseline == "leave_one_out" and n_samples < 2:
         raise ValueError("baseline='leave_one_out' needs n_samples >= 2")
     probs = logits.detach().softmax(-1)
@@ -170,9 +185,22 @@ def categorical_gradient_estimates(
     return -grad
 
 
+def _check_generator(generator: object) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+
+
 def _check_logits_rewards(logits: torch.Tensor, rewards: torch.Tensor) -> None:
+    checks.tensor(logits, "logits", dtype="float")
+    checks.tensor(rewards, "rewards")
     if logits.ndim != 1 or rewards.shape != logits.shape:
         raise ValueError(f"logits and rewards must both be (N,), got {tuple(logits.shape)} and {tuple(rewards.shape)}")
+    if logits.numel() == 0:
+        raise ValueError("logits must hold at least one cell (N >= 1), got an empty tensor")
+    if rewards.is_complex() or rewards.dtype == torch.bool:
+        raise ValueError(f"rewards must be real numbers, got dtype {rewards.dtype}")
+    checks.finite(logits, "logits")
+    checks.finite(rewards, "rewards")
 
 
 def gaussian_bump_value(mu: torch.Tensor, sigma: float, center: torch.Tensor, width: float) -> torch.Tensor:
@@ -215,8 +243,10 @@ def gaussian_gradient_estimates(
     _check_gauss(mu, sigma, center, width)
     if mu.ndim != 1:
         raise ValueError(f"mu must be (d,), got shape {tuple(mu.shape)}")
-    if method not in ("score", "reparam"):
-        raise ValueError(f"method must be 'score' or 'reparam', got {method!r}")
+    checks.positive_int(n_samples, "n_samples")
+    checks.positive_int(n_repeats, "n_repeats")
+    checks.one_of(method, ("score", "reparam"), "method")
+    _check_generator(generator)
     eps = torch.randn(n_repeats, n_samples, mu.shape[0], generator=generator).to(mu)
     theta = mu.detach().expand(n_repeats, -1).clone().requires_grad_(True)
     loc = theta[:, None, :] + sigma * eps
@@ -233,8 +263,14 @@ def gaussian_gradient_estimates(
 
 
 def _check_gauss(mu: torch.Tensor, sigma: float, center: torch.Tensor, width: float) -> None:
-    if sigma <= 0 or width <= 0:
-        raise ValueError(f"sigma and width must be positive, got {sigma} and {width}")
+    checks.positive_float(sigma, "sigma")
+    checks.positive_float(width, "width")
+    checks.tensor(mu, "mu", dtype="float")
+    checks.tensor(center, "center", dtype="float")
+    if mu.ndim < 1 or mu.shape[-1] == 0:
+        raise ValueError(f"mu must be (..., d) with d >= 1, got shape {tuple(mu.shape)}")
+    checks.finite(mu, "mu")
+    checks.finite(center, "center")
     if center.ndim != 1 or mu.shape[-1] != center.shape[0]:
         raise ValueError(f"mu must be (..., d) and center (d,), got {tuple(mu.shape)} and {tuple(center.shape)}")
 
@@ -260,8 +296,10 @@ class GlanceAndLook(nn.Module):
         self, mode: str = "hard", grid: int = 2, cell_pixels: int = 28, glance: int = 8, hidden: int = 128
     ) -> None:
         super().__init__()
-        if mode not in ("soft", "hard", "random"):
-            raise ValueError(f"mode must be 'soft', 'hard' or 'random', got {mode!r}")
+        checks.one_of(mode, ("soft", "hard", "random"), "mode")
+        for value, name in [(grid, "grid"), (cell_pixels, "cell_pixels"), (glance, "glance"), (hidden, "hidden")]:
+            checks.positive_int(value, name)
+        self.cell_pixels = cell_pixels
         self.mode, self.grid, self.glance = mode, grid, glance
         self.policy = nn.Sequential(
             nn.Flatten(), nn.Linear(glance * glance, hidden), nn.ReLU(), nn.Linear(hidden, grid * grid)
@@ -274,6 +312,14 @@ class GlanceAndLook(nn.Module):
     def forward(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        side = self.grid * self.cell_pixels
+        checks.tensor(images, "images", dtype="float")
+        if images.ndim != 4 or tuple(images.shape[1:]) != (1, side, side):
+            raise ValueError(
+                f"images must be (B, 1, {side}, {side}) (grid * cell_pixels = {self.grid} * {self.cell_pixels}), "
+                f"got shape {tuple(images.shape)}"
+            )
+        _check_generator(generator)
         scores = self.policy(nn.functional.adaptive_avg_pool2d(images, self.glance))
         cells = image_to_cells(images, self.grid)
         batch = torch.arange(images.shape[0], device=images.device)
@@ -302,7 +348,21 @@ def glance_and_look_step(
     Eq. (foundations-baseline). Plugs into :func:`attnlib.train.fit` as
     ``step=lambda m, b: glance_and_look_step(m, b, baseline)``.
     """
+    if not isinstance(model, GlanceAndLook):
+        raise ValueError(f"model must be a GlanceAndLook, got {type(model).__name__}")
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"batch must be an (images, labels) pair, got a {type(batch).__name__}")
+    if baseline is not None and not isinstance(baseline, MovingAverageBaseline):
+        raise ValueError(f"baseline must be None or a MovingAverageBaseline, got {type(baseline).__name__}")
     images, labels = batch
+    checks.tensor(labels, "labels", ndim=1)
+    if labels.shape[0] != getattr(images, "shape", (None,))[0]:
+        raise ValueError(
+            f"labels must be (B,) with B = {getattr(images, 'shape', (None,))[0]}, got {tuple(labels.shape)}"
+        )
+    if labels.numel() == 0:
+        raise ValueError("labels must hold at least one label, got an empty batch")
+    checks.ids_in_range(labels, model.head.out_features, "labels")
     logits, _, _, log_prob = model(images)
     loss = nn.functional.cross_entropy(logits, labels)
     correct = (logits.argmax(-1) == labels).float()

@@ -123,3 +123,73 @@ def test_bad_inputs():
         F.gaussian_bump_value(torch.zeros(2), 0.0, torch.zeros(2), 1.0)
     with pytest.raises(ValueError, match="method"):
         F.gaussian_gradient_estimates(torch.zeros(2), 1.0, torch.zeros(2), 1.0, 2, 2, "pathwise")
+
+
+def _bad_foundations_calls():
+    """(call, argument the message must name): the mistakes a new user makes."""
+    cells, scores, z = torch.rand(2, 4, 5), torch.zeros(2, 4), torch.zeros(3)
+    mu, c = torch.zeros(2), torch.zeros(2)
+    nan = float("nan")
+    model = F.GlanceAndLook("hard")
+    images, labels = torch.rand(2, 1, 56, 56), torch.tensor([1, 2])
+    return [
+        (lambda: F.image_to_cells(torch.rand(1, 28, 28), 2), "images"),
+        (lambda: F.image_to_cells(torch.zeros(1, 1, 28, 28, dtype=torch.uint8), 2), "images"),
+        (lambda: F.image_to_cells(torch.rand(1, 1, 28, 28), 0), "grid"),
+        (lambda: F.image_to_cells(torch.rand(1, 1, 28, 28), 2.0), "grid"),
+        (lambda: F.image_to_cells(torch.rand(1, 1, 28, 28), 3), "grid"),
+        (lambda: F.soft_attention(cells, scores[:1]), "values"),
+        (lambda: F.soft_attention(cells[:, :0], scores[:, :0]), "scores"),
+        (lambda: F.soft_attention(cells.long(), scores), "values"),
+        (lambda: F.soft_attention(cells, scores.long()), "scores"),
+        (lambda: F.hard_attention(cells, torch.full((2, 4), nan)), "scores"),
+        (lambda: F.hard_attention(cells, scores, generator=0), "generator"),
+        (lambda: F.hard_attention(cells.numpy(), scores), "values"),
+        (lambda: F.exact_policy_gradient(torch.zeros(0), torch.zeros(0)), "logits"),
+        (lambda: F.exact_policy_gradient(torch.zeros(3, dtype=torch.long), z), "logits"),
+        (lambda: F.exact_policy_gradient(torch.tensor([0.0, nan, 0.0]), z), "logits"),
+        (lambda: F.exact_policy_gradient(z, torch.tensor([0.0, float("inf"), 0.0])), "rewards"),
+        (lambda: F.exact_policy_gradient(z, [1.0, 0.0, 0.0]), "rewards"),
+        (lambda: F.categorical_gradient_estimates(z, z, 0, 2), "n_samples"),
+        (lambda: F.categorical_gradient_estimates(z, z, 2, 0), "n_repeats"),
+        (lambda: F.categorical_gradient_estimates(z, z, 2.0, 2), "n_samples"),
+        (lambda: F.categorical_gradient_estimates(z, z, 2, 2, "Expected"), "baseline"),
+        (lambda: F.categorical_gradient_estimates(z, torch.tensor([1.0, nan, 0.0]), 2, 2), "rewards"),
+        (lambda: F.categorical_gradient_estimates(z, z, 2, 2, generator=1), "generator"),
+        (lambda: F.gaussian_bump_value(mu, -1.0, c, 1.0), "sigma"),
+        (lambda: F.gaussian_bump_value(mu, nan, c, 1.0), "sigma"),  # passed `sigma <= 0` before
+        (lambda: F.gaussian_bump_value(mu, 1.0, c, float("inf")), "width"),
+        (lambda: F.gaussian_bump_value(mu, 1.0, c, 0), "width"),
+        (lambda: F.gaussian_bump_value(torch.tensor([nan, 0.0]), 1.0, c, 1.0), "mu"),
+        (lambda: F.gaussian_bump_value(mu, 1.0, torch.zeros(3), 1.0), "center"),
+        (lambda: F.gaussian_bump_value([0.0, 0.0], 1.0, c, 1.0), "mu"),
+        (lambda: F.gaussian_bump_gradient(mu, "1", c, 1.0), "sigma"),
+        (lambda: F.gaussian_gradient_estimates(mu, 1.0, c, 1.0, 0, 2, "score"), "n_samples"),
+        (lambda: F.gaussian_gradient_estimates(mu, 1.0, c, 1.0, 2, -1, "score"), "n_repeats"),
+        (lambda: F.gaussian_gradient_estimates(mu, 1.0, c, 1.0, 2, 2, "Score"), "method"),
+        (lambda: F.gaussian_gradient_estimates(torch.zeros(2, 2), 1.0, c, 1.0, 2, 2, "score"), "mu"),
+        (lambda: F.GlanceAndLook("Hard"), "mode"),
+        (lambda: F.GlanceAndLook(grid=0), "grid"),
+        (lambda: F.GlanceAndLook(cell_pixels=0), "cell_pixels"),
+        (lambda: F.GlanceAndLook(glance=-8), "glance"),
+        (lambda: F.GlanceAndLook(hidden=1.5), "hidden"),
+        (lambda: model(torch.rand(2, 1, 28, 28)), "images"),
+        (lambda: model(torch.rand(2, 3, 56, 56)), "images"),
+        (lambda: model(torch.zeros(2, 1, 56, 56, dtype=torch.uint8)), "images"),
+        (lambda: F.glance_and_look_step(model, (images, torch.tensor([1, 10])), None), "labels"),
+        (lambda: F.glance_and_look_step(model, (images, torch.tensor([-1, 2])), None), "labels"),
+        (lambda: F.glance_and_look_step(model, (images, labels.float()), None), "labels"),
+        (lambda: F.glance_and_look_step(model, (images, labels[:1]), None), "labels"),
+        (lambda: F.glance_and_look_step(model, (images[:0], labels[:0]), None), "labels"),
+        (lambda: F.glance_and_look_step(model, images, None), "batch"),
+        (lambda: F.glance_and_look_step(model, (images, labels), 0.5), "baseline"),
+        (lambda: F.glance_and_look_step(torch.nn.Linear(2, 2), (images, labels), None), "model"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_foundations_calls())))
+def test_bad_inputs_are_refused_naming_the_argument(case):
+    """Each mistake is a ValueError naming the caller's argument, never a NaN or a deep torch error."""
+    call, match = _bad_foundations_calls()[case]
+    with pytest.raises(ValueError, match=match):
+        call()
