@@ -8,11 +8,15 @@ softmax-normalised presence beats the uniform distribution, ``1 / N``
 mask (:func:`gather_kept`), so that nothing after the attention touches a dropped cell.
 
 Shapes: cells are ``features (B, N, D)`` with ``N = h * w``; masks are ``bool (B, N)``.
+Ranks, shapes and dtypes are checked; the values are not (these functions run inside a model's forward, so no
+finiteness check, see :mod:`attnlib.checks`).
 """
 
 from __future__ import annotations
 
 import torch
+
+from attnlib import checks
 
 __all__ = [
     "presence",
@@ -28,6 +32,7 @@ def _check_cells(features: torch.Tensor, name: str = "features") -> None:
     if not isinstance(features, torch.Tensor) or features.ndim != 3:
         shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
         raise ValueError(f"{name} must be a (B, N, D) tensor, got {shape}")
+    checks.tensor(features, name, dtype="float")
     if features.shape[1] < 1:
         raise ValueError(f"{name} must hold at least one cell, got N = 0")
 
@@ -64,7 +69,7 @@ def topk_hard_attention(features: torch.Tensor, k: int) -> torch.Tensor:
     """
     _check_cells(features)
     n = features.shape[1]
-    if not isinstance(k, int) or not 1 <= k <= n:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= n:
         raise ValueError(f"k must be an int in [1, N={n}], got {k!r}")
     index = presence(features).topk(k, dim=1).indices
     return torch.zeros(features.shape[:2], dtype=torch.bool, device=features.device).scatter_(1, index, True)
@@ -94,6 +99,7 @@ def adaptive_mask(presences: torch.Tensor) -> torch.Tensor:
     if not isinstance(presences, torch.Tensor) or presences.ndim != 2 or presences.shape[1] < 1:
         shape = tuple(presences.shape) if isinstance(presences, torch.Tensor) else type(presences).__name__
         raise ValueError(f"presences must be a (B, N) tensor with N >= 1, got {shape}")
+    checks.tensor(presences, "presences", dtype="float")
     e = torch.exp(presences - presences.max(dim=1, keepdim=True).values)
     return e >= e.mean(dim=1, keepdim=True)
 

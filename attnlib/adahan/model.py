@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from attnlib import checks
 from attnlib.adahan.attention import (
     adaptive_hard_attention,
     gather_kept,
@@ -47,6 +48,10 @@ class ImageEncoder(nn.Module):
         )  # fmt: skip
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """``images (B, 3, H, W)``, ``H, W >= 4`` -> cells ``(B, N, C + 2)`` and the grid ``(h, w)``."""
+        checks.tensor(images, "images", shape=(None, 3, None, None), dtype="float")
+        if images.shape[0] < 1 or min(images.shape[-2:]) < 4:
+            raise ValueError(f"images must hold at least one image of at least 4 x 4 pixels, got {tuple(images.shape)}")
         x = self.net(images - 0.5)
         b, _, h, w = x.shape
         # Coordinates let a sum of cells say *where* things are (spatial questions).
@@ -55,9 +60,29 @@ class ImageEncoder(nn.Module):
         return torch.cat([x, xs, ys], dim=1).flatten(2).transpose(1, 2), (h, w)
 
 
+def _check_questions(questions: torch.Tensor, lengths: torch.Tensor, vocab_size: int) -> None:
+    """Word ids in ``[0, vocab_size)`` and lengths in ``[1, L]``: a length of 0 would read the first word's
+    state as the question, a length past ``L`` the last one, both silently."""
+    checks.tensor(questions, "questions", ndim=2, dtype="int")
+    checks.tensor(lengths, "lengths", shape=(questions.shape[0],), dtype="int")
+    if questions.shape[0] < 1 or questions.shape[1] < 1:
+        raise ValueError(
+            f"questions must hold at least one question of at least one word, got {tuple(questions.shape)}"
+        )
+    checks.ids_in_range(questions, vocab_size, "questions")
+    bad = (lengths < 1) | (lengths > questions.shape[1])
+    if bool(bad.any()):
+        raise ValueError(
+            f"lengths must lie in [1, {questions.shape[1]}] (the question's words), got {int(lengths[bad][0])}"
+        )
+
+
 class _QuestionEncoder(nn.Module):
     def __init__(self, vocab_size: int, dim: int) -> None:
         super().__init__()
+        checks.positive_int(vocab_size, "vocab_size")
+        checks.positive_int(dim, "dim")
+        self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, 32, padding_idx=0)
         self.lstm = nn.LSTM(32, dim, batch_first=True)
 
@@ -100,10 +125,13 @@ class VQAModel(nn.Module):
         cell_dim: int | None = None,
     ) -> None:
         super().__init__()
-        if attention not in ATTENTIONS:
-            raise ValueError(f"attention must be one of {ATTENTIONS}, got {attention!r}")
-        if aggregator not in AGGREGATORS:
-            raise ValueError(f"aggregator must be one of {AGGREGATORS}, got {aggregator!r}")
+        checks.one_of(attention, ATTENTIONS, "attention")
+        checks.one_of(aggregator, AGGREGATORS, "aggregator")
+        checks.positive_int(vocab_size, "vocab_size")
+        checks.positive_int(n_answers, "n_answers")
+        checks.positive_int(dim, "dim")
+        if cell_dim is not None:
+            checks.positive_int(cell_dim, "cell_dim")
         if isinstance(k, bool) or not (isinstance(k, int) and k >= 1 or isinstance(k, float) and 0 < k <= 1):
             raise ValueError(f"k must be a positive int or a float in (0, 1], got {k!r}")
         self.attention, self.aggregator, self.k = attention, aggregator, k
@@ -148,21 +176,28 @@ class VQAModel(nn.Module):
             ``mask bool (B, N)`` (all true for soft attention), ``weights (B, N)`` (softmax weights
             for soft attention, the mask as floats otherwise), ``question (B, D)``, ``grid (h, w)``.
         """
+        checks.tensor(images, "images", dtype="float")
         if self.image is not None and (images.ndim != 4 or images.shape[1] != 3):
             raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
         if self.image is None and (images.ndim != 3 or images.shape[-1] != self.project_cells.in_features):
             raise ValueError(f"images must be pre-encoded cells (S, N, {self.project_cells.in_features}), "
                              f"got {tuple(images.shape)}")  # fmt: skip
-        if questions.ndim != 2 or lengths.shape != questions.shape[:1]:
+        checks.tensor(questions, "questions", ndim=2)
+        checks.tensor(lengths, "lengths", ndim=1)
+        if lengths.shape != questions.shape[:1]:
             raise ValueError(f"questions must be (B, L) and lengths (B,), got {tuple(questions.shape)}, "
                              f"{tuple(lengths.shape)}")  # fmt: skip
+        _check_questions(questions, lengths, self.question.vocab_size)
+        if images.shape[0] < 1 or images.ndim == 3 and images.shape[1] < 1:
+            raise ValueError(f"images must hold at least one image (and one cell), got {tuple(images.shape)}")
         if scene_index is None:
             if images.shape[0] != questions.shape[0]:
                 raise ValueError(f"images ({images.shape[0]}) and questions ({questions.shape[0]}) must match "
                                  "in batch size when scene_index is None")  # fmt: skip
             scene_index = torch.arange(questions.shape[0], device=questions.device)
-        elif scene_index.shape != lengths.shape:
-            raise ValueError(f"scene_index must be (B,) = {tuple(lengths.shape)}, got {tuple(scene_index.shape)}")
+        else:
+            checks.tensor(scene_index, "scene_index", shape=tuple(lengths.shape), dtype="int")
+            checks.ids_in_range(scene_index, images.shape[0], "scene_index")
         if self.image is not None:
             pixels, grid = self.image(images)
         else:
@@ -213,9 +248,11 @@ class QuestionOnlyModel(nn.Module):
 
     def __init__(self, vocab_size: int, n_answers: int, dim: int = 64) -> None:
         super().__init__()
+        checks.positive_int(n_answers, "n_answers")
         self.question = _QuestionEncoder(vocab_size, dim)
         self.classifier = nn.Sequential(nn.Linear(dim, 128), nn.ReLU(), nn.Linear(128, n_answers))
 
     def forward(self, images: torch.Tensor | None, questions: torch.Tensor, lengths: torch.Tensor,
                 scene_index: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        _check_questions(questions, lengths, self.question.vocab_size)
         return self.classifier(self.question(questions, lengths))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from attnlib import checks
 from attnlib.adahan.attention import _check_cells, _check_mask, gather_kept
 
 __all__ = ["PairwiseModule", "count_flops", "pairwise_cost"]
@@ -37,13 +38,22 @@ class PairwiseModule(nn.Module):
         self.scale = 1.0 / math.sqrt(dim)
 
     def forward(self, cells: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """cells ``(B, K, D)``, mask ``bool (B, K)`` -> ``(B, K, D)`` (padding rows are zero)."""
+        """cells ``(B, K, D)``, mask ``bool (B, K)`` -> ``(B, K, D)`` (padding rows are zero).
+
+        A row whose mask keeps no cell (an example with nothing kept) is all padding: its output is zero,
+        never NaN (its softmax would divide by zero, so it is replaced by zeros without reading the mask's
+        values on the host)."""
         _check_cells(cells, "cells")
         _check_mask(mask, cells)
+        if cells.shape[-1] != self.query.in_features:
+            raise ValueError(f"cells must be (B, K, {self.query.in_features}), got {tuple(cells.shape)}")
         q, k, v = self.query(cells), self.key(cells), self.value(cells)
         logits = torch.einsum("bid,bjd->bij", q, k) * self.scale
-        logits = logits.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        mixed = torch.einsum("bij,bjd->bid", logits.softmax(dim=-1), v)
+        empty = ~mask.any(dim=1, keepdim=True)  # (B, 1): examples with no kept cell
+        # An empty example scores all its (padding) cells, then gets weight 0: finite values and gradients.
+        logits = logits.masked_fill(~(mask | empty).unsqueeze(1), float("-inf"))
+        weights = logits.softmax(dim=-1).masked_fill(empty.unsqueeze(-1), 0.0)
+        mixed = torch.einsum("bij,bjd->bid", weights, v)
         return F.relu(cells + self.out(mixed)) * mask.unsqueeze(-1)
 
 
@@ -55,6 +65,8 @@ def count_flops(fn: Callable[..., object], *args: object, **kwargs: object) -> i
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    if not callable(fn):
+        raise ValueError(f"fn must be callable, got {type(fn).__name__}")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
@@ -72,10 +84,11 @@ def pairwise_cost(
 
     cells ``(Q, N, D)``, mask ``bool (Q, N)`` -> total FLOPs (int).
     """
+    if not isinstance(module, PairwiseModule):
+        raise ValueError(f"module must be a PairwiseModule, got {type(module).__name__}")
     _check_cells(cells, "cells")
     _check_mask(mask, cells)
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    checks.positive_int(batch_size, "batch_size")
     order = torch.sort(mask.sum(1), stable=True).indices if bucket else torch.arange(len(mask))
     total = 0
     for start in range(0, len(order), batch_size):

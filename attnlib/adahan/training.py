@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from attnlib import checks
 from attnlib.adahan.model import ImageEncoder, VQAModel
 
 __all__ = ["pretrain_encoder", "encode_images", "answer_step", "predict_answers"]
@@ -44,13 +45,32 @@ def pretrain_encoder(
     list of float
         Mean per-cell accuracy (over the three attributes) of each epoch.
     """
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    if not isinstance(encoder, ImageEncoder):
+        raise ValueError(f"encoder must be an ImageEncoder, got {type(encoder).__name__}")
+    checks.tensor(images, "images", shape=(None, 3, None, None), dtype="float")
+    if images.shape[0] < 1:
+        raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.positive_int(epochs, "epochs")
+    checks.positive_int(batch_size, "batch_size")
+    checks.positive_float(lr, "lr")
     names = ("color", "shape", "size")
-    if any(labels[n].shape[0] != images.shape[0] for n in names):
-        raise ValueError("labels must hold (S, N) color, shape and size for every image")
+    if not isinstance(labels, dict) or any(n not in labels for n in names):
+        got = sorted(labels) if isinstance(labels, dict) else type(labels).__name__
+        raise ValueError(f"labels must be a dict with keys {names}, got {got}")
+    for n in names:
+        checks.tensor(labels[n], f"labels[{n!r}]", ndim=2, dtype="int")
+        if labels[n].shape[0] != images.shape[0]:
+            raise ValueError(f"labels[{n!r}] must be (S, N) with S = {images.shape[0]}, got {tuple(labels[n].shape)}")
+        if bool((labels[n] < 0).any()):
+            raise ValueError(f"labels[{n!r}] must hold non-negative class ids, got {int(labels[n].min())}")
+    with torch.no_grad():
+        was_training = encoder.training
+        encoder.eval()
+        n_cells = encoder(images[:1].to(next(encoder.parameters()).device))[0].shape[1]
+        encoder.train(was_training)
+    for n in names:
+        if labels[n].shape[1] != n_cells:
+            raise ValueError(f"labels[{n!r}] must be (S, N) with N = {n_cells} cells, got {tuple(labels[n].shape)}")
     device = next(encoder.parameters()).device
     heads = nn.ModuleDict({n: nn.Linear(encoder.out_dim, int(labels[n].max()) + 1) for n in names}).to(device)
     optimizer = torch.optim.Adam([*encoder.parameters(), *heads.parameters()], lr=lr)
@@ -80,8 +100,12 @@ def pretrain_encoder(
 @torch.no_grad()
 def encode_images(encoder: ImageEncoder, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Run a (frozen) encoder over ``images (S, 3, H, W)`` once: cells ``(S, N, encoder.out_dim)`` on the CPU."""
-    if images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
+    if not isinstance(encoder, nn.Module):
+        raise ValueError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
+    checks.tensor(images, "images", shape=(None, 3, None, None), dtype="float")
+    if images.shape[0] < 1:
+        raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.positive_int(batch_size, "batch_size")
     device = next(encoder.parameters()).device
     was_training = encoder.training
     encoder.eval()
@@ -94,8 +118,12 @@ def encode_images(encoder: ImageEncoder, images: torch.Tensor, batch_size: int =
 
 def answer_step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy step for :func:`attnlib.train.fit` on batches of :class:`attnlib.data.vqa.VQALoader`."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 5:
+        raise ValueError("batch must be (images, questions, lengths, answers, scene_index) from a VQALoader")
     images, questions, lengths, answers, scene_index = batch
     logits = model(images, questions, lengths, scene_index)
+    checks.tensor(answers, "answers", shape=(logits.shape[0],), dtype="int")
+    checks.ids_in_range(answers, logits.shape[-1], "answers")
     loss = F.cross_entropy(logits, answers)
     return loss, {"loss": loss.item(), "acc": (logits.argmax(-1) == answers).float().mean().item()}
 
@@ -126,6 +154,8 @@ def predict_answers(model: nn.Module, loader: object) -> dict[str, torch.Tensor]
         out.setdefault("predictions", []).append(logits.argmax(-1).cpu())
     model.train(was_training)
     result = {k: torch.cat(v) for k, v in out.items()}
+    if not result:
+        raise ValueError("loader must yield at least one batch, got none")
     if "mask" in result:
         result["kept"] = result["mask"].sum(1)
     return result
