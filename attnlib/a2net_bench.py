@@ -9,6 +9,7 @@ block (Eqs. (a2-flops) and (a2-nl-flops)); :func:`a2_flops` and
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Sequence
@@ -95,8 +96,13 @@ def time_forward(
     min_seconds
         Keep timing past ``repeats`` until this much time has been spent.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
+    # a finite budget: min_seconds=inf (or NaN) would time forever
+    if isinstance(min_seconds, bool) or not isinstance(min_seconds, (int, float)) or not 0 <= min_seconds < math.inf:
+        raise ValueError(f"min_seconds must be a finite number >= 0, got {min_seconds!r}")
     times: list[float] = []
     with torch.inference_mode():
         for _ in range(warmup):
