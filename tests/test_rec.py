@@ -4,21 +4,28 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
-from attnlib.data.refexp import PAD, make_refexp, target_cells
+from attnlib.data.refexp import PAD, VOCAB, make_refexp, target_cells
+from attnlib.data.shapes import sample_scenes
 from attnlib.rec import (
     CA2M,
     BoxHead,
+    CachedVisual,
+    CellHeads,
     RECModel,
     SelfPacedLoss,
+    TextEncoder,
     VisualEncoder,
     box_losses,
     cell_loss,
     cell_targets,
+    cost,
     difficulty,
     encode_cells,
     evaluate_rec,
     make_step,
+    predict_boxes,
     pretrain_visual,
     self_paced_loss,
     sigma_descent,
@@ -264,3 +271,127 @@ def test_train_rec_keeps_the_best_validation_epoch():
     assert again["miou"] == pytest.approx(history["val_miou"][best - 1])
     with pytest.raises(ValueError, match="val"):
         train_rec(model, (cells, train.tokens, train.boxes), (val_cells, val.tokens), epochs=1)
+
+
+# --- Bad input (issue 24): every public callable of attnlib.rec refuses it with a ValueError naming the argument.
+
+_SCENES = sample_scenes(2, generator=torch.Generator().manual_seed(0))
+_IMG = torch.rand(2, 3, 16, 16)
+_TOK = torch.ones(2, 4, dtype=torch.long)
+_BOX = torch.tensor([[0.1, 0.1, 0.5, 0.5], [0.2, 0.2, 0.6, 0.9]])
+_ONE = torch.tensor(1.0)
+_L = torch.rand(4)
+
+
+def _tiny() -> RECModel:
+    return RECModel(d=8, heads=2, hidden=16, grid=2, channels=(4, 4, 4))
+
+
+def _train_set(n: int = 4) -> tuple[torch.Tensor, ...]:
+    return (torch.rand(n, 3, 16, 16), torch.ones(n, 4, dtype=torch.long), _BOX[:1].repeat(n, 1))
+
+
+_REC_BAD = [
+    # self-paced loss: sigma <= 0, NaN, empty, options, hyper-parameters
+    (lambda: self_paced_loss(_L, _L, torch.tensor(0.0), _ONE), "sigma0"),
+    (lambda: self_paced_loss(_L, _L, _ONE, torch.tensor(-1.0)), "sigma1"),
+    (lambda: self_paced_loss(_L, _L, _ONE, torch.tensor(float("nan"))), "sigma1"),
+    (lambda: self_paced_loss(torch.tensor([float("nan")] * 4), _L, _ONE, _ONE), "l1"),
+    (lambda: self_paced_loss(torch.zeros(0), torch.zeros(0), _ONE, _ONE), "l1"),
+    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, lam=float("inf")), "lam"),
+    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, mu=float("nan")), "mu"),
+    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, form="bounded_"), "form"),
+    (lambda: difficulty(_L, torch.tensor(0.0)), "sigma"),
+    (lambda: difficulty(_L.long(), _ONE), "loss"),
+    (lambda: difficulty(_L, 2.5), "sigma"),
+    (lambda: SelfPacedLoss(sigma_init=-2.5), "sigma_init"),
+    (lambda: SelfPacedLoss(lam=-1), "lam"),
+    (lambda: SelfPacedLoss(form="as-written"), "form"),
+    (lambda: SelfPacedLoss()(torch.zeros(0), torch.zeros(0)), "l1"),
+    (lambda: SelfPacedLoss()(_L.long(), _L.long()), "l1"),
+    # box losses and the cell loss
+    (lambda: box_losses(torch.rand(2, 4), _BOX.clone().index_fill_(1, torch.tensor([2]), float("nan"))), "target_xyxy"),
+    (lambda: box_losses(torch.full((2, 4), float("nan")), _BOX), "pred_cxcywh"),
+    (lambda: box_losses(torch.rand(3, 4), _BOX), "pred_cxcywh"),
+    (lambda: box_losses(torch.ones(2, 4, dtype=torch.long), _BOX), "pred_cxcywh"),
+    (lambda: cell_loss(torch.rand(2, 4), torch.ones(2, 4, dtype=torch.long)), "cells"),
+    (lambda: cell_loss(torch.rand(2, 4), torch.rand(2, 5)), "cell_logits"),
+    # steps
+    (lambda: make_step(loss="giou"), "loss"),
+    (lambda: make_step(aux_weight=-0.5), "aux_weight"),
+    (lambda: make_step(aux_weight=float("nan")), "aux_weight"),
+    (lambda: make_step(record_every=0), "record_every"),
+    (lambda: make_step(record=()), "record"),
+    # training: learning rates, epochs, batch sizes, schedules, data
+    (lambda: train_rec(_tiny(), _train_set(), lr=-1e-3), "lr"),
+    (lambda: train_rec(_tiny(), _train_set(), lr=0.0), "lr"),
+    (lambda: train_rec(_tiny(), _train_set(), lr=float("nan")), "lr"),
+    (lambda: train_rec(_tiny(), _train_set(), loss="self_paced", sigma_lr=-1.0), "sigma_lr"),
+    (lambda: train_rec(_tiny(), _train_set(), epochs=0), "epochs"),
+    (lambda: train_rec(_tiny(), _train_set(), epochs=2.5), "epochs"),
+    (lambda: train_rec(_tiny(), _train_set(), batch_size=0), "batch_size"),
+    (lambda: train_rec(_tiny(), _train_set(), batch_size=8), "batch_size"),
+    (lambda: train_rec(_tiny(), _train_set(), warmup=-1), "warmup"),
+    (lambda: train_rec(_tiny(), _train_set(), loss="L1"), "loss"),
+    (lambda: train_rec(_tiny(), _train_set(), form="plus"), "form"),
+    (lambda: train_rec(_tiny(), _train_set(), aux_weight=1.0), "train"),
+    (lambda: train_rec(_tiny(), _train_set()[:2]), "train"),
+    (lambda: train_rec(_tiny(), (_train_set()[0][:0], _TOK[:0], _BOX[:0])), "train"),
+    (lambda: train_rec(_tiny(), (*_train_set()[:2], _BOX[:1].repeat(4, 1).flip(1))), "train"),
+    (lambda: train_rec(_tiny(), _train_set(), val=_train_set()[:2]), "val"),
+    (lambda: train_rec(_tiny(), _train_set(), seed=-1), "seed"),
+    (lambda: sigma_descent(_L, _L, "bounded", steps=0), "steps"),
+    (lambda: sigma_descent(_L, _L, "bounded", lr=-0.05), "lr"),
+    (lambda: sigma_descent(_L, _L, "bounded", sigma_init=0.0), "sigma_init"),
+    (lambda: sigma_descent(_L, _L, "minus"), "form"),
+    (lambda: sigma_descent(_L, _L[:3], "bounded"), "l1"),
+    # model inputs: ids out of range (== vocabulary size, negative), dtypes, ranks, sizes
+    (lambda: _tiny()(_IMG, torch.full((2, 4), len(VOCAB))), "tokens"),
+    (lambda: _tiny()(_IMG, torch.full((2, 4), -1)), "tokens"),
+    (lambda: _tiny()(_IMG, _TOK.float()), "tokens"),
+    (lambda: _tiny()(_IMG.long(), _TOK), "images"),
+    (lambda: _tiny()(_IMG[:, :1], _TOK), "images"),
+    (lambda: _tiny()(_IMG[:0], _TOK[:0]), "images"),
+    (lambda: RECModel(d=0), "d"),
+    (lambda: RECModel(d=8, heads=3), "heads"),
+    (lambda: RECModel(grid=0), "grid"),
+    (lambda: RECModel(in_features=0), "in_features"),
+    (lambda: RECModel(granularities=-1), "granularities"),
+    (lambda: RECModel(channels=(8, 8)), "channels"),
+    (lambda: CA2M(d=8, heads=2, dropout=1.5), "dropout"),
+    (lambda: CA2M(d=8, heads=2)(torch.randn(1, 3, 8), torch.randn(1, 4, 8), torch.zeros(1, 4)), "pad"),
+    (lambda: CA2M(d=8, heads=2)(torch.randn(1, 3, 8).long(), torch.randn(1, 4, 8)), "fv"),
+    (lambda: VisualEncoder(d=8, channels=(4, 0, 4), grid=2), "channels"),
+    (lambda: TextEncoder(d=8, heads=2, max_len=0), "max_len"),
+    (lambda: TextEncoder(d=8, heads=2)(torch.ones(2, 4)), "tokens"),
+    (lambda: BoxHead(d=8)(torch.rand(2, 9)), "cls"),
+    (lambda: CachedVisual(0, 8, 2), "in_features"),
+    (lambda: CachedVisual(5, 8, 2)(torch.ones(2, 4, 5, dtype=torch.long)), "cells"),
+    (lambda: predict_boxes(_tiny(), _IMG, _TOK, batch_size=0), "batch_size"),
+    (lambda: predict_boxes(_tiny(), _IMG, _TOK[:1]), "tokens"),
+    (lambda: evaluate_rec(_tiny(), _IMG, _TOK, _BOX[:1]), "boxes"),
+    (lambda: evaluate_rec(_tiny(), _IMG, _TOK, torch.full((2, 4), float("nan"))), "boxes"),
+    (lambda: cost(_tiny(), _IMG, _TOK, repeats=0), "repeats"),
+    # pretraining and the cached cells
+    (lambda: CellHeads(0), "in_features"),
+    (lambda: CellHeads(5)(torch.rand(2, 4, 6)), "cells"),
+    (lambda: pretrain_visual(VisualEncoder(8, (4, 4, 4), 2), _IMG, _SCENES, lr=-1.0), "lr"),
+    (lambda: pretrain_visual(VisualEncoder(8, (4, 4, 4), 2), _IMG, _SCENES, batch_size=0), "batch_size"),
+    (lambda: pretrain_visual(VisualEncoder(8, (4, 4, 4), 2), _IMG.long(), _SCENES), "images"),
+    (lambda: pretrain_visual(VisualEncoder(8, (4, 4, 4), 2), _IMG * float("nan"), _SCENES), "images"),
+    (lambda: pretrain_visual(nn.Linear(2, 2), _IMG, _SCENES), "encoder"),
+    (lambda: pretrain_visual(VisualEncoder(8, (4, 4, 4), 2), _IMG, _IMG), "scenes"),
+    (lambda: encode_cells(VisualEncoder(8, (4, 4, 4), 2), CellHeads(12), _IMG, batch_size=0), "batch_size"),
+    (lambda: encode_cells(VisualEncoder(8, (4, 4, 4), 2), nn.Identity(), _IMG), "heads"),
+    (lambda: cell_targets(_IMG, 16, 2), "scenes"),
+    (lambda: cell_targets(_SCENES, 16, 3), "grid"),
+    (lambda: standardise_cells(torch.rand(1, 1, 4)), "train"),
+    (lambda: standardise_cells(torch.ones(2, 3, 4, dtype=torch.long)), "train"),
+    (lambda: standardise_cells(torch.rand(2, 3, 4), torch.rand(2, 3, 5)), "others"),
+]
+
+
+@pytest.mark.parametrize("call, name", _REC_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_REC_BAD)])
+def test_rec_refuses_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

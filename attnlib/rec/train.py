@@ -176,13 +176,14 @@ def make_step(
     return step
 
 
-def _check_inputs(images: torch.Tensor, tokens: torch.Tensor) -> None:
-    checks.tensor(images, "images", ndim=(3, 4), dtype="float")
-    checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+def _check_inputs(images: torch.Tensor, tokens: torch.Tensor, names: tuple[str, str] = ("images", "tokens")) -> None:
+    ni, nt = names
+    checks.tensor(images, ni, ndim=(3, 4), dtype="float")
+    checks.tensor(tokens, nt, ndim=2, dtype="int")
     if images.shape[0] != tokens.shape[0]:
-        raise ValueError(f"images and tokens must have the same B, got {images.shape[0]} and {tokens.shape[0]}")
+        raise ValueError(f"{ni} and {nt} must have the same B, got {images.shape[0]} and {tokens.shape[0]}")
     if images.shape[0] == 0:
-        raise ValueError("images and tokens must hold at least one sample, got an empty batch")
+        raise ValueError(f"{ni} and {nt} must hold at least one sample, got an empty batch")
 
 
 def _check_split(data: object, name: str, need: int) -> None:
@@ -192,7 +193,7 @@ def _check_split(data: object, name: str, need: int) -> None:
         raise ValueError(f"{name} must be {what}, got {got}")
     for i, t in enumerate(data):
         checks.tensor(t, f"{name}[{i}]")
-    _check_inputs(data[0], data[1])
+    _check_inputs(data[0], data[1], (f"{name}[0]", f"{name}[1]"))
     check_boxes(data[2], f"{name}[2]")
     if any(t.shape[0] != data[0].shape[0] for t in data):
         raise ValueError(f"{name} tensors must have the same number of samples, got {[t.shape[0] for t in data]}")
