@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from attnlib.boxes import acc_at_iou, generalized_box_iou, generalized_box_iou_loss, paired_iou
+from attnlib.boxes import acc_at_iou, check_boxes, generalized_box_iou, generalized_box_iou_loss, paired_iou
 
 
 def random_boxes(n: int, g: torch.Generator) -> torch.Tensor:
@@ -86,3 +86,34 @@ def test_acc_at_iou():
     pred = torch.tensor([[0.0, 0.0, 1.0, 0.8], [0.0, 0.0, 1.0, 0.4]])  # IoU 0.8 and 0.4
     acc, miou = acc_at_iou(pred, target)
     assert acc == pytest.approx(0.5) and miou == pytest.approx(0.6)
+
+
+_GOOD = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
+_NAN = torch.tensor([[0.0, 0.0, float("nan"), 1.0]])
+_BOXES_BAD = [
+    (lambda: generalized_box_iou_loss(_NAN, _GOOD), "pred"),
+    (lambda: generalized_box_iou_loss(_GOOD, _NAN), "target"),
+    (lambda: generalized_box_iou_loss(_GOOD, torch.tensor([[0.0, 0.0, float("inf"), 1.0]])), "target"),
+    (lambda: generalized_box_iou_loss(_GOOD, _GOOD, reduction="avg"), "reduction"),
+    (lambda: generalized_box_iou_loss(_GOOD, _GOOD, eps=-1.0), "eps"),
+    (lambda: generalized_box_iou_loss(_GOOD.bool(), _GOOD), "pred"),
+    (lambda: generalized_box_iou([[0, 0, 1, 1]], _GOOD), "pred"),
+    (lambda: generalized_box_iou(_GOOD, _GOOD.repeat(2, 1)), "pred"),
+    (lambda: paired_iou(_GOOD[0], _GOOD), "pred"),
+    (lambda: paired_iou(_GOOD, _GOOD, eps=float("nan")), "eps"),
+    (lambda: acc_at_iou(_NAN, _GOOD), "pred"),
+    (lambda: acc_at_iou(_GOOD, _NAN), "target"),
+    (lambda: acc_at_iou(_GOOD, _GOOD, threshold=1.0), "threshold"),
+    (lambda: acc_at_iou(_GOOD, _GOOD, threshold=float("nan")), "threshold"),
+    (lambda: acc_at_iou(_GOOD, _GOOD, threshold="0.5"), "threshold"),
+    (lambda: acc_at_iou(_GOOD[:0], _GOOD[:0]), "pred"),
+    (lambda: check_boxes(torch.tensor([[1.0, 0.0, 0.0, 1.0]]), "my_boxes"), "my_boxes"),
+    (lambda: check_boxes(torch.zeros(2, 4, dtype=torch.complex64), "my_boxes"), "my_boxes"),
+]
+
+
+@pytest.mark.parametrize("call, name", _BOXES_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_BOXES_BAD)])
+def test_boxes_refuse_bad_input(call, name):
+    """A NaN coordinate passes ``x2 >= x1`` (NaN comparisons are false): it must be refused, not scored."""
+    with pytest.raises(ValueError, match=name):
+        call()
