@@ -6,7 +6,17 @@ import pickle
 import pytest
 import torch
 
-from attnlib.data.refexp import KINDS, PAD, interpret, load_refcoco, make_refexp, target_cells
+from attnlib.data.refexp import (
+    KINDS,
+    PAD,
+    VOCAB,
+    decode,
+    interpret,
+    load_refcoco,
+    make_refexp,
+    target_boxes,
+    target_cells,
+)
 from attnlib.data.shapes import object_coverage
 
 
@@ -145,4 +155,113 @@ def test_refcoco_loader_bad_inputs(tmp_path):
         load_refcoco(tmp_path, "testZ")
     (tmp_path / "refs(unc).p").write_bytes(pickle.dumps(torch.nn.Identity))
     with pytest.raises(pickle.UnpicklingError):
+        load_refcoco(tmp_path, "train")
+
+
+_DATA = make_refexp(3, generator=torch.Generator().manual_seed(0))
+_REFEXP_BAD = [
+    (lambda: make_refexp(2.5), "n"),
+    (lambda: make_refexp(4, p_share=1.5), "p_share"),
+    (lambda: make_refexp(4, p_share=float("nan")), "p_share"),
+    (lambda: make_refexp(4, margin=float("nan")), "margin"),
+    (lambda: make_refexp(4, min_objects=2.0), "min_objects"),
+    (lambda: make_refexp(4, max_objects=9), "max_objects"),
+    (lambda: make_refexp(4, image_size=4), "image_size"),
+    (lambda: make_refexp(4, split="training"), "split"),
+    (lambda: make_refexp(4, seed=-1), "seed"),
+    (lambda: make_refexp(4, generator=7), "generator"),
+    (lambda: decode(torch.tensor([[2, -1]])), "tokens"),
+    (lambda: decode(torch.tensor([[2, len(VOCAB)]])), "tokens"),
+    (lambda: decode(torch.tensor([[2.0, 3.0]])), "tokens"),
+    (lambda: decode(torch.tensor([2, 3])), "tokens"),
+    (lambda: decode([[2, 3]]), "tokens"),
+    (lambda: interpret("the purple dragon", _DATA.scenes, 0), "expression"),
+    (lambda: interpret("the", _DATA.scenes, 0), "expression"),
+    (lambda: interpret("a red circle", _DATA.scenes, 0), "expression"),
+    (lambda: interpret(["the", "circle"], _DATA.scenes, 0), "expression"),
+    (lambda: interpret("the circle", _DATA.scenes, 3), "index"),
+    (lambda: interpret("the circle", _DATA.scenes, -1), "index"),
+    (lambda: interpret("the circle", _DATA.scenes, 0, margin=-0.1), "margin"),
+    (lambda: target_boxes(_DATA.scenes, torch.tensor([0, 1, 9])), "target"),
+    (lambda: target_boxes(_DATA.scenes, torch.tensor([0, 1, -1])), "target"),
+    (lambda: target_boxes(_DATA.scenes, torch.tensor([0.0, 1.0, 0.0])), "target"),
+    (lambda: target_boxes(_DATA.images, _DATA.target), "scenes"),
+    (lambda: target_cells(_DATA.scenes, torch.tensor([0, 1, 9]), 48, 6), "target"),
+    (lambda: target_cells(_DATA.scenes, _DATA.target, "48", 6), "image_size"),
+]
+
+
+@pytest.mark.parametrize("call, name", _REFEXP_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_REFEXP_BAD)])
+def test_refexp_refuses_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def _corrupt(root, what: str) -> None:
+    """Spoil the fixture written by ``_write_fixture`` in one way."""
+    inst_path = root / "instances.json"
+    refs = pickle.loads((root / "refs(unc).p").read_bytes())
+    inst = json.loads(inst_path.read_text())
+    if what == "empty refs":
+        (root / "refs(unc).p").write_bytes(b"")
+        return
+    if what == "truncated refs":
+        (root / "refs(unc).p").write_bytes(pickle.dumps(refs)[:20])
+        return
+    if what == "corrupt instances":
+        inst_path.write_text('{"images": [')
+        return
+    if what == "refs not a list":
+        refs = {"refs": refs}
+    elif what == "ref without split":
+        del refs[0]["split"]
+    elif what == "ref without ann_id":
+        del refs[0]["ann_id"]
+    elif what == "unknown ann_id":
+        refs[0]["ann_id"] = 99893
+    elif what == "unknown image_id":
+        refs[0]["image_id"] = 99893
+    elif what == "sentences a str":
+        refs[0]["sentences"] = "left car"
+    elif what == "sentence not a dict":
+        refs[0]["sentences"] = ["left car"]
+    elif what == "no annotations":
+        del inst["annotations"]
+    elif what == "bbox of 3":
+        inst["annotations"][0]["bbox"] = [1.0, 2.0, 3.0]
+    elif what == "bbox negative":
+        inst["annotations"][0]["bbox"] = [1.0, 2.0, -3.0, 4.0]
+    elif what == "width zero":
+        inst["images"][0]["width"] = 0
+    elif what == "no file_name":
+        del inst["images"][0]["file_name"]
+    (root / "refs(unc).p").write_bytes(pickle.dumps(refs))
+    inst_path.write_text(json.dumps(inst))
+
+
+@pytest.mark.parametrize(
+    "what, expected",
+    [
+        ("empty refs", r"refs\(unc\).p is not a readable pickle"),
+        ("truncated refs", r"refs\(unc\).p is not a readable pickle"),
+        ("corrupt instances", "instances.json is not a readable JSON"),
+        ("refs not a list", "list of refs"),
+        ("ref without split", "ref 0 has no key 'split'"),
+        ("ref without ann_id", "ref 0 has no key 'ann_id'"),
+        ("unknown ann_id", "ref 0: ann_id 99893 is not an annotation id"),
+        ("unknown image_id", "ref 0: image_id 99893 is not an image id"),
+        ("sentences a str", r"ref 0\['sentences'\] must be a list"),
+        ("sentence not a dict", r"sentences\[0\] must be a dict"),
+        ("no annotations", "instances.json has no key 'annotations'"),
+        ("bbox of 3", r"annotation 10\['bbox'\] must be 4 numbers"),
+        ("bbox negative", r"annotation 10\['bbox'\] must be finite with w, h >= 0"),
+        ("width zero", r"image 1\['width'\] must be > 0"),
+        ("no file_name", "image 1 has no key 'file_name'"),
+    ],
+)
+def test_refcoco_loader_refuses_malformed_files(tmp_path, what, expected):
+    """A malformed file or record is a ValueError naming the file, the record and the key."""
+    _write_fixture(tmp_path)
+    _corrupt(tmp_path, what)
+    with pytest.raises(ValueError, match=expected):
         load_refcoco(tmp_path, "train")

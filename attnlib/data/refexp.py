@@ -354,6 +354,9 @@ def interpret(expression: str, scenes: Scenes, index: int, margin: float = 0.0) 
 
 def _interpret(expression: str, scenes: Scenes, index: int, margin: float) -> list[int]:
     words = expression.split()
+    unknown = [w for w in words if w not in _ID or w in ("<pad>", "<cls>")]
+    if unknown:
+        raise ValueError(f"expression {expression!r} has words outside the vocabulary: {unknown}")
     if not words or words[0] != "the":
         raise ValueError(f"expression must start with 'the', got {expression!r}")
     valid = [m for m in range(scenes.valid.shape[1]) if scenes.valid[index, m]]
