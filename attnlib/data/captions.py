@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from attnlib import checks
 from attnlib.data.mnist import SOURCES, load_mnist
 from attnlib.data.splits import split_generator
 
@@ -34,6 +35,7 @@ __all__ = [
     "DIGIT_WORDS",
     "RELATIONS",
     "DIGIT_CAPTION_VOCAB",
+    "MIN_CANVAS",
     "DigitCaptions",
     "make_digit_captions",
     "KarpathyCaptions",
@@ -42,14 +44,28 @@ __all__ = [
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+#: Smallest ``canvas_size`` of :func:`make_digit_captions` for scenes of up to ``k`` digits (the key):
+#: below it the widest and tallest MNIST digits (20 x 20 pixels of ink) cannot always be laid out.
+#: Measured by laying out the 40 largest digits of the bundled set (``tests/test_captions.py``).
+MIN_CANVAS = {1: 24, 2: 44, 3: 58, 4: 76}
 #: Relation of a digit to the next one in reading order, by vertical offset of the next one.
 RELATIONS = (("left", "of"), ("above",), ("below",))
+
+
+def _words(words: object, name: str) -> None:
+    """ValueError unless ``words`` is a sequence of strings: one string alone would be read letter by letter."""
+    if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
+        raise ValueError(f"{name} must be a list of word strings, got {type(words).__name__} {words!r:.40}")
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise ValueError(f"{name}[{i}] must be a string, got {type(w).__name__}")
 
 
 class Vocabulary:
     """Words <-> token ids, with ``<pad>`` = 0, ``<start>`` = 1, ``<end>`` = 2, ``<unk>`` = 3."""
 
     def __init__(self, words: Sequence[str]) -> None:
+        _words(words, "words")
         specials = [PAD, START, END, UNK]
         self.itos: list[str] = specials + [w for w in dict.fromkeys(words) if w not in specials]
         self.stoi: dict[str, int] = {w: i for i, w in enumerate(self.itos)}
@@ -61,22 +77,37 @@ class Vocabulary:
     @classmethod
     def from_captions(cls, captions: Sequence[Sequence[str]], min_count: int = 1) -> Vocabulary:
         """Words seen at least ``min_count`` times in tokenised ``captions``, most frequent first."""
-        if min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        checks.positive_int(min_count, "min_count")
+        if isinstance(captions, (str, bytes)) or not isinstance(captions, Sequence):
+            raise ValueError(f"captions must be a list of tokenised captions, got {type(captions).__name__}")
+        for i, caption in enumerate(captions):
+            _words(caption, f"captions[{i}]")
         counts = Counter(w for caption in captions for w in caption)
         return cls([w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= min_count])
 
     def encode(self, words: Sequence[str], max_len: int) -> torch.Tensor:
         """``<start> w_1 ... w_n <end> <pad>...``: int64 ``(max_len + 2,)``; words past ``max_len`` are cut."""
-        if max_len < 1:
-            raise ValueError(f"max_len must be >= 1, got {max_len}")
+        checks.positive_int(max_len, "max_len")
+        _words(words, "words")
         ids = [self.start] + [self.stoi.get(w, self.unk) for w in words[:max_len]] + [self.end]
         return torch.tensor(ids + [self.pad] * (max_len + 2 - len(ids)), dtype=torch.int64)
 
     def decode(self, tokens: torch.Tensor | Sequence[int]) -> list[str]:
-        """The words of one token sequence, skipping ``<start>``/``<pad>`` and stopping at ``<end>``."""
+        """The words of one token sequence, skipping ``<start>``/``<pad>`` and stopping at ``<end>``.
+
+        Every id must lie in ``[0, len(self))``: a negative id would otherwise wrap to a word from the end."""
+        if isinstance(tokens, torch.Tensor):
+            checks.tensor(tokens, "tokens", ndim=1, dtype="int")
+            ids = tokens.tolist()
+        elif isinstance(tokens, (str, bytes)) or not isinstance(tokens, Sequence):
+            raise ValueError(f"tokens must be a 1-D tensor or a list of int ids, got {type(tokens).__name__}")
+        else:
+            ids = list(tokens)
+        for t in ids:
+            if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < len(self.itos):
+                raise ValueError(f"tokens must hold ids in [0, {len(self.itos)}), got {t!r}")
         words = []
-        for t in tokens.tolist() if isinstance(tokens, torch.Tensor) else tokens:
+        for t in ids:
             if t == self.end:
                 break
             if t not in (self.pad, self.start):
@@ -84,9 +115,9 @@ class Vocabulary:
         return words
 
     def decode_batch(self, tokens: torch.Tensor) -> list[str]:
-        """``tokens (B, T)`` -> B caption strings."""
-        if tokens.ndim != 2:
-            raise ValueError(f"tokens must be (B, T), got {tuple(tokens.shape)}")
+        """``tokens (B, T)`` (ids in ``[0, len(self))``) -> B caption strings."""
+        checks.tensor(tokens, "tokens", ndim=2, dtype="int")
+        checks.ids_in_range(tokens, len(self.itos), "tokens")
         return [" ".join(self.decode(row)) for row in tokens.cpu()]
 
 
@@ -171,7 +202,9 @@ def make_digit_captions(
     split
         ``"train"``, ``"val"`` or ``"test"``: which MNIST digits to use (and which random stream).
     canvas_size
-        Side of the square canvas in pixels (at least 40).
+        Side of the square canvas in pixels, at least :data:`MIN_CANVAS` ``[n_digits[1]]``: 58 for the
+        default three digits (44 for two). Below that, scenes of the widest and tallest MNIST digits (20 x 20
+        pixels of ink) find no layout.
     n_digits
         Inclusive range of the number of digits per scene, within ``1..4``.
     seed
@@ -184,17 +217,29 @@ def make_digit_captions(
     -------
     DigitCaptions
     """
-    if not isinstance(n, int) or n < 1:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
-    if canvas_size < 40:
-        raise ValueError(f"canvas_size must be at least 40 pixels, got {canvas_size}")
+    if (
+        isinstance(n_digits, (str, bytes))
+        or not isinstance(n_digits, Sequence)
+        or len(n_digits) != 2
+        or not all(isinstance(k, int) and not isinstance(k, bool) for k in n_digits)
+        or not 1 <= n_digits[0] <= n_digits[1] <= 4
+    ):
+        raise ValueError(f"n_digits must be a range (lo, hi) with 1 <= lo <= hi <= 4, got {n_digits!r}")
     lo, hi = n_digits
-    if not 1 <= lo <= hi <= 4:
-        raise ValueError(f"n_digits must be a range (lo, hi) with 1 <= lo <= hi <= 4, got {n_digits}")
+    checks.positive_int(canvas_size, "canvas_size")
+    if canvas_size < MIN_CANVAS[hi]:
+        raise ValueError(
+            f"canvas_size must be at least {MIN_CANVAS[hi]} pixels for up to {hi} digits, got {canvas_size}"
+        )
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    if candidates < 1:
-        raise ValueError(f"candidates must be positive, got {candidates}")
+    checks.positive_int(candidates, "candidates")
+    if checks.probability(ink_threshold, "ink_threshold") == 1.0:
+        raise ValueError(f"ink_threshold must be in [0, 1), got {ink_threshold!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
     digits, digit_labels = load_mnist(split, source=source)
     gen = split_generator(seed, split)
     count = torch.randint(lo, hi + 1, (n,), generator=gen)
@@ -344,13 +389,41 @@ class KarpathyCaptions(torch.utils.data.Dataset):
         from torchvision.transforms.functional import pil_to_tensor, resize
 
         image_index, sentence = self.pairs[item]
-        with Image.open(self.paths[image_index]) as img:
-            image = pil_to_tensor(img.convert("RGB")).float() / 255.0
+        try:
+            with Image.open(self.paths[image_index]) as img:
+                image = pil_to_tensor(img.convert("RGB")).float() / 255.0
+        except OSError as error:  # missing, truncated or not an image (PIL's UnidentifiedImageError is an OSError)
+            raise ValueError(
+                f"image {str(self.paths[image_index])!r} (record {image_index} of the split) cannot be read: {error}"
+            ) from None
         image = resize(image, [self.image_size, self.image_size], antialias=True)
         if self.transform is not None:
             image = self.transform(image)
         tokens = self.vocab.encode(self.records[image_index]["sentences"][sentence]["tokens"], self.max_len)
         return image, tokens, image_index
+
+
+def _check_karpathy_record(rec: object, i: int, path: Path) -> None:
+    """ValueError naming the file, the record and the key unless ``rec`` is a well-formed image record."""
+    where = f"{str(path)!r}: images[{i}]"
+    if not isinstance(rec, dict):
+        raise ValueError(f"{where} must be an object, got {type(rec).__name__}")
+    for key in ("filename", "split", "sentences"):
+        if key not in rec:
+            raise ValueError(f"{where} has no {key!r} key")
+    for key in ("filename", "split") + (("filepath",) if "filepath" in rec else ()):
+        if not isinstance(rec[key], str):
+            raise ValueError(f"{where}[{key!r}] must be a string, got {type(rec[key]).__name__}")
+    if not isinstance(rec["sentences"], list) or not rec["sentences"]:
+        raise ValueError(f"{where}['sentences'] must be a non-empty list, got {rec['sentences']!r:.40}")
+    for j, sentence in enumerate(rec["sentences"]):
+        if not isinstance(sentence, dict) or "tokens" not in sentence:
+            raise ValueError(f"{where}['sentences'][{j}] must be an object with a 'tokens' list")
+        tokens = sentence["tokens"]
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise ValueError(f"{where}['sentences'][{j}]['tokens'] must be a list of word strings, got {tokens!r:.40}")
+        if not tokens:
+            raise ValueError(f"{where}['sentences'][{j}]['tokens'] is empty: a caption needs at least one word")
 
 
 def load_karpathy_captions(
@@ -369,6 +442,9 @@ def load_karpathy_captions(
     images are read from ``image_root / filepath / filename``. ``"restval"`` images count as ``"train"``,
     as in Karpathy's split.
 
+    Every record is checked: a malformed one (a missing key, ``tokens`` given as a string rather than a list
+    of words, an empty caption) raises a ValueError naming the file, the record and the key.
+
     Parameters
     ----------
     split
@@ -384,12 +460,24 @@ def load_karpathy_captions(
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if not json_path.is_file():
         raise ValueError(f"json_path {str(json_path)!r} is not a file")
-    if max_len < 1 or image_size < 1:
-        raise ValueError(f"max_len and image_size must be positive, got {max_len} and {image_size}")
-    data = json.loads(json_path.read_text())
-    if "images" not in data:
+    checks.positive_int(max_len, "max_len")
+    checks.positive_int(image_size, "image_size")
+    checks.positive_int(min_count, "min_count")
+    if vocab is not None and not isinstance(vocab, Vocabulary):
+        raise ValueError(f"vocab must be a Vocabulary or None, got {type(vocab).__name__}")
+    if transform is not None and not callable(transform):
+        raise ValueError(f"transform must be callable or None, got {type(transform).__name__}")
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{str(json_path)!r} is not valid JSON (empty, truncated or corrupt): {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"{str(json_path)!r} has no 'images' list: not a Karpathy-split file")
+    for i, rec in enumerate(data["images"]):
+        _check_karpathy_record(rec, i, json_path)
     records = [rec for rec in data["images"] if {"restval": "train"}.get(rec["split"], rec["split"]) == split]
+    if not records:
+        raise ValueError(f"{str(json_path)!r} holds no {split!r} images")
     if vocab is None:
         vocab = Vocabulary.from_captions([s["tokens"] for rec in records for s in rec["sentences"]], min_count)
     dataset = KarpathyCaptions(records, image_root, vocab, max_len, image_size, transform)

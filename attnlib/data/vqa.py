@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import torch
 
+from attnlib import checks
 from attnlib.data.clevr import load_clevr_questions as load_clevr_questions  # re-exported
 from attnlib.data.clevr import tokenize
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZES, Scenes, render_scenes, sample_scenes
@@ -132,7 +133,7 @@ class VQAData:
 
     def subset(self, keep: torch.Tensor) -> VQAData:
         """The questions where ``keep (Q,)`` (bool) is true, over the same scenes."""
-        if keep.dtype != torch.bool or keep.shape != self.answers.shape:
+        if not isinstance(keep, torch.Tensor) or keep.dtype != torch.bool or keep.shape != self.answers.shape:
             raise ValueError(f"keep must be a bool tensor of shape {tuple(self.answers.shape)}")
         return VQAData(self.images, self.scenes, self.questions[keep], self.lengths[keep], self.answers[keep],
                        self.family[keep], self.qtype[keep], self.scene_index[keep])  # fmt: skip
@@ -173,8 +174,15 @@ def generate_questions(
         ``questions (Q, L)``, ``lengths (Q,)``, ``answers (Q,)``, ``family (Q,)``, ``qtype (Q,)``,
         ``scene_index (Q,)`` with ``Q <= S * per_scene`` (a scene with too few valid candidates gets fewer).
     """
-    if not isinstance(per_scene, int) or per_scene < 1:
+    if not isinstance(scenes, Scenes):
+        raise ValueError(f"scenes must be a Scenes from sample_scenes, got {type(scenes).__name__}")
+    if not isinstance(per_scene, int) or isinstance(per_scene, bool) or per_scene < 1:
         raise ValueError(f"per_scene must be a positive int, got {per_scene!r}")
+    checks.positive_int(pool, "pool")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if scenes.color.shape[0] < 1:
+        raise ValueError("scenes must hold at least one scene, got 0")
     if scenes.valid.shape[1] > MAX_COUNT:
         raise ValueError(f"scenes may hold at most {MAX_COUNT} objects, got {scenes.valid.shape[1]} slots")
     if generator is None:
@@ -324,8 +332,11 @@ def make_vqa_dataset(
     ``split`` (``"train"``, ``"val"`` or ``"test"``) selects a disjoint random
     stream, so the same ``seed`` never gives a test scene that was trained on.
     """
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    checks.positive_int(n_scenes, "n_scenes")
+    checks.positive_int(per_scene, "per_scene")
+    checks.positive_int(image_size, "image_size")
     generator = split_generator(seed, check_split(split))
     scenes = sample_scenes(n_scenes, min_objects, max_objects, generator=generator)
     images = render_scenes(scenes, image_size)
@@ -334,15 +345,27 @@ def make_vqa_dataset(
 
 
 def decode_questions(questions: torch.Tensor) -> list[str]:
-    """Word indices ``(Q, L)`` -> strings (padding dropped)."""
-    if questions.ndim != 2:
-        raise ValueError(f"questions must be (Q, L), got shape {tuple(questions.shape)}")
+    """Word indices ``(Q, L)``, ids in ``[0, len(VOCAB))`` (a negative id would wrap to a word from the end)
+    -> strings (padding dropped)."""
+    checks.tensor(questions, "questions", ndim=2, dtype="int")
+    checks.ids_in_range(questions, len(VOCAB), "questions")
     return [" ".join(VOCAB[i] for i in row if i != 0).replace(" ?", "?") for row in questions.tolist()]
 
 
 def encode_text(texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Strings -> ``(questions (Q, L), lengths (Q,))`` in :data:`VOCAB`; unknown words raise ValueError."""
+    """Strings -> ``(questions (Q, L), lengths (Q,))`` in :data:`VOCAB`; unknown words raise ValueError.
+
+    ``texts`` is a non-empty list of strings, each with at least one word (a question of length 0 would be
+    read as its padding)."""
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Sequence) or not texts:
+        raise ValueError(f"texts must be a non-empty list of strings, got {texts!r:.40}")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ValueError(f"texts[{i}] must be a string, got {type(t).__name__}")
     rows = [tokenize(t) for t in texts]
+    for i, r in enumerate(rows):
+        if not r:
+            raise ValueError(f"texts[{i}] has no words, got {texts[i]!r}")
     unknown = sorted({w for r in rows for w in r if w not in WORD_INDEX})
     if unknown:
         raise ValueError(f"texts use words outside VOCAB: {unknown}")
@@ -372,8 +395,16 @@ class VQALoader:
         seed: int = 0,
         images: torch.Tensor | None = None,
     ) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
+        if not isinstance(data, VQAData):
+            raise ValueError(f"data must be a VQAData, got {type(data).__name__}")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if len(data) < 1:
+            raise ValueError("data must hold at least one question, got 0")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        if images is not None and not isinstance(images, torch.Tensor):
+            raise ValueError(f"images must be a tensor (S, ...) or None, got {type(images).__name__}")
         if images is not None and images.shape[0] != data.images.shape[0]:
             raise ValueError(f"images must have one entry per scene ({data.images.shape[0]}), got {images.shape[0]}")
         self.images = data.images if images is None else images
@@ -396,6 +427,11 @@ class VQALoader:
 
 def accuracy_by_type(predictions: torch.Tensor, data: VQAData) -> dict[str, float]:
     """Accuracy overall and per question type, from predicted answer indices ``(Q,)``."""
+    if not isinstance(data, VQAData):
+        raise ValueError(f"data must be a VQAData, got {type(data).__name__}")
+    checks.tensor(predictions, "predictions", dtype="int")
+    if len(data) < 1:
+        raise ValueError("data must hold at least one question, got 0")
     if predictions.shape != data.answers.shape:
         raise ValueError(f"predictions must be {tuple(data.answers.shape)}, got {tuple(predictions.shape)}")
     right = (predictions.cpu() == data.answers).float()

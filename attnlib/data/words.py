@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnlib import checks
 from attnlib.data.splits import SPLITS, check_split, split_rng
 
 __all__ = [
@@ -83,6 +84,8 @@ def font_paths() -> list[Path]:
 
 def english_words(min_len: int = 3, max_len: int = 8) -> list[str]:
     """The built-in English word list (sorted, unique) restricted to ``min_len..max_len`` letters."""
+    checks.positive_int(min_len, "min_len")
+    checks.positive_int(max_len, "max_len")
     if not 1 <= min_len <= max_len:
         raise ValueError(f"min_len and max_len must satisfy 1 <= min_len <= max_len, got {min_len}, {max_len}")
     return sorted({w for w in _WORDS.split() if min_len <= len(w) <= max_len})
@@ -96,6 +99,9 @@ def split_words(
     ``test`` holds ``test_fraction`` of the words and ``val`` ``val_fraction`` of them, carved from the
     training side: the test words are the same whatever ``val_fraction`` is. Each list is sorted.
     """
+    _word_list(words, "words")
+    checks.probability(test_fraction, "test_fraction")
+    checks.probability(val_fraction, "val_fraction")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if not 0.0 < val_fraction < 1.0 or test_fraction + val_fraction >= 1.0:
@@ -115,14 +121,24 @@ def split_words(
 
 def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) -> list[str]:
     """``n`` strings of uniformly random lengths ``min_len..max_len`` and uniformly random letters."""
-    if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
+    checks.non_negative_int(n, "n")
+    checks.positive_int(min_len, "min_len")
+    checks.positive_int(max_len, "max_len")
     if not 1 <= min_len <= max_len:
         raise ValueError(f"min_len and max_len must satisfy 1 <= min_len <= max_len, got {min_len}, {max_len}")
     rng = np.random.default_rng(seed)
     lengths = rng.integers(min_len, max_len + 1, size=n)
     letters = rng.integers(0, len(ALPHABET), size=(n, max_len))
     return ["".join(ALPHABET[j] for j in row[:length]) for row, length in zip(letters, lengths)]
+
+
+def _word_list(words: object, name: str) -> None:
+    """ValueError unless ``words`` is a list of strings (one string alone would be read letter by letter)."""
+    if isinstance(words, (str, bytes)) or not isinstance(words, (list, tuple)):
+        raise ValueError(f"{name} must be a list of strings, got {type(words).__name__}")
+    for i, w in enumerate(words):
+        if not isinstance(w, str):
+            raise ValueError(f"{name}[{i}] must be a string, got {type(w).__name__}")
 
 
 @functools.lru_cache(maxsize=128)
@@ -166,6 +182,8 @@ def _compose(word: str, font: int, size: int, spacing: float, rng: np.random.Gen
 
 
 def _check_size(height: int, width: int) -> None:
+    checks.positive_int(height, "height")
+    checks.positive_int(width, "width")
     if height < 8:
         raise ValueError(f"height must be >= 8, got {height}")
     if width < height:
@@ -200,17 +218,26 @@ def render_words(
     """
     from PIL import Image
 
+    _word_list(words, "words")
     _check_size(height, width)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
     fonts = tuple(range(len(FONT_FILES))) if fonts is None else tuple(fonts)
-    if not fonts or any(not 0 <= f < len(FONT_FILES) for f in fonts):
+    if not fonts or any(not isinstance(f, int) or isinstance(f, bool) or not 0 <= f < len(FONT_FILES) for f in fonts):
         raise ValueError(f"fonts must be non-empty indices into FONT_FILES (0..{len(FONT_FILES) - 1}), got {fonts}")
     sizes = tuple(range(height // 2, 3 * height // 4 + 1, 2)) if sizes is None else tuple(sizes)
-    if not sizes or min(sizes) < 4:
-        raise ValueError(f"sizes must be non-empty point sizes >= 4, got {sizes}")
+    if not sizes or any(not isinstance(z, int) or isinstance(z, bool) for z in sizes) or min(sizes) < 4:
+        raise ValueError(f"sizes must be non-empty int point sizes >= 4, got {sizes}")
+    if (
+        not isinstance(spacing, (tuple, list))
+        or len(spacing) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in spacing)
+        or spacing[0] > spacing[1]
+    ):
+        raise ValueError(f"spacing must be a finite range (low, high) with low <= high, got {spacing!r}")
     for name, value in (("rotation", rotation), ("shear", shear), ("blur", blur), ("texture", texture)):
-        if value < 0:
-            raise ValueError(f"{name} must be non-negative, got {value}")
-    if not 0 <= noise < 0.5:
+        checks.non_negative_float(value, name)  # NaN or inf would make NaN images
+    if checks.non_negative_float(noise, "noise") >= 0.5:
         raise ValueError(f"noise must be in [0, 0.5), got {noise}")
     bad = [w for w in words if not w or set(w) - set(ALPHABET)]
     if bad:
@@ -306,8 +333,14 @@ def make_words(
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     check_split(split)
-    if not isinstance(n, int) or n < 0:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    allowed = ("fonts", "sizes", "spacing", "rotation", "shear", "blur", "texture", "noise")
+    for key in render:
+        if key not in allowed:
+            raise ValueError(f"{key} is not a rendering option; render must be among {allowed}")
     rng = split_rng(seed, split, stream=SOURCES.index(source))
     if source == "english":
         pool = split_words(english_words(min_len, max_len), test_fraction, val_fraction)[SPLITS.index(split)]
@@ -330,6 +363,9 @@ def load_scene_text(
     ``root`` (default: the label file's folder) and the word. Images are converted to grayscale and resized
     to ``(height, width)``; labels are lower-cased when ``lowercase``.
 
+    A line that does not read ``path label``, an image that is missing or cannot be decoded, or a file that
+    lists no image raises a ValueError naming the file and the line.
+
     Returns
     -------
     WordImages
@@ -342,19 +378,30 @@ def load_scene_text(
     if not label_file.is_file():
         raise ValueError(f"label_file {str(label_file)!r} does not exist")
     folder = Path(root) if root is not None else label_file.parent
+    try:
+        lines = label_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"label_file {str(label_file)!r} is not UTF-8 text: {error}") from None
     images, words = [], []
-    for number, raw in enumerate(label_file.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split(maxsplit=1)
         if len(parts) != 2:
-            raise ValueError(f"label_file line {number} must read 'path label', got {raw!r}")
+            raise ValueError(f"label_file {str(label_file)!r} line {number} must read 'path label', got {raw!r}")
         path, label = parts[0], parts[1].strip()
-        with Image.open(folder / path) as image:
-            gray = image.convert("L").resize((width, height), Image.BILINEAR)
+        try:
+            with Image.open(folder / path) as image:
+                gray = image.convert("L").resize((width, height), Image.BILINEAR)
+        except OSError as error:  # missing, truncated or not an image (UnidentifiedImageError is an OSError)
+            raise ValueError(
+                f"label_file {str(label_file)!r} line {number}: image {str(folder / path)!r} cannot be read: {error}"
+            ) from None
         images.append(torch.from_numpy(np.asarray(gray, dtype=np.float32) / 255.0))
         words.append(label.lower() if lowercase else label)
+    if not images:
+        raise ValueError(f"label_file {str(label_file)!r} lists no images (every line is empty or a comment)")
     stack = torch.stack(images)[:, None] if images else torch.zeros(0, 1, height, width)
     return WordImages(stack, words, torch.full((len(words),), -1, dtype=torch.long))
 
