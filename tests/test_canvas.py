@@ -166,3 +166,53 @@ def test_curriculum_stages_last_their_epochs_under_fit():
         progress=False,
     )
     assert seen == [0.0, 0.0, 0.0, 1.0, 1.0]
+
+
+_D = torch.rand(3, 1, 28, 28)
+_NAN_D = _D.clone()
+_NAN_D[0, 0, 0, 0] = float("nan")
+_CANVAS_BAD = [
+    (lambda: make_canvases(_D[:0], 60), "digits"),
+    (lambda: make_canvases(_D.long(), 60), "digits"),
+    (lambda: make_canvases(_NAN_D, 60), "digits"),
+    (lambda: make_canvases(_D[0], 60), "digits"),
+    (lambda: make_canvases(_D, 27), "canvas_size"),
+    (lambda: make_canvases(_D, 60.0), "canvas_size"),
+    (lambda: make_canvases(_D, True), "canvas_size"),
+    (lambda: make_canvases(_D, 60, n_clutter=-1), "n_clutter"),
+    (lambda: make_canvases(_D, 60, n_clutter=True), "n_clutter"),
+    (lambda: make_canvases(_D, 60, n_clutter=2, clutter_size=0), "clutter_size"),
+    (lambda: make_canvases(_D, 60, n_clutter=2, clutter_source=_D[:0]), "clutter_source"),
+    (lambda: make_canvases(_D, 60, n_clutter=2, clutter_source=_NAN_D), "clutter_source"),
+    (lambda: make_canvases(_D, 60, n_clutter=2, clutter_source=_D.long()), "clutter_source"),
+    (lambda: make_canvases(_D, 60, generator=3), "generator"),
+    (lambda: cluttered_mnist("train", seed=-1), "seed"),
+    (lambda: cluttered_mnist("train", n_clutter=-2), "n_clutter"),
+    (lambda: cluttered_mnist("train", canvas_size="60"), "canvas_size"),
+    (lambda: cluttered_mnist("Train"), "split"),
+    (lambda: translated_mnist("train", canvas_size=20), "canvas_size"),
+    (lambda: centered_mnist("train", source="web"), "source"),
+    (lambda: CanvasLoader("train", batch_size=0), "batch_size"),
+    (lambda: CanvasLoader("train", batch_size=True), "batch_size"),
+    (lambda: CanvasLoader("train", limit=0), "limit"),
+    (lambda: CanvasLoader("test", limit=10**6), "limit"),
+    (lambda: CanvasLoader("train", seed=-1), "seed"),
+    (lambda: CanvasLoader("train", fresh="yes"), "fresh"),
+    (lambda: CanvasLoader("train", max_shift=-1), "max_shift"),
+    (lambda: CanvasLoader("train", pad=-1), "pad"),
+    (lambda: CanvasLoader("train", canvas_size=20), "canvas_size"),
+    (lambda: CanvasLoader("train", n_clutter=-1), "n_clutter"),
+    (lambda: CanvasLoader("valid"), "split"),
+    (lambda: CurriculumLoader([(None, 2)], [1]), "stages"),
+    (lambda: CurriculumLoader([([1], -1)], [1]), "stages"),
+    (lambda: CurriculumLoader([([1], True)], [1]), "stages"),
+    (lambda: CurriculumLoader(([1], 2), [1]), "stages"),
+    (lambda: CurriculumLoader("abc", [1]), "stages"),
+    (lambda: CurriculumLoader([], None), "final"),
+]
+
+
+@pytest.mark.parametrize("call, name", _CANVAS_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_CANVAS_BAD)])
+def test_canvas_refuses_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
