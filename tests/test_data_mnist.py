@@ -62,3 +62,40 @@ def test_ink_centres():
         ink_centres(torch.zeros(1, 1, 4, 4))
     with pytest.raises(ValueError, match="images"):
         ink_centres(torch.ones(2, 4, 4))
+
+
+def _quadrant_bad():
+    from attnlib.data.quadrants import place_in_quadrants, quadrant_mnist
+
+    digits = torch.rand(2, 1, 28, 28)
+    nan = digits.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    return [
+        (lambda: place_in_quadrants(digits[:0]), "digits"),
+        (lambda: place_in_quadrants(digits[:, :, :27]), "digits"),
+        (lambda: place_in_quadrants(digits.long()), "digits"),
+        (lambda: place_in_quadrants(nan), "digits"),
+        (lambda: place_in_quadrants(digits.numpy()), "digits"),
+        (lambda: place_in_quadrants(digits, generator=0), "generator"),
+        (lambda: quadrant_mnist("training"), "split"),
+        (lambda: quadrant_mnist("train", seed=-1), "seed"),
+    ]
+
+
+_MNIST_BAD = [
+    (lambda: load_mnist("training"), "split"),
+    (lambda: load_mnist("train", source="mnist"), "source"),
+    (lambda: load_mnist("train", source="torchvision", root=3), "root"),
+    (lambda: load_mnist("train", source="torchvision", download="no"), "download"),
+    (lambda: ink_centres(torch.zeros(0, 1, 4, 4)), "images"),
+    (lambda: ink_centres(torch.ones(1, 1, 4, 4, dtype=torch.long)), "images"),
+    (lambda: ink_centres(torch.full((1, 1, 4, 4), float("nan"))), "images"),
+    (lambda: ink_centres([[1.0]]), "images"),
+    *_quadrant_bad(),
+]
+
+
+@pytest.mark.parametrize("call, name", _MNIST_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_MNIST_BAD)])
+def test_mnist_and_quadrants_refuse_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

@@ -86,3 +86,37 @@ def test_bad_vocabulary_arguments_raise():
         make_vocabulary(pattern_size=1)
     with pytest.raises(ValueError, match="min_hamming"):
         make_vocabulary(pattern_size=2, min_hamming=5)
+
+
+_VOCAB = make_vocabulary()
+_LONGRANGE_BAD = [
+    (lambda: make_vocabulary(num_patterns=1), "num_patterns"),
+    (lambda: make_vocabulary(num_patterns=2.0), "num_patterns"),
+    (lambda: make_vocabulary(pattern_size=1), "pattern_size"),
+    (lambda: make_vocabulary(min_hamming=9), "min_hamming"),
+    (lambda: make_vocabulary(min_hamming=-1), "min_hamming"),
+    (lambda: make_vocabulary(min_hamming=2.5), "min_hamming"),
+    (lambda: make_vocabulary(seed=-1), "seed"),
+    (lambda: make_longrange(0, 0), "n"),
+    (lambda: make_longrange(4.0, 0), "n"),
+    (lambda: make_longrange(4, -1), "seed"),
+    (lambda: make_longrange(4, 0, size=0), "size"),
+    (lambda: make_longrange(4, 0, size=32.0), "size"),
+    (lambda: make_longrange(4, 0, min_distance=0), "min_distance"),
+    (lambda: make_longrange(4, 0, min_distance=29), "min_distance"),
+    (lambda: make_longrange(4, 0, min_distance=20.5), "min_distance"),
+    (lambda: make_longrange(4, 0, noise=-0.1), "noise"),
+    (lambda: make_longrange(4, 0, noise=float("nan")), "noise"),
+    (lambda: make_longrange(4, 0, noise=float("inf")), "noise"),
+    (lambda: make_longrange(4, 0, vocabulary=_VOCAB[:1]), "vocabulary"),
+    (lambda: make_longrange(4, 0, vocabulary=_VOCAB[:, :3]), "vocabulary"),
+    (lambda: make_longrange(4, 0, vocabulary=_VOCAB.long()), "vocabulary"),
+    (lambda: make_longrange(4, 0, vocabulary=_VOCAB * float("nan")), "vocabulary"),
+    (lambda: make_longrange(4, 0, split="dev"), "split"),
+]
+
+
+@pytest.mark.parametrize("call, name", _LONGRANGE_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_LONGRANGE_BAD)])
+def test_longrange_refuses_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
