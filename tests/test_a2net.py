@@ -298,3 +298,52 @@ def test_a2_learns_the_long_range_task():
         assert evaluate(model, test) > 0.8
     finally:
         torch.set_num_threads(threads)
+
+
+_X = torch.randn(2, 8, 4, 4)
+_A2NET_BAD = [
+    (lambda: bilinear_pool(torch.randn(2, 3, 5), torch.randn(2, 3, 6)), "A and B"),
+    (lambda: bilinear_pool(torch.randn(2, 3, 5).long(), torch.randn(2, 3, 5)), "A"),
+    (lambda: attention_pool(torch.randn(2, 3, 5), torch.randn(3, 3, 5)), "A and B"),
+    (lambda: attention_pool(torch.randn(2, 3, 0), torch.randn(2, 3, 0)), "A and B"),
+    (lambda: attention_pool(torch.randn(2, 3, 5), torch.randn(2, 3, 5).long()), "B"),
+    (lambda: attention_pool([[1.0]], torch.randn(2, 3, 5)), "A"),
+    (lambda: DoubleAttention(8, 0, 4), "m"),
+    (lambda: DoubleAttention(8, 4, 2.0), "n"),
+    (lambda: DoubleAttention(8, 4, 4)(torch.randn(2, 7, 4, 4)), "x"),
+    (lambda: DoubleAttention(8, 4, 4)(torch.randn(2, 8, 16)), "x"),
+    (lambda: DoubleAttention(8, 4, 4)(_X.long()), "x"),
+    (lambda: DoubleAttention(8, 4, 4)(_X[:0]), "x"),
+    (lambda: DoubleAttention(8, 4, 4).attend(_X[:, :, :0]), "x"),
+    (lambda: DoubleAttention(8, 4, 4).gather_attention(_X.numpy()), "x"),
+    (lambda: NonLocal(8, 4, scale=0.0), "scale"),
+    (lambda: NonLocal(8, 4, scale=float("nan")), "scale"),
+    (lambda: NonLocal(True, 4), "in_channels"),
+    (lambda: NonLocal(8, 4)(torch.randn(2, 6, 4, 4)), "x"),
+    (lambda: SEBlock(0), "in_channels"),
+    (lambda: SEBlock(8, reduction=True), "reduction"),
+    (lambda: SEBlock(8)(torch.randn(2, 6, 4, 4)), "x"),
+    (lambda: SEBlock(8)(torch.randn(2, 8)), "x"),
+    (lambda: make_block("A2", 8), "kind"),
+    (lambda: make_block("a2", 0), "channels"),
+    (lambda: make_block("a2", 8, m=0), "m"),
+    (lambda: make_block("a2", 8, n=-1), "n"),
+    (lambda: make_block("nonlocal", 8, inner=0), "inner"),
+    (lambda: LongRangeNet("transformer"), "block"),
+    (lambda: LongRangeNet(width=1), "width"),
+    (lambda: LongRangeNet(num_classes=0), "num_classes"),
+    (lambda: LongRangeNet(in_channels=0), "in_channels"),
+    (lambda: LongRangeNet()(torch.randn(2, 3, 32, 32)), "images"),
+    (lambda: LongRangeNet()(torch.randn(2, 1, 32, 32).long()), "images"),
+    (lambda: LongRangeNet()(torch.randn(0, 1, 32, 32)), "images"),
+    (lambda: receptive_field("LongRangeNet"), "module"),
+    (lambda: receptive_field(LongRangeNet("a2")), "module"),
+    (lambda: separating_distance(0, 4), "field"),
+    (lambda: separating_distance(21, 4.0), "pattern_size"),
+]
+
+
+@pytest.mark.parametrize("call, name", _A2NET_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_A2NET_BAD)])
+def test_a2net_refuses_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
