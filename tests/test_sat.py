@@ -357,3 +357,156 @@ def test_soft_attention_learns_to_read_one_digit():
     )
     result = sat.evaluate_captions(model, test, max_len=3)
     assert result["exact_match"] > 0.2  # chance: 0.1
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+_NAN = float("nan")
+
+
+def _sat_bad_calls():
+    torch.manual_seed(0)
+    att = sat.AdditiveAttention(4, 6, 7)
+    dec = sat.SATDecoder(vocab_size=8, feature_dim=4, embed_dim=5, hidden_dim=6, attention_dim=7)
+    model = sat.ShowAttendTell(8, encoder=sat.SmallCNNEncoder(channels=(4, 4, 4, 4)))
+    feats, query = _features(2, 5, 4), torch.randn(2, 6)
+    tokens = torch.tensor([[1, 4, 5, 2], [1, 6, 2, 0]])
+    state = dec.init_state(feats)
+    logits = torch.randn(2, 3, 8)
+    step = dec.step_fn()
+    return {
+        "attention dim 0": (lambda: sat.AdditiveAttention(0, 6, 7), "feature_dim"),
+        "attention dim float": (lambda: sat.AdditiveAttention(4, 6.0, 7), "query_dim"),
+        "features rank": (lambda: att(feats[0], query), "features"),
+        "features int": (lambda: att(feats.long(), query), "features"),
+        "features no location": (lambda: att(feats[:, :0], query), "features"),
+        "query batch": (lambda: att(feats, query[:1]), "query"),
+        "mask float": (lambda: att(feats, query, mask=torch.ones(2, 5)), "mask"),
+        "mask empty row": (lambda: att(feats, query, mask=torch.zeros(2, 5, dtype=torch.bool)), "mask"),
+        "vocab_size 3": (lambda: sat.SATDecoder(3, 4), "vocab_size"),
+        "dropout 1": (lambda: sat.SATDecoder(8, 4, dropout=1.0), "dropout"),
+        "dropout nan": (lambda: sat.SATDecoder(8, 4, dropout=_NAN), "dropout"),
+        "hidden_dim -1": (lambda: sat.SATDecoder(8, 4, hidden_dim=-1), "hidden_dim"),
+        "token == vocab": (lambda: dec(feats, tokens.clamp(max=7) + (tokens == 6) * 2), "tokens"),
+        "token negative": (lambda: dec(feats, -tokens), "tokens"),
+        "tokens float": (lambda: dec(feats, tokens.float()), "tokens"),
+        "tokens batch": (lambda: dec(feats, tokens[:1]), "tokens"),
+        "tokens no step": (lambda: dec(feats, tokens[:, :0]), "tokens"),
+        "mode typo": (lambda: dec(feats, tokens, mode="sotf"), "mode"),
+        "expected_prob 2": (lambda: dec(feats, tokens, mode="hard", expected_prob=2.0), "expected_prob"),
+        "expected_prob nan": (lambda: dec(feats, tokens, mode="hard", expected_prob=_NAN), "expected_prob"),
+        "init mask shape": (lambda: dec.init_state(feats, torch.ones(2, 4, dtype=torch.bool)), "mask"),
+        "init empty batch": (lambda: dec.init_state(feats[:0]), "features"),
+        "step id 8": (lambda: dec.step(torch.tensor([8, 1]), state), "tokens"),
+        "step id -1": (lambda: dec.step(torch.tensor([-1, 1]), state), "tokens"),
+        "greedy start 8": (lambda: sat.greedy_decode(step, dict(state), start=8, end=2), "start"),
+        "greedy max_len 0": (lambda: sat.greedy_decode(step, dict(state), 1, 2, max_len=0), "max_len"),
+        "greedy same ids": (lambda: sat.greedy_decode(step, dict(state), 1, 1), "start"),
+        "greedy empty state": (lambda: sat.greedy_decode(step, {}, 1, 2), "state"),
+        "greedy step not callable": (lambda: sat.greedy_decode(None, dict(state), 1, 2), "step"),
+        "beam_size 0": (lambda: sat.beam_search(step, dict(state), 1, 2, beam_size=0), "beam_size"),
+        "beam length_penalty nan": (
+            lambda: sat.beam_search(step, dict(state), 1, 2, length_penalty=_NAN),
+            "length_penalty",
+        ),
+        "beam end 9": (lambda: sat.beam_search(dec.step_fn(), dict(state), 1, 9), "end"),
+        "nll target == V": (lambda: sat.caption_nll(logits, torch.full((2, 3), 8)), "targets"),
+        "nll target -1": (lambda: sat.caption_nll(logits, torch.full((2, 3), -1)), "targets"),
+        "nll targets float": (lambda: sat.caption_nll(logits, torch.ones(2, 3)), "targets"),
+        "nll empty batch": (lambda: sat.caption_nll(logits[:0], torch.ones(0, 3, dtype=torch.long)), "logits"),
+        "penalty weight -1": (lambda: sat.doubly_stochastic_penalty(torch.rand(2, 3, 5), weight=-1), "weight"),
+        "penalty weight nan": (lambda: sat.doubly_stochastic_penalty(torch.rand(2, 3, 5), weight=_NAN), "weight"),
+        "penalty empty": (lambda: sat.doubly_stochastic_penalty(torch.rand(0, 3, 5)), "alphas"),
+        "penalty step_mask float": (
+            lambda: sat.doubly_stochastic_penalty(torch.rand(2, 3, 5), torch.ones(2, 3)),
+            "step_mask",
+        ),
+        "hard sampled float": (
+            lambda: sat.hard_attention_loss(logits, tokens[:, 1:], *torch.zeros(2, 2, 3), torch.ones(2, 3)),
+            "sampled",
+        ),
+        "hard entropy_weight nan": (
+            lambda: sat.hard_attention_loss(
+                logits, tokens[:, 1:], *torch.zeros(2, 2, 3), torch.ones(2, 3, dtype=torch.bool), entropy_weight=_NAN
+            ),
+            "entropy_weight",
+        ),
+        "exact_match str": (lambda: sat.exact_match("one two", "one two"), "predictions"),
+        "exact_match empty": (lambda: sat.exact_match([], []), "predictions"),
+        "bleu n_gram 5": (lambda: sat.bleu(["a b"], ["a b"], n_gram=5), "n_gram"),
+        "bleu empty reference list": (lambda: sat.bleu(["a b"], [[]]), "references"),
+        "peaks grid 0": (lambda: sat.attention_peaks(torch.rand(1, 2, 4), (0, 4), (8, 8)), "grid"),
+        "localisation nan box": (
+            lambda: sat.attention_localisation(
+                torch.rand(1, 2, 4),
+                torch.tensor([[4, 5]]),
+                torch.full((1, 2, 4), _NAN),
+                torch.tensor([2]),
+                [4, 5],
+                (2, 2),
+                (8, 8),
+            ),
+            "boxes",
+        ),
+        "localisation n_objects > K": (
+            lambda: sat.attention_localisation(
+                torch.rand(1, 2, 4),
+                torch.tensor([[4, 5]]),
+                torch.zeros(1, 2, 4),
+                torch.tensor([3]),
+                [4, 5],
+                (2, 2),
+                (8, 8),
+            ),
+            "n_objects",
+        ),
+        "grid height 0": (lambda: sat.coordinate_grid(0, 3), "height"),
+        "encoder channels": (lambda: sat.SmallCNNEncoder(channels=(4, 4, 4)), "channels"),
+        "encoder stride": (lambda: sat.SmallCNNEncoder(stride=2), "stride"),
+        "encoder image channels": (lambda: model.encoder(torch.rand(2, 3, 64, 64)), "images"),
+        "encoder tiny image": (lambda: model.encoder(torch.rand(2, 1, 4, 4)), "images"),
+        "model attention typo": (lambda: sat.ShowAttendTell(8, attention="hrad"), "attention"),
+        "model encoder no out_dim": (lambda: sat.ShowAttendTell(8, encoder=torch.nn.Identity()), "encoder"),
+        "model inputs rank": (lambda: model(torch.rand(64, 64), tokens), "inputs"),
+        "encode_images batch_size 0": (
+            lambda: sat.encode_images(model.encoder, torch.rand(2, 1, 64, 64), batch_size=0),
+            "batch_size",
+        ),
+        "encode_images empty": (lambda: sat.encode_images(model.encoder, torch.rand(0, 1, 64, 64)), "images"),
+        "train step doubly_stochastic -1": (lambda: sat.make_train_step(doubly_stochastic=-1), "doubly_stochastic"),
+        "train step expected_prob 1.5": (lambda: sat.make_train_step(expected_prob=1.5), "expected_prob"),
+        "train step tokens id 8": (
+            lambda: sat.make_train_step()(model, (torch.rand(2, 1, 64, 64), torch.tensor([[1, 8, 2], [1, 4, 2]]))),
+            "tokens",
+        ),
+        "train step schedule > 1": (
+            lambda: sat.make_train_step("hard", expected_prob=lambda step: 2.0)(
+                model, (torch.rand(2, 1, 64, 64), tokens)
+            ),
+            "expected_prob",
+        ),
+        "generate beam_size 0": (lambda: sat.generate(model, torch.rand(2, 1, 64, 64), beam_size=0), "beam_size"),
+        "generate max_len 0": (lambda: sat.generate(model, torch.rand(2, 1, 64, 64), max_len=0), "max_len"),
+        "generate start 8": (lambda: sat.generate(model, torch.rand(2, 1, 64, 64), start=8), "start"),
+        "generate empty": (lambda: sat.generate(model, torch.rand(0, 1, 64, 64)), "images"),
+        "evaluate batch_size 0": (
+            lambda: sat.evaluate_captions(model, _tiny_captions(), batch_size=0),
+            "batch_size",
+        ),
+    }
+
+
+def _tiny_captions():
+    from attnlib.data.captions import make_digit_captions
+
+    return make_digit_captions(2, seed=0)
+
+
+_SAT_BAD = _sat_bad_calls()
+
+
+@pytest.mark.parametrize("case", sorted(_SAT_BAD))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _SAT_BAD[case]
+    with pytest.raises(ValueError, match=name):
+        call()

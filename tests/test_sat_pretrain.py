@@ -91,3 +91,47 @@ def test_pretraining_learns_class_and_offset():
     assert history["offset_mse"][-1] < history["offset_mse"][0] / 3
     with pytest.raises(ValueError, match="max_shift"):
         sat.make_pretrain_step(max_shift=-1)
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+
+def _pretrain_bad_calls():
+    torch.manual_seed(0)
+    head = sat.PretrainHead(sat.SmallCNNEncoder(channels=(4, 4, 4, 4)), offsets=True)
+    images, labels, centres = torch.rand(2, 1, 28, 28), torch.tensor([3, 7]), torch.full((2, 2), 14.0)
+    step = sat.make_pretrain_step(max_shift=2)
+    return {
+        "num_classes 1": (lambda: sat.PretrainHead(head.encoder, num_classes=1), "num_classes"),
+        "encoder without out_dim": (lambda: sat.PretrainHead(torch.nn.Identity()), "encoder"),
+        "shift pad -1": (lambda: sat.shift_in_frame(images, torch.zeros(2, 2, dtype=torch.long), -1), "pad"),
+        "shifts float": (lambda: sat.shift_in_frame(images, torch.zeros(2, 2), 2), "shifts"),
+        "shift beyond pad": (lambda: sat.shift_in_frame(images, torch.full((2, 2), 3), 2), "pad"),
+        "offsets stride 0": (lambda: sat.cell_offsets(centres, (4, 4), 0), "stride"),
+        "offsets grid 0": (lambda: sat.cell_offsets(centres, (0, 4), 8), "grid"),
+        "offsets nan centre": (lambda: sat.cell_offsets(torch.full((2, 2), float("nan")), (4, 4), 8), "centres"),
+        "offsets centres rank": (lambda: sat.cell_offsets(centres[0], (4, 4), 8), "centres"),
+        "offset_loss radius 0": (lambda: sat.offset_loss(torch.zeros(1, 4, 2), torch.zeros(1, 4, 2), 0.0), "radius"),
+        "offset_loss radius nan": (
+            lambda: sat.offset_loss(torch.zeros(1, 4, 2), torch.zeros(1, 4, 2), float("nan")),
+            "radius",
+        ),
+        "step max_shift -1": (lambda: sat.make_pretrain_step(max_shift=-1), "max_shift"),
+        "step max_shift float": (lambda: sat.make_pretrain_step(max_shift=2.5), "max_shift"),
+        "step offset_weight nan": (lambda: sat.make_pretrain_step(offset_weight=float("nan")), "offset_weight"),
+        "step label == classes": (lambda: step(head, (images, torch.tensor([3, 10]), centres)), "labels"),
+        "step label -1": (lambda: step(head, (images, torch.tensor([-1, 0]), centres)), "labels"),
+        "step labels float": (lambda: step(head, (images, labels.float(), centres)), "labels"),
+        "step labels batch": (lambda: step(head, (images, labels[:1], centres)), "labels"),
+        "step batch pair": (lambda: step(head, (images, labels)), "batch"),
+    }
+
+
+_PRETRAIN_BAD = _pretrain_bad_calls()
+
+
+@pytest.mark.parametrize("case", sorted(_PRETRAIN_BAD))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _PRETRAIN_BAD[case]
+    with pytest.raises(ValueError, match=name):
+        call()
