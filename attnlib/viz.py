@@ -53,7 +53,7 @@ def show_images(
     cmap: str = "gray",
 ) -> Figure:
     """A grid of images ``(N, C, H, W)`` with optional titles."""
-    if isinstance(images, torch.Tensor) and images.ndim != 4:
+    if isinstance(images, (torch.Tensor, np.ndarray)) and images.ndim not in (3, 4):
         raise ValueError(f"images must be (N, C, H, W) or a list of images, got shape {tuple(images.shape)}")
     if not isinstance(images, (torch.Tensor, np.ndarray, list, tuple)):
         raise ValueError(f"images must be a tensor (N, C, H, W) or a list of images, got {type(images).__name__}")

@@ -35,3 +35,74 @@ def test_source_code_drops_the_docstring():
     code = viz.source_code(reinforce.score_function_surrogate)
     assert code.startswith("def score_function_surrogate(") and '"""' not in code
     assert '"""' in viz.source_code(reinforce.score_function_surrogate, docstring=True)
+
+
+def _widget_bad():
+    from attnlib.ram import RecurrentAttentionModel
+    from attnlib.widgets import draw_glimpse_view, glimpse_explorer
+
+    torch.manual_seed(0)
+    model = RecurrentAttentionModel(glimpse_size=6, n_scales=2, n_glimpses=2)
+    image = torch.rand(1, 28, 28)
+    return [
+        (lambda: draw_glimpse_view(torch.nn.Linear(2, 2), image, (0.0, 0.0)), "model"),
+        (lambda: draw_glimpse_view(model, image.long(), (0.0, 0.0)), "image"),
+        (lambda: draw_glimpse_view(model, image * float("nan"), (0.0, 0.0)), "image"),
+        (lambda: draw_glimpse_view(model, image[:, :0], (0.0, 0.0)), "image"),
+        (lambda: draw_glimpse_view(model, image, (float("nan"), 0.0)), "center"),
+        (lambda: draw_glimpse_view(model, image, 0.5), "center"),
+        (lambda: draw_glimpse_view(model, image, (0.0, 0.0, 0.0)), "center"),
+        (lambda: draw_glimpse_view(model, image, (0.0, 0.0), label=-1), "label"),
+        (lambda: glimpse_explorer(model, image), "images"),
+        (lambda: glimpse_explorer(model, image[None][:0]), "images"),
+        (lambda: glimpse_explorer(model, image[None], labels=torch.tensor([1, 2])), "labels"),
+        (lambda: glimpse_explorer(None, image[None]), "model"),
+    ]
+
+
+def _ax():
+    return plt.subplots()[1]
+
+
+_VIZ_BAD = [
+    (lambda: viz.to_numpy_image(torch.zeros(0, 4)), "image"),
+    (lambda: viz.to_numpy_image(torch.ones(4, 4, dtype=torch.bool)), "image"),
+    (lambda: viz.to_numpy_image("image.png"), "image"),
+    (lambda: viz.to_numpy_image(torch.rand(4, 4, 4)), "image"),
+    (lambda: viz.show_images(torch.rand(0, 1, 4, 4)), "images"),
+    (lambda: viz.show_images(torch.rand(4, 4)), "images"),
+    (lambda: viz.show_images(torch.rand(2, 1, 4, 4), ncols=0), "ncols"),
+    (lambda: viz.show_images(torch.rand(2, 1, 4, 4), size=-1.0), "size"),
+    (lambda: viz.show_images(torch.rand(2, 1, 4, 4), titles="ab"), "titles"),
+    (lambda: viz.show_images(torch.rand(2, 1, 4, 4), titles=["a", "b", "c"]), "titles"),
+    (lambda: viz.overlay_heatmap(_ax(), torch.rand(4, 4), torch.rand(2, 2), alpha=2.0), "alpha"),
+    (lambda: viz.overlay_heatmap(_ax(), torch.rand(4, 4), torch.full((2, 2), float("nan"))), "heat"),
+    (lambda: viz.overlay_heatmap(_ax(), torch.rand(4, 4), torch.zeros(0, 2)), "heat"),
+    (lambda: viz.overlay_heatmap(_ax(), torch.rand(4, 4), [[0.1, 0.2]]), "heat"),
+    (lambda: viz.overlay_heatmap(None, torch.rand(4, 4), torch.rand(2, 2)), "ax"),
+    (lambda: viz.overlay_heatmap(_ax(), torch.rand(2, 2, 4, 4), torch.rand(2, 2)), "image"),
+    (lambda: viz.draw_box(_ax(), [1, 2, 3]), "box"),
+    (lambda: viz.draw_box(_ax(), [1, 2, float("nan"), 4]), "box"),
+    (lambda: viz.draw_box(_ax(), [5, 2, 1, 4]), "box"),
+    (lambda: viz.draw_box(_ax(), "box"), "box"),
+    (lambda: viz.draw_box(_ax(), torch.rand(2, 4)), "box"),
+    (lambda: viz.draw_box(_ax(), [1, 2, 3, 4], linewidth=0), "linewidth"),
+    (lambda: viz.draw_box([], [1, 2, 3, 4]), "ax"),
+    (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, "loss"), "keys"),
+    (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, []), "keys"),
+    (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["los"]), "keys"),
+    (lambda: viz.plot_history({}, ["loss"]), "histories"),
+    (lambda: viz.plot_history({"a": [1.0]}, ["loss"]), "histories"),
+    (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["loss"], titles=["a", "b"]), "titles"),
+    (lambda: viz.source_code(3), "obj"),
+    *_widget_bad(),
+]
+
+
+@pytest.mark.parametrize("call, name", _VIZ_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_VIZ_BAD)])
+def test_viz_and_widgets_refuse_bad_input(call, name):
+    try:
+        with pytest.raises(ValueError, match=name):
+            call()
+    finally:
+        plt.close("all")
