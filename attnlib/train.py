@@ -111,7 +111,10 @@ def default_device() -> torch.device:
     """
     forced = os.environ.get("ATTNLIB_DEVICE")
     if forced:
-        return torch.device(forced)
+        try:
+            return torch.device(forced)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"ATTNLIB_DEVICE must name a torch device ('cpu', 'cuda', 'mps'), got {forced!r}") from err
     if torch.cuda.is_available():
         if _distributed():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -138,6 +141,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def to_device(batch: Batch, device: torch.device | str) -> Batch:
     """Move a tensor, or a tuple/list/dict of tensors, to ``device``; other leaves pass through."""
+    if not isinstance(device, torch.device):
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device must name a torch device ('cpu', 'cuda', 'cuda:0'), got {device!r}") from err
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
@@ -148,9 +156,19 @@ def to_device(batch: Batch, device: torch.device | str) -> Batch:
 
 
 def classification_step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-    """Default step: ``batch = (inputs, labels)``, ``model(inputs)`` gives logits ``(B, K)``."""
+    """Default step: ``batch = (inputs, labels)``, ``model(inputs)`` gives logits ``(B, K)``.
+
+    The labels are checked to be integer class ids in ``[0, K)`` (the loss reads them anyway).
+    """
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(f"batch must be an (inputs, labels) pair, got a {type(batch).__name__}")
     inputs, labels = batch
     logits = model(inputs)
+    checks.tensor(logits, "model(inputs) (the logits)", ndim=2)
+    checks.tensor(labels, "labels", shape=(logits.shape[0],))
+    if labels.numel() == 0:
+        raise ValueError("labels must hold at least one label, got an empty batch")
+    checks.ids_in_range(labels, logits.shape[1], "labels")
     loss = nn.functional.cross_entropy(logits, labels)
     acc = (logits.argmax(-1) == labels).float().mean().item()
     return loss, {"loss": loss.item(), "acc": acc}
@@ -403,8 +421,15 @@ def fit(
         if eval_fn is not None:
             model.eval()
             with torch.no_grad():
-                for key, value in eval_fn(model).items():
-                    history.setdefault(key, []).append(float(value))
+                numbers = eval_fn(model)
+            if not isinstance(numbers, Mapping):
+                raise ValueError(f"eval_fn must return a dict of numbers, got a {type(numbers).__name__}")
+            for key, value in numbers.items():
+                try:
+                    value = float(value)
+                except (TypeError, ValueError, RuntimeError) as err:
+                    raise ValueError(f"eval_fn must return numbers, got {key}={value!r}") from err
+                history.setdefault(key, []).append(value)
             if keep_best is not None:
                 if keep_best not in history:
                     raise ValueError(f"keep_best={keep_best!r} is not among eval_fn's keys {sorted(history)}")

@@ -254,6 +254,15 @@ def _bad_train_calls():
         (lambda p: train.make_loader(torch.utils.data.TensorDataset(x[:0]), 4), "dataset"),
         (lambda p: train.make_loader(data, 16, drop_last=True), "batch_size"),
         (lambda p: train.seed_everything(1.5), "seed"),
+        (fit(loader=[(x, y.float())]), "labels"),
+        (fit(loader=[(x, torch.full((8,), 2))]), "labels"),  # id == number of classes: deep IndexError before
+        (fit(loader=[(x, torch.full((8,), -1))]), "labels"),
+        (fit(loader=[(x, y[:5])]), "labels"),
+        (fit(loader=[x]), "batch"),
+        (fit(eval_fn=lambda m: [0.5]), "eval_fn"),
+        (fit(eval_fn=lambda m: {"acc": "high"}), "eval_fn"),
+        (lambda p: train.classification_step(model, (x[:0], y[:0])), "labels"),
+        (lambda p: train.to_device(x, "gpu0"), "device"),
         (ck("missing.pt"), "missing.pt"),
         (ck("empty.pt"), "empty.pt"),
         (ck("truncated.pt"), "truncated.pt"),
@@ -281,6 +290,12 @@ def test_bad_inputs_are_refused_naming_the_argument(tmp_path, case):
     call, match = _bad_train_calls()[case]
     with pytest.raises(ValueError, match=match):
         call(tmp_path)
+
+
+def test_a_misspelled_device_override_is_named(monkeypatch):
+    monkeypatch.setenv("ATTNLIB_DEVICE", "gpu")
+    with pytest.raises(ValueError, match="ATTNLIB_DEVICE"):
+        train.default_device()
 
 
 def test_a_refused_checkpoint_leaves_the_model_unchanged(tmp_path):
