@@ -32,6 +32,17 @@ def test_record_writes_and_replaces(tmp_path, monkeypatch):
         ({"chapter": "02_ram", "quantity": "x", "values": []}, "at least one"),
         ({"chapter": "02_ram", "quantity": "x", "values": [1.0, float("inf")]}, "finite"),
         ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "met": "yes"}, "met"),
+        ({"chapter": 2, "quantity": "x", "value": 1.0}, "chapter"),
+        ({"chapter": "02_ram", "quantity": ["x"], "value": 1.0}, "quantity"),
+        ({"chapter": "02_ram", "quantity": "x", "value": "1.5"}, "value"),
+        ({"chapter": "02_ram", "quantity": "x", "value": True}, "value"),
+        ({"chapter": "02_ram", "quantity": "x", "value": [1.0]}, "value"),
+        ({"chapter": "02_ram", "quantity": "x", "values": "123"}, "values"),
+        ({"chapter": "02_ram", "quantity": "x", "values": [1.0, "a"]}, "values"),
+        ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "unit": None}, "unit"),
+        ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "paper": 1.29}, "paper"),
+        ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "goal": 3}, "goal"),
+        ({"chapter": "02_ram", "quantity": "x", "value": 1.0, "data": None}, "data"),
     ],
 )
 def test_record_refuses_bad_input(tmp_path, monkeypatch, kwargs, match):
@@ -76,3 +87,53 @@ def test_glue_refuses_a_bad_name_and_is_a_no_op_outside_a_book(monkeypatch):
         results.glue("", 1.0)
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # as on Colab without the book extra
     assert results.glue("accuracy", 91.5) is None
+
+
+def _results_bad(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no block here")
+    return [
+        (lambda: results.load("books", tmp_path), "budget_name"),
+        (lambda: results.load("book", 3), "root"),
+        (lambda: results.markdown_table([{"quantity": "x", "value": 1.0}]), "results"),
+        (lambda: results.markdown_table({"02_ram": {"quantity": "x"}}), "results"),
+        (lambda: results.markdown_table({"02_ram": [{"value": 1.0}]}), "quantity"),
+        (lambda: results.markdown_table({"02_ram": [{"quantity": "x", "value": "1"}]}), "value"),
+        (lambda: results.markdown_table({"02_ram": [{"quantity": "x", "value": 1, "met": "yes"}]}), "met"),
+        (lambda: results.update_readme(tmp_path / "missing.md", "table"), "readme"),
+        (lambda: results.update_readme(readme, ["table"]), "table"),
+        (lambda: results.update_readme(readme, "table"), "results block"),
+        (lambda: results.update_readme(str(readme).encode(), "table"), "readme"),
+        (lambda: results.glue("x", 1.0, display="yes"), "display"),
+        (lambda: results.glue(3, 1.0), "name"),
+        (lambda: results.results_dir("fast"), "budget_name"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(14))
+def test_results_refuse_bad_input(tmp_path, case):
+    call, name = _results_bad(tmp_path)[case]
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "not a readable results file"),
+        ('[{"quantity": "x", "value": 1.0', "not a readable results file"),
+        ('{"quantity": "x"}', "must hold a list of entries"),
+        ('[{"quantity": "x"}]', "entry 0 has no key 'value'"),
+        ('["x"]', "entry 0 must be a dict"),
+    ],
+)
+def test_corrupt_results_file_is_named(tmp_path, monkeypatch, content, match):
+    """A corrupt, truncated, empty or malformed chapter file is a ValueError naming it, for load and record."""
+    monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ATTNLIB_BUDGET", "book")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "02_ram.json").write_text(content)
+    with pytest.raises(ValueError, match=f"02_ram.json.*{match}|{match}"):
+        results.load("book", tmp_path)
+    with pytest.raises(ValueError, match="02_ram.json"):
+        results.record("02_ram", "y", 1.0)
