@@ -323,3 +323,93 @@ def test_learns_to_read_short_words():
     assert scores["accuracy"] > 0.25, scores
     assert scores["cer"] < 0.5, scores
     assert scores["monotonic"] > 0.8, scores
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+
+def _r2am_bad_calls():
+    torch.manual_seed(0)
+    model = R2AM(height=16, stem_channels=4, channels=4, depth=1, feature_dim=8, hidden_dim=8, embed_dim=4)
+    images, words = torch.rand(2, 1, 16, 48), ["ab", "cde"]
+    tokens = encode_words(words)
+    dec = model.decoder
+    features = model.encoder(images)
+    state = dec.init_state(features)
+    nan = float("nan")
+    return {
+        "encoder option typo": (lambda: R2AM(encoder="recursve"), "encoder"),
+        "encoder kwarg typo": (lambda: R2AM(hieght=16), "hieght"),
+        "hidden_dim 0": (lambda: R2AM(hidden_dim=0), "hidden_dim"),
+        "block depth 0": (lambda: RecursiveConvBlock(4, 0), "depth"),
+        "block kernel even": (lambda: UntiedConvStack(4, 2, kernel=4), "kernel"),
+        "block channels float": (lambda: block_parameters(4.0, 2), "channels"),
+        "receptive layers not pairs": (lambda: receptive_field([3, 1]), "layers"),
+        "receptive stride 0": (lambda: receptive_field([(3, 0)]), "layers"),
+        "word encoder height": (lambda: WordEncoder(height=12), "height"),
+        "word encoder kind typo": (lambda: WordEncoder(kind="tied"), "kind"),
+        "images height": (lambda: model.encoder(torch.rand(2, 1, 32, 48)), "images"),
+        "images int": (lambda: model.encoder(torch.ones(2, 1, 16, 48, dtype=torch.uint8)), "images"),
+        "decoder vocab_size 3": (lambda: CharDecoder(3, 8), "vocab_size"),
+        "decoder token == V": (lambda: dec(features, torch.full((2, 3), len(VOCAB))), "tokens"),
+        "decoder token -1": (lambda: dec(features, torch.full((2, 3), -1)), "tokens"),
+        "decoder tokens float": (lambda: dec(features, tokens.float()), "tokens"),
+        "decoder no step": (lambda: dec(features, tokens[:, :0]), "tokens"),
+        "decoder step id": (lambda: dec.step(torch.tensor([len(VOCAB), 1]), state), "tokens"),
+        "decoder features dim": (lambda: dec.init_state(features[..., :-1]), "features"),
+        "encode_words str": (lambda: encode_words("abc"), "words"),
+        "encode_words empty word": (lambda: encode_words(["ab", ""]), "words"),
+        "encode_words upper": (lambda: encode_words(["Ab"]), "words"),
+        "encode_words max_len 0": (lambda: encode_words(["ab"], max_len=0), "max_len"),
+        "encode_words short max_len": (lambda: encode_words(["abc"], max_len=2), "max_len"),
+        "decode_tokens -1": (lambda: decode_tokens(torch.tensor([[1, -1, 2]])), "tokens"),
+        "decode_tokens == V": (lambda: decode_tokens(torch.tensor([[1, len(VOCAB), 2]])), "tokens"),
+        "decode_tokens float": (lambda: decode_tokens(tokens.float()), "tokens"),
+        "ctc negative id": (lambda: ctc_loss(torch.randn(2, 12, len(VOCAB)), -tokens), "tokens"),
+        "ctc id == V": (
+            lambda: ctc_loss(torch.randn(2, 12, len(VOCAB) - 1), tokens.clamp(min=len(VOCAB) - 1)),
+            "tokens",
+        ),
+        "ctc empty batch": (lambda: ctc_loss(torch.randn(0, 12, len(VOCAB)), tokens[:0]), "column_logits"),
+        "loss ctc_weight -1": (lambda: model.loss(images, tokens, ctc_weight=-1.0), "ctc_weight"),
+        "loss ctc_weight nan": (lambda: model.loss(images, tokens, ctc_weight=nan), "ctc_weight"),
+        "loss tokens id": (lambda: model.loss(images, tokens.clamp(max=1) * 99), "tokens"),
+        "loss batch mismatch": (lambda: model.loss(images[:1], tokens), "images"),
+        "train clip_grad_norm -1": (lambda: train_ocr(model, images, words, 1, clip_grad_norm=-1), "clip_grad_norm"),
+        "train clip_grad_norm nan": (lambda: train_ocr(model, images, words, 1, clip_grad_norm=nan), "clip_grad_norm"),
+        "train lr 0": (lambda: train_ocr(model, images, words, 1, lr=0), "lr"),
+        "train lr inf": (lambda: train_ocr(model, images, words, 1, lr=float("inf")), "lr"),
+        "train epochs 0": (lambda: train_ocr(model, images, words, 0), "epochs"),
+        "train epochs float": (lambda: train_ocr(model, images, words, 2.0), "epochs"),
+        "train batch_size 0": (lambda: train_ocr(model, images, words, 1, batch_size=0), "batch_size"),
+        "train ctc_weight -1": (lambda: train_ocr(model, images, words, 1, ctc_weight=-1), "ctc_weight"),
+        "train words str": (lambda: train_ocr(model, images, "ab", 1), "words"),
+        "train words empty": (lambda: train_ocr(model, images[:0], [], 1), "images"),
+        "train words mismatch": (lambda: train_ocr(model, images, ["ab"], 1), "images"),
+        "train word bad letter": (lambda: train_ocr(model, images, ["ab", "c-d"], 1), "words"),
+        "train keep_best_mode": (
+            lambda: train_ocr(model, images, words, 1, keep_best_mode="maximum"),
+            "keep_best_mode",
+        ),
+        "train fresh not callable": (lambda: train_ocr(model, images, words, 1, fresh=3), "fresh"),
+        "recognise beam_size 0": (lambda: recognise(model, images, beam_size=0), "beam_size"),
+        "recognise max_len 0": (lambda: recognise(model, images, max_len=0), "max_len"),
+        "recognise batch_size 0": (lambda: recognise(model, images, batch_size=0), "batch_size"),
+        "recognise empty": (lambda: recognise(model, images[:0]), "images"),
+        "accuracy str": (lambda: word_accuracy("ab", "ab"), "predictions"),
+        "accuracy non-str": (lambda: word_accuracy(["ab"], [3]), "references"),
+        "cer empty": (lambda: character_error_rate([], []), "predictions"),
+        "monotonicity tensor": (lambda: attention_monotonicity(torch.rand(2, 3, 4)), "alphas"),
+        "monotonicity rank": (lambda: attention_monotonicity([torch.rand(3)]), "alphas"),
+        "evaluate mismatch": (lambda: evaluate_ocr(model, images, ["ab"]), "images"),
+    }
+
+
+_R2AM_BAD = _r2am_bad_calls()
+
+
+@pytest.mark.parametrize("case", sorted(_R2AM_BAD))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _R2AM_BAD[case]
+    with pytest.raises(ValueError, match=name):
+        call()
