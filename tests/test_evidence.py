@@ -42,3 +42,39 @@ def test_gaps_inside_the_noise_and_single_seeds_are_not_distinguishable():
 def test_bad_values_raise(values):
     with pytest.raises(ValueError, match="values"):
         summarize(values)
+
+
+_EVIDENCE_BAD = [
+    (lambda: summarize([]), "values"),
+    (lambda: summarize("123"), "values"),
+    (lambda: summarize(b"12"), "values"),
+    (lambda: summarize({"a": 1.0}), "values"),
+    (lambda: summarize(3.0), "values"),
+    (lambda: summarize([1.0, float("nan")]), "values"),
+    (lambda: summarize([1.0, float("-inf")]), "values"),
+    (lambda: summarize([True, False]), "values"),
+    (lambda: summarize([1.0, "2"]), "values"),
+    (lambda: summarize([1e308, 1e308]), "values"),
+    (lambda: summarize(np.ones((2, 2))), "values"),
+    (lambda: compare([1.0, 2.0], []), "b"),
+    (lambda: compare("12", [1.0]), "a"),
+    (lambda: compare([1.0], [float("nan")]), "b"),
+    (lambda: summarize([1.0, 2.0]).format(digits=-1), "digits"),
+    (lambda: summarize([1.0, 2.0]).format(digits=1.5), "digits"),
+    (lambda: summarize([1.0, 2.0]).format(unit=None), "unit"),
+    (lambda: compare([1.0, 2.0], [3.0, 4.0]).format(digits="1"), "digits"),
+    (lambda: compare([1.0, 2.0], [3.0, 4.0]).verdict("yes"), "claim_holds"),
+    (lambda: compare([1.0, 2.0], [3.0, 4.0]).verdict(None), "claim_holds"),
+]
+
+
+@pytest.mark.parametrize("call, name", _EVIDENCE_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_EVIDENCE_BAD)])
+def test_evidence_refuses_bad_input(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def test_evidence_accepts_generators_tensors_and_numpy():
+    assert summarize(x for x in (1.0, 2.0, 3.0)).mean == 2.0
+    assert compare((x for x in (3.0, 4.0)), np.array([1.0, 2.0])).gap == 2.0
+    assert compare([1.0, 2.0], [3.0, 4.0]).verdict(np.bool_(True)) in ("met", NOT_DISTINGUISHABLE)
