@@ -348,7 +348,8 @@ def glance_and_look_step(
     Eq. (foundations-baseline). Plugs into :func:`attnlib.train.fit` as
     ``step=lambda m, b: glance_and_look_step(m, b, baseline)``.
     """
-    if not isinstance(model, GlanceAndLook):
+    inner = getattr(model, "module", model)  # under torchrun, fit hands the DistributedDataParallel wrapper
+    if not isinstance(inner, GlanceAndLook):
         raise ValueError(f"model must be a GlanceAndLook, got {type(model).__name__}")
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(f"batch must be an (images, labels) pair, got a {type(batch).__name__}")
@@ -362,7 +363,7 @@ def glance_and_look_step(
         )
     if labels.numel() == 0:
         raise ValueError("labels must hold at least one label, got an empty batch")
-    checks.ids_in_range(labels, model.head.out_features, "labels")
+    checks.ids_in_range(labels, inner.head.out_features, "labels")
     logits, _, _, log_prob = model(images)
     loss = nn.functional.cross_entropy(logits, labels)
     correct = (logits.argmax(-1) == labels).float()
