@@ -232,3 +232,103 @@ def test_adaptive_mask_on_scores_is_shift_invariant_and_validated():
         assert not (adahan.adaptive_mask(q.pow(2)) & ~adahan.adaptive_mask(q)).any()
     with pytest.raises(ValueError, match="presences"):
         adahan.adaptive_mask(torch.zeros(3))
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+
+def test_pairwise_row_with_no_kept_cell_is_zero_not_nan():
+    torch.manual_seed(0)
+    module = adahan.PairwiseModule(4)
+    x = cells(3, 5, 4).requires_grad_()
+    mask = torch.tensor([[True, True, False, False, False], [False] * 5, [True] * 5])
+    out = module(x, mask)
+    assert torch.isfinite(out).all() and (out[1] == 0).all()
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and all(torch.isfinite(p.grad).all() for p in module.parameters())
+    torch.testing.assert_close(out[[0, 2]], module(x[[0, 2]], mask[[0, 2]]), rtol=0, atol=0)
+
+
+def _adahan_bad_calls():
+    torch.manual_seed(0)
+    model = adahan.VQAModel(vocab_size=10, n_answers=5, cell_dim=6, dim=8)
+    blind = adahan.QuestionOnlyModel(10, 5, dim=8)
+    encoder = adahan.ImageEncoder(channels=4)
+    images, cellsx = torch.rand(2, 3, 16, 16), torch.rand(2, 16, 6)
+    questions, lengths = torch.tensor([[1, 2, 3], [4, 5, 0]]), torch.tensor([3, 2])
+    x, mask = cells(2, 5, 4), torch.ones(2, 5, dtype=torch.bool)
+    labels = {k: torch.zeros(2, 16, dtype=torch.long) for k in ("color", "shape", "size")}
+    answers = torch.tensor([0, 4])
+    return {
+        "presence rank": (lambda: adahan.presence(x[0]), "features"),
+        "presence int": (lambda: adahan.presence(x.long()), "features"),
+        "topk k 0": (lambda: adahan.topk_hard_attention(x, 0), "k"),
+        "topk k > N": (lambda: adahan.topk_hard_attention(x, 6), "k"),
+        "topk k float": (lambda: adahan.topk_hard_attention(x, 2.0), "k"),
+        "adaptive presences rank": (lambda: adahan.adaptive_mask(torch.rand(5)), "presences"),
+        "adaptive presences int": (lambda: adahan.adaptive_mask(torch.ones(2, 5, dtype=torch.long)), "presences"),
+        "gather mask float": (lambda: adahan.gather_kept(x, mask.float()), "mask"),
+        "pool mask shape": (lambda: adahan.masked_sum_pool(x, mask[:, :4]), "mask"),
+        "pairwise dim 0": (lambda: adahan.PairwiseModule(0), "dim"),
+        "pairwise cells dim": (lambda: adahan.PairwiseModule(3)(x, mask), "cells"),
+        "cost batch_size 0": (lambda: adahan.pairwise_cost(adahan.PairwiseModule(4), x, mask, 0), "batch_size"),
+        "cost module": (lambda: adahan.pairwise_cost(torch.nn.Identity(), x, mask), "module"),
+        "count_flops fn": (lambda: adahan.count_flops(3), "fn"),
+        "model attention typo": (lambda: adahan.VQAModel(10, 5, attention="ada"), "attention"),
+        "model aggregator typo": (lambda: adahan.VQAModel(10, 5, aggregator="mean"), "aggregator"),
+        "model k 0": (lambda: adahan.VQAModel(10, 5, k=0), "k"),
+        "model k 1.5": (lambda: adahan.VQAModel(10, 5, k=1.5), "k"),
+        "model vocab_size 0": (lambda: adahan.VQAModel(0, 5), "vocab_size"),
+        "model n_answers 0": (lambda: adahan.VQAModel(10, 0), "n_answers"),
+        "encoder channels 1": (lambda: adahan.ImageEncoder(1), "channels"),
+        "encoder images rank": (lambda: encoder(images[0]), "images"),
+        "question id == vocab": (lambda: model(cellsx, questions + 5, lengths), "questions"),
+        "question id -1": (lambda: model(cellsx, -questions, lengths), "questions"),
+        "questions float": (lambda: model(cellsx, questions.float(), lengths), "questions"),
+        "length 0": (lambda: model(cellsx, questions, torch.tensor([3, 0])), "lengths"),
+        "length > L": (lambda: model(cellsx, questions, torch.tensor([4, 2])), "lengths"),
+        "lengths shape": (lambda: model(cellsx, questions, lengths[:1]), "lengths"),
+        "batch mismatch": (lambda: model(cellsx[:1], questions, lengths), "images"),
+        "cells dim": (lambda: model(torch.rand(2, 16, 5), questions, lengths), "images"),
+        "scene_index out of range": (lambda: model(cellsx, questions, lengths, torch.tensor([0, 2])), "scene_index"),
+        "scene_index float": (lambda: model(cellsx, questions, lengths, torch.tensor([0.0, 1.0])), "scene_index"),
+        "blind length 0": (lambda: blind(None, questions, torch.tensor([0, 2])), "lengths"),
+        "blind id == vocab": (lambda: blind(None, questions + 10, lengths), "questions"),
+        "pretrain epochs 0": (lambda: adahan.pretrain_encoder(encoder, images, labels, epochs=0), "epochs"),
+        "pretrain lr -1": (lambda: adahan.pretrain_encoder(encoder, images, labels, lr=-1.0), "lr"),
+        "pretrain batch_size 0": (lambda: adahan.pretrain_encoder(encoder, images, labels, batch_size=0), "batch_size"),
+        "pretrain labels missing key": (
+            lambda: adahan.pretrain_encoder(encoder, images, {"color": labels["color"]}),
+            "labels",
+        ),
+        "pretrain labels negative": (
+            lambda: adahan.pretrain_encoder(encoder, images, {**labels, "size": labels["size"] - 1}),
+            "labels",
+        ),
+        "pretrain labels cells": (
+            lambda: adahan.pretrain_encoder(encoder, images, {k: v[:, :9] for k, v in labels.items()}),
+            "labels",
+        ),
+        "pretrain empty": (lambda: adahan.pretrain_encoder(encoder, images[:0], labels), "images"),
+        "encode batch_size 0": (lambda: adahan.encode_images(encoder, images, batch_size=0), "batch_size"),
+        "encode empty": (lambda: adahan.encode_images(encoder, images[:0]), "images"),
+        "answer id == n_answers": (
+            lambda: adahan.answer_step(model, (cellsx, questions, lengths, torch.tensor([0, 5]), torch.tensor([0, 1]))),
+            "answers",
+        ),
+        "answer id -1": (
+            lambda: adahan.answer_step(model, (cellsx, questions, lengths, -answers - 1, torch.tensor([0, 1]))),
+            "answers",
+        ),
+        "predict empty loader": (lambda: adahan.predict_answers(model, []), "loader"),
+    }
+
+
+_ADAHAN_BAD = _adahan_bad_calls()
+
+
+@pytest.mark.parametrize("case", sorted(_ADAHAN_BAD))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _ADAHAN_BAD[case]
+    with pytest.raises(ValueError, match=name):
+        call()
