@@ -337,6 +337,17 @@ def fit(
     history
         ``{name: [value per epoch]}``, plus ``"epoch"`` and ``"seconds"``
         (cumulative training time, evaluation excluded).
+    Raises
+    ------
+    ValueError
+        Before any step, for a learning rate (of any of ``optimizer.param_groups``) that is not a
+        finite number > 0 (with a scheduler attached: its ``initial_lr`` > 0, the current ``lr``
+        >= 0 so a warm-up may start at 0), a ``clip_grad_norm`` or ``max_seconds`` that is not a
+        finite number > 0 (a negative clip norm would flip every gradient), ``epochs`` < 1, an empty
+        loader, or a misspelled option; after the first epoch, if the loader yielded no batch (a run
+        of zero steps). Labels of the default step must be ids in ``[0, K)``.
+    FloatingPointError
+        When the loss becomes NaN or infinite.
     """
     _check_model(model)
     _check_loader(loader)
