@@ -165,3 +165,123 @@ def test_karpathy_loader_bad_inputs(karpathy_fixture, tmp_path):
     bad.write_text("{}")
     with pytest.raises(ValueError, match="images"):
         load_karpathy_captions(bad, root)
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+
+def _largest_digits(monkeypatch):
+    """Make make_digit_captions draw only the 40 widest / tallest digits of the bundled set (20 x 20 ink)."""
+    import attnlib.data.captions as captions
+    from attnlib.data.mnist import load_mnist
+
+    digits, labels = (torch.cat(parts) for parts in zip(*(load_mnist(s) for s in ("train", "val", "test"))))
+    ink = captions._ink_boxes(digits[:, 0], 0.3)
+    w, h = ink[:, 2] - ink[:, 0], ink[:, 3] - ink[:, 1]
+    pick = torch.cat([(w * 100 + h).topk(20).indices, (h * 100 + w).topk(20).indices])
+    assert int(w.max()) == 20 and int(h.max()) == 20
+    monkeypatch.setattr(captions, "load_mnist", lambda split, source="bundled": (digits[pick], labels[pick]))
+    return captions
+
+
+def test_min_canvas_is_the_true_minimum_for_the_default_digits(monkeypatch):
+    from attnlib.data.captions import MIN_CANVAS
+
+    assert MIN_CANVAS[3] == 58  # the default n_digits=(2, 3); it was documented as 40, which cannot lay them out
+    with pytest.raises(ValueError, match="canvas_size must be at least 58"):
+        make_digit_captions(4, canvas_size=57)
+    captions = _largest_digits(monkeypatch)
+    scenes = captions.make_digit_captions(1000, canvas_size=58, seed=1)  # the largest digits fit at the minimum
+    assert (scenes.boxes[..., 2:] <= 58).all()
+    monkeypatch.setattr(captions, "MIN_CANVAS", {**MIN_CANVAS, 3: 1})
+    with pytest.raises(RuntimeError, match="could not lay out"):  # ...and do not a few pixels below it
+        captions.make_digit_captions(1000, canvas_size=52, seed=1)
+
+
+_BAD_CAPTIONS = {
+    "n float": (lambda: make_digit_captions(2.0), "n"),
+    "canvas 40 for three digits": (lambda: make_digit_captions(4, canvas_size=40), "canvas_size"),
+    "canvas 43 for two digits": (lambda: make_digit_captions(4, canvas_size=43, n_digits=(2, 2)), "canvas_size"),
+    "canvas float": (lambda: make_digit_captions(4, canvas_size=64.0), "canvas_size"),
+    "n_digits 5": (lambda: make_digit_captions(4, n_digits=(2, 5)), "n_digits"),
+    "n_digits int": (lambda: make_digit_captions(4, n_digits=3), "n_digits"),
+    "candidates 0": (lambda: make_digit_captions(4, candidates=0), "candidates"),
+    "ink_threshold 1": (lambda: make_digit_captions(4, ink_threshold=1.0), "ink_threshold"),
+    "ink_threshold nan": (lambda: make_digit_captions(4, ink_threshold=float("nan")), "ink_threshold"),
+    "source typo": (lambda: make_digit_captions(4, source="mnsit"), "source"),
+    "vocab words str": (lambda: Vocabulary("dog"), "words"),
+    "captions of strings": (lambda: Vocabulary.from_captions(["a dog", "a cat"]), "captions"),
+    "encode words str": (lambda: DIGIT_CAPTION_VOCAB.encode("one", 4), "words"),
+    "encode max_len 0": (lambda: DIGIT_CAPTION_VOCAB.encode(["one"], 0), "max_len"),
+    "decode negative id": (lambda: DIGIT_CAPTION_VOCAB.decode([1, -1, 2]), "tokens"),
+    "decode id == size": (lambda: DIGIT_CAPTION_VOCAB.decode(torch.tensor([1, len(DIGIT_CAPTION_VOCAB)])), "tokens"),
+    "decode float": (lambda: DIGIT_CAPTION_VOCAB.decode(torch.tensor([1.0, 2.0])), "tokens"),
+    "decode_batch negative": (lambda: DIGIT_CAPTION_VOCAB.decode_batch(torch.tensor([[1, -3, 2]])), "tokens"),
+    "decode_batch float": (lambda: DIGIT_CAPTION_VOCAB.decode_batch(torch.ones(2, 3)), "tokens"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_CAPTIONS))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _BAD_CAPTIONS[case]
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+def _karpathy_variants():
+    ok = {"filepath": "imgs", "filename": "im0.png", "split": "train", "sentences": [{"tokens": ["a", "dog"]}]}
+    return {
+        "record not an object": ([3], r"images\[0\] must be an object"),
+        "no split": ([{k: v for k, v in ok.items() if k != "split"}], r"images\[0\] has no 'split'"),
+        "no filename": ([ok, {k: v for k, v in ok.items() if k != "filename"}], r"images\[1\] has no 'filename'"),
+        "split a list": ([{**ok, "split": ["train"]}], r"images\[0\]\['split'\] must be a string"),
+        "tokens a string": (
+            [{**ok, "sentences": [{"tokens": "a dog"}]}],
+            r"images\[0\]\['sentences'\]\[0\]\['tokens'\] must be a list",
+        ),
+        "sentence without tokens": ([{**ok, "sentences": [{"raw": "a dog"}]}], r"\['sentences'\]\[0\]"),
+        "no sentences": ([{**ok, "sentences": []}], r"\['sentences'\] must be a non-empty list"),
+        "empty caption": ([{**ok, "sentences": [{"tokens": []}]}], "empty"),
+        "no train image": ([{**ok, "split": "val"}], "no 'train' images"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_karpathy_variants()))
+def test_karpathy_loader_names_file_record_and_key(karpathy_fixture, tmp_path, case):
+    path, root = karpathy_fixture
+    records, message = _karpathy_variants()[case]
+    bad = tmp_path / "malformed.json"
+    bad.write_text(json.dumps({"images": records}))
+    with pytest.raises(ValueError, match="malformed.json") as info:
+        load_karpathy_captions(bad, root, "train")
+    assert info.match(message)
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "name"),
+    [
+        ("", {}, "not valid JSON"),
+        ('{"images": [', {}, "not valid JSON"),
+        ("[1, 2]", {}, "images"),
+        (None, {"max_len": 0}, "max_len"),
+        (None, {"image_size": -1}, "image_size"),
+        (None, {"min_count": 0}, "min_count"),
+        (None, {"vocab": ["a"]}, "vocab"),
+        (None, {"transform": 3}, "transform"),
+    ],
+)
+def test_karpathy_loader_refuses_bad_files_and_options(karpathy_fixture, tmp_path, text, kwargs, name):
+    path, root = karpathy_fixture
+    if text is not None:
+        path = tmp_path / "broken.json"
+        path.write_text(text)
+    with pytest.raises(ValueError, match=name):
+        load_karpathy_captions(path, root, "train", **kwargs)
+
+
+def test_karpathy_unreadable_image_names_the_file(karpathy_fixture):
+    path, root = karpathy_fixture
+    data = load_karpathy_captions(path, root, "train", image_size=8)
+    (root / "imgs" / "im0.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="im0.png"):
+        data[0]

@@ -47,7 +47,7 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 #: Smallest ``canvas_size`` of :func:`make_digit_captions` for scenes of up to ``k`` digits (the key):
 #: below it the widest and tallest MNIST digits (20 x 20 pixels of ink) cannot always be laid out.
 #: Measured by laying out the 40 largest digits of the bundled set (``tests/test_captions.py``).
-MIN_CANVAS = {1: 24, 2: 44, 3: 58, 4: 76}
+MIN_CANVAS = {1: 20, 2: 44, 3: 58, 4: 80}
 #: Relation of a digit to the next one in reading order, by vertical offset of the next one.
 RELATIONS = (("left", "of"), ("above",), ("below",))
 
