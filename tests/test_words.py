@@ -167,3 +167,71 @@ def test_scene_text_loader_on_a_fixture(tmp_path):
         load_scene_text(bad)
     with pytest.raises(ValueError, match="label_file"):
         load_scene_text(tmp_path / "missing.txt")
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+_NAN = float("nan")
+
+_BAD_WORDS = {
+    "english min_len 0": (lambda: english_words(0, 4), "min_len"),
+    "english max_len float": (lambda: english_words(3, 4.5), "max_len"),
+    "split words str": (lambda: split_words("abcdef"), "words"),
+    "split test_fraction nan": (lambda: split_words(["ab", "cd", "ef", "gh"], test_fraction=_NAN), "test_fraction"),
+    "split val_fraction 1": (lambda: split_words(["ab", "cd", "ef", "gh"], val_fraction=1.0), "val_fraction"),
+    "random n -1": (lambda: random_strings(-1), "n"),
+    "random n float": (lambda: random_strings(2.0), "n"),
+    "render words str": (lambda: render_words("hello"), "words"),
+    "render word int": (lambda: render_words(["ab", 3]), "words"),
+    "render empty word": (lambda: render_words(["ab", ""]), "words"),
+    "render upper case": (lambda: render_words(["Ab"]), "words"),
+    "render rotation nan": (lambda: render_words(["ab"], rotation=_NAN), "rotation"),
+    "render shear nan": (lambda: render_words(["ab"], shear=_NAN), "shear"),
+    "render shear inf": (lambda: render_words(["ab"], shear=float("inf")), "shear"),
+    "render blur -1": (lambda: render_words(["ab"], blur=-1.0), "blur"),
+    "render texture nan": (lambda: render_words(["ab"], texture=_NAN), "texture"),
+    "render noise nan": (lambda: render_words(["ab"], noise=_NAN), "noise"),
+    "render noise 0.5": (lambda: render_words(["ab"], noise=0.5), "noise"),
+    "render spacing nan": (lambda: render_words(["ab"], spacing=(0.0, _NAN)), "spacing"),
+    "render spacing reversed": (lambda: render_words(["ab"], spacing=(3.0, 0.0)), "spacing"),
+    "render fonts out of range": (lambda: render_words(["ab"], fonts=(len(FONT_FILES),)), "fonts"),
+    "render sizes float": (lambda: render_words(["ab"], sizes=(12.5,)), "sizes"),
+    "render height 4": (lambda: render_words(["ab"], height=4), "height"),
+    "render width < height": (lambda: render_words(["ab"], height=32, width=16), "width"),
+    "render height float": (lambda: render_words(["ab"], height=32.0), "height"),
+    "make source typo": (lambda: make_words(2, source="englsh"), "source"),
+    "make split typo": (lambda: make_words(2, split="validation"), "split"),
+    "make n -1": (lambda: make_words(-1), "n"),
+    "make render option typo": (lambda: make_words(2, rotaton=3.0), "rotaton"),
+    "make rotation nan": (lambda: make_words(2, rotation=_NAN), "rotation"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_WORDS))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _BAD_WORDS[case]
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "lists no images"),
+        ("# only a comment\n\n", "lists no images"),
+        ("crops/0.png\n", "line 1 must read 'path label'"),
+        ("crops/0.png ok\ncrops/missing.png word\n", "line 2: image .*missing.png"),
+        ("crops/corrupt.png word\n", "line 1: image .*corrupt.png"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+    ],
+)
+def test_scene_text_loader_names_the_file_and_line(tmp_path, content, message):
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    Image.fromarray(np.zeros((20, 40), dtype=np.uint8)).save(folder / "0.png")
+    (folder / "corrupt.png").write_bytes(b"\x89PNG truncated")
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match="labels.txt") as info:
+        load_scene_text(labels)
+    assert info.match(message)
