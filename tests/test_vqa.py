@@ -200,3 +200,84 @@ def test_bad_inputs():
         vqa.decode_questions(torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match="path"):
         vqa.load_clevr_questions("/nonexistent/CLEVR.json")
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24)
+
+
+def _vqa_bad_calls():
+    data = vqa.make_vqa_dataset(2, per_scene=2, image_size=24)
+    return {
+        "decode negative id": (lambda: vqa.decode_questions(torch.tensor([[1, -1, 0]])), "questions"),
+        "decode id == vocab": (lambda: vqa.decode_questions(torch.tensor([[1, len(vqa.VOCAB)]])), "questions"),
+        "decode float": (lambda: vqa.decode_questions(torch.ones(2, 3)), "questions"),
+        "encode str": (lambda: vqa.encode_text("is there a red circle?"), "texts"),
+        "encode empty list": (lambda: vqa.encode_text([]), "texts"),
+        "encode empty question": (lambda: vqa.encode_text(["is there a red circle?", ""]), "texts"),
+        "encode non-str": (lambda: vqa.encode_text([3]), "texts"),
+        "tokenize non-str": (lambda: clevr.tokenize(["a"]), "text"),
+        "dataset n_scenes 0": (lambda: vqa.make_vqa_dataset(0), "n_scenes"),
+        "dataset per_scene 0": (lambda: vqa.make_vqa_dataset(2, per_scene=0), "per_scene"),
+        "dataset image_size float": (lambda: vqa.make_vqa_dataset(2, image_size=24.0), "image_size"),
+        "dataset seed -1": (lambda: vqa.make_vqa_dataset(2, seed=-1), "seed"),
+        "generate scenes type": (lambda: vqa.generate_questions(data.images), "scenes"),
+        "generate pool 0": (lambda: vqa.generate_questions(hand_scene(), pool=0), "pool"),
+        "loader data type": (lambda: vqa.VQALoader(data.questions), "data"),
+        "loader images rows": (lambda: vqa.VQALoader(data, images=data.images[:1]), "images"),
+        "loader empty data": (lambda: vqa.VQALoader(data.subset(torch.zeros(len(data), dtype=torch.bool))), "data"),
+        "subset keep int": (lambda: data.subset(torch.ones(len(data), dtype=torch.long)), "keep"),
+        "accuracy float predictions": (lambda: vqa.accuracy_by_type(data.answers.float(), data), "predictions"),
+        "accuracy shape": (lambda: vqa.accuracy_by_type(data.answers[:1], data), "predictions"),
+    }
+
+
+_VQA_BAD = _vqa_bad_calls()
+
+
+@pytest.mark.parametrize("case", sorted(_VQA_BAD))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _VQA_BAD[case]
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+_GOOD_QUESTION = {"question": "How many cylinders?", "answer": "2", "image_index": 0}
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ("", "not valid JSON"),
+        ('{"questions": [{"question": ', "not valid JSON"),
+        ("[]", "expected a 'questions' list"),
+        ({"questions": []}, "holds no questions"),
+        ({"questions": [_GOOD_QUESTION, 3]}, r"questions\[1\] must be an object"),
+        ({"questions": [{"answer": "2"}]}, r"questions\[0\] has no 'question' key"),
+        ({"questions": [{"question": ["how", "many"]}]}, r"questions\[0\]\['question'\] must be a string"),
+        ({"questions": [{"question": "   "}]}, r"questions\[0\]\['question'\] has no words"),
+        ({"questions": [{**_GOOD_QUESTION, "answer": ["2"]}]}, r"questions\[0\]\['answer'\]"),
+        ({"questions": [{**_GOOD_QUESTION, "image_index": "7"}]}, r"questions\[0\]\['image_index'\] must be an int"),
+        (
+            {"questions": [_GOOD_QUESTION, {**_GOOD_QUESTION, "question_family_index": 1.5}]},
+            r"questions\[1\]\['question_family_index'\]",
+        ),
+        ({"questions": [{**_GOOD_QUESTION, "image_filename": 3}]}, r"questions\[0\]\['image_filename'\]"),
+    ],
+)
+def test_clevr_loader_names_file_record_and_key(tmp_path, payload, message):
+    path = tmp_path / "CLEVR_bad_questions.json"
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    with pytest.raises(ValueError, match="CLEVR_bad_questions.json") as info:
+        vqa.load_clevr_questions(path)
+    assert info.match(message)
+
+
+def test_clevr_loader_refuses_bad_tables(tmp_path):
+    path = tmp_path / "CLEVR_val_questions.json"
+    path.write_text(json.dumps({"questions": [_GOOD_QUESTION]}))
+    with pytest.raises(ValueError, match="vocab"):
+        vqa.load_clevr_questions(path, vocab=["how"])
+    with pytest.raises(ValueError, match="vocab"):
+        vqa.load_clevr_questions(path, vocab={"<pad>": 0, "<unk>": 5})
+    with pytest.raises(ValueError, match="answers"):
+        vqa.load_clevr_questions(path, answers={"2": "two"})
