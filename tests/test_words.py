@@ -179,6 +179,8 @@ _BAD_WORDS = {
     "split words str": (lambda: split_words("abcdef"), "words"),
     "split test_fraction nan": (lambda: split_words(["ab", "cd", "ef", "gh"], test_fraction=_NAN), "test_fraction"),
     "split val_fraction 1": (lambda: split_words(["ab", "cd", "ef", "gh"], val_fraction=1.0), "val_fraction"),
+    "split seed None": (lambda: split_words(["ab", "cd", "ef", "gh"], seed=None), "seed"),
+    "random seed float": (lambda: random_strings(3, seed=0.5), "seed"),
     "random n -1": (lambda: random_strings(-1), "n"),
     "random n float": (lambda: random_strings(2.0), "n"),
     "render words str": (lambda: render_words("hello"), "words"),
@@ -202,6 +204,7 @@ _BAD_WORDS = {
     "make source typo": (lambda: make_words(2, source="englsh"), "source"),
     "make split typo": (lambda: make_words(2, split="validation"), "split"),
     "make n -1": (lambda: make_words(-1), "n"),
+    "load label_file None": (lambda: load_scene_text(None), "label_file"),
     "make render option typo": (lambda: make_words(2, rotaton=3.0), "rotaton"),
     "make rotation nan": (lambda: make_words(2, rotation=_NAN), "rotation"),
 }

@@ -19,6 +19,7 @@ caption format of Flickr8k, Flickr30k and COCO ("bring your own" data).
 from __future__ import annotations
 
 import json
+import numbers
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -238,7 +239,7 @@ def make_digit_captions(
     checks.positive_int(candidates, "candidates")
     if checks.probability(ink_threshold, "ink_threshold") == 1.0:
         raise ValueError(f"ink_threshold must be in [0, 1), got {ink_threshold!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     digits, digit_labels = load_mnist(split, source=source)
     gen = split_generator(seed, split)
@@ -455,6 +456,9 @@ def load_karpathy_captions(
     max_len
         Captions are cut to this many words.
     """
+    for name, value in (("json_path", json_path), ("image_root", image_root)):
+        if not isinstance(value, (str, Path)):
+            raise ValueError(f"{name} must be a str or a Path, got {type(value).__name__}")
     json_path, image_root = Path(json_path), Path(image_root)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")

@@ -74,6 +74,8 @@ def load_clevr_questions(
         ``image_index (Q,)``, ``family (Q,)`` (-1 where absent), ``image_filename`` (list),
         ``vocab`` and ``answer_vocab`` (dicts).
     """
+    if not isinstance(path, (str, Path)):
+        raise ValueError(f"path must be a str or a Path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} is not a file")

@@ -29,6 +29,7 @@ files of CLEVR v1.0 (``CLEVR_{train,val,test}_questions.json``) for readers who 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -140,7 +141,13 @@ class VQAData:
 
     def texts(self, index: Sequence[int] | torch.Tensor | None = None) -> list[str]:
         """The questions as strings (all, or those at ``index``)."""
-        rows = self.questions if index is None else self.questions[torch.as_tensor(index)]
+        if index is not None:
+            index = torch.as_tensor(index)
+            if index.is_floating_point() or index.dtype == torch.bool and index.shape != (len(self),):
+                raise ValueError(f"index must hold int question indices (or a ({len(self)},) bool mask)")
+            if index.dtype != torch.bool and bool(((index < -len(self)) | (index >= len(self))).any()):
+                raise ValueError(f"index must hold question indices in [-{len(self)}, {len(self)})")
+        rows = self.questions if index is None else self.questions[index]
         return decode_questions(rows)
 
 
@@ -332,7 +339,7 @@ def make_vqa_dataset(
     ``split`` (``"train"``, ``"val"`` or ``"test"``) selects a disjoint random
     stream, so the same ``seed`` never gives a test scene that was trained on.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     checks.positive_int(n_scenes, "n_scenes")
     checks.positive_int(per_scene, "per_scene")
@@ -401,7 +408,7 @@ class VQALoader:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if len(data) < 1:
             raise ValueError("data must hold at least one question, got 0")
-        if not isinstance(seed, int) or isinstance(seed, bool):
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
             raise ValueError(f"seed must be an int, got {seed!r}")
         if images is not None and not isinstance(images, torch.Tensor):
             raise ValueError(f"images must be a tensor (S, ...) or None, got {type(images).__name__}")

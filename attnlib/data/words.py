@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +101,7 @@ def split_words(
     training side: the test words are the same whatever ``val_fraction`` is. Each list is sorted.
     """
     _word_list(words, "words")
+    _seed(seed)
     checks.probability(test_fraction, "test_fraction")
     checks.probability(val_fraction, "val_fraction")
     if not 0.0 < test_fraction < 1.0:
@@ -122,6 +124,7 @@ def split_words(
 def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) -> list[str]:
     """``n`` strings of uniformly random lengths ``min_len..max_len`` and uniformly random letters."""
     checks.non_negative_int(n, "n")
+    _seed(seed)
     checks.positive_int(min_len, "min_len")
     checks.positive_int(max_len, "max_len")
     if not 1 <= min_len <= max_len:
@@ -130,6 +133,12 @@ def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) ->
     lengths = rng.integers(min_len, max_len + 1, size=n)
     letters = rng.integers(0, len(ALPHABET), size=(n, max_len))
     return ["".join(ALPHABET[j] for j in row[:length]) for row, length in zip(letters, lengths)]
+
+
+def _seed(seed: object) -> None:
+    """ValueError unless ``seed`` is an int (``None`` would draw a fresh, irreproducible stream)."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
 
 
 def _word_list(words: object, name: str) -> None:
@@ -220,7 +229,7 @@ def render_words(
 
     _word_list(words, "words")
     _check_size(height, width)
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     fonts = tuple(range(len(FONT_FILES))) if fonts is None else tuple(fonts)
     if not fonts or any(not isinstance(f, int) or isinstance(f, bool) or not 0 <= f < len(FONT_FILES) for f in fonts):
@@ -335,7 +344,7 @@ def make_words(
     check_split(split)
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     allowed = ("fonts", "sizes", "spacing", "rotation", "shear", "blur", "texture", "noise")
     for key in render:
@@ -374,6 +383,8 @@ def load_scene_text(
     from PIL import Image
 
     _check_size(height, width)
+    if not isinstance(label_file, (str, Path)) or root is not None and not isinstance(root, (str, Path)):
+        raise ValueError(f"label_file and root must be paths, got {label_file!r} and {root!r}")
     label_file = Path(label_file)
     if not label_file.is_file():
         raise ValueError(f"label_file {str(label_file)!r} does not exist")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -262,7 +263,7 @@ def train_ocr(
     checks.positive_int(epochs, "epochs")
     checks.positive_int(batch_size, "batch_size")
     checks.positive_float(lr, "lr")
-    if not isinstance(seed, int) or isinstance(seed, bool):
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
         raise ValueError(f"seed must be an int, got {seed!r}")
     if clip_grad_norm is not None:
         checks.positive_float(clip_grad_norm, "clip_grad_norm")
