@@ -153,6 +153,10 @@ def plot_history(
         raise ValueError("histories must map each run's name to its history (a dict of lists)")
     if not histories:
         raise ValueError("histories must hold at least one run, got an empty mapping")
+    if not any(x in h for h in histories.values()):
+        raise ValueError(
+            f"x={x!r} is not logged by any history; they log {sorted({k for h in histories.values() for k in h})}"
+        )
     if titles is not None and len(titles) != len(keys):
         raise ValueError(f"titles must have one entry per key ({len(keys)}), got {len(titles)}")
     if not any(key in h for key in keys for h in histories.values()):

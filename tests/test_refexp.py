@@ -161,6 +161,8 @@ def test_refcoco_loader_bad_inputs(tmp_path):
 _DATA = make_refexp(3, generator=torch.Generator().manual_seed(0))
 _REFEXP_BAD = [
     (lambda: make_refexp(2.5), "n"),
+    (lambda: make_refexp(True), "n"),
+    (lambda: target_cells(_DATA.scenes, _DATA.target, 48, True), "grid"),
     (lambda: make_refexp(4, p_share=1.5), "p_share"),
     (lambda: make_refexp(4, p_share=float("nan")), "p_share"),
     (lambda: make_refexp(4, margin=float("nan")), "margin"),

@@ -46,6 +46,10 @@ _SHAPES_BAD = [
     (lambda: cell_labels(_S, 48, 4, threshold=0.0), "threshold"),
     (lambda: cell_labels(_S, 48, 4, threshold=float("nan")), "threshold"),
     (lambda: _S.describe(5), "index"),
+    (lambda: sample_scenes(True), "n"),
+    (lambda: render_scenes(_S, antialias="yes"), "antialias"),
+    (lambda: object_coverage(_S, antialias=None), "antialias"),
+    (lambda: cell_labels(_S, 48, True), "grid"),
     (lambda: check_scenes(None, "my_scenes"), "my_scenes"),
 ]
 

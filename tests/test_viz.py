@@ -92,6 +92,7 @@ _VIZ_BAD = [
     (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, []), "keys"),
     (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["los"]), "keys"),
     (lambda: viz.plot_history({}, ["loss"]), "histories"),
+    (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["loss"], x="epochs"), "x"),
     (lambda: viz.plot_history({"a": [1.0]}, ["loss"]), "histories"),
     (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["loss"], titles=["a", "b"]), "titles"),
     (lambda: viz.source_code(3), "obj"),

@@ -76,6 +76,8 @@ def make_canvases(
         raise ValueError(f"canvas_size must be an int >= {max(h, w)}, got {canvas_size!r}")
     if isinstance(n_clutter, bool):
         raise ValueError(f"n_clutter must be a non-negative int, got {n_clutter!r}")
+    if isinstance(clutter_size, bool):
+        raise ValueError(f"clutter_size must be an int, got {clutter_size!r}")
     if clutter_source is not None:
         checks.tensor(clutter_source, "clutter_source", dtype="float")
     if generator is not None and not isinstance(generator, torch.Generator):
@@ -201,6 +203,13 @@ class CanvasLoader:
         if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
             raise ValueError(f"limit must be a positive int or None, got {limit!r}")
         checks.non_negative_int(seed, "seed")
+        checks.positive_int(clutter_size, "clutter_size")
+        checks.non_negative_int(n_clutter, "n_clutter")
+        if isinstance(max_shift, bool):
+            raise ValueError(f"max_shift must be a non-negative int, got {max_shift!r}")
+        checks.non_negative_int(pad, "pad")
+        if not isinstance(canvas_size, int) or isinstance(canvas_size, bool):
+            raise ValueError(f"canvas_size must be an int >= 28, got {canvas_size!r}")
         if not isinstance(fresh, bool):
             raise ValueError(f"fresh must be True or False, got {fresh!r}")
         if not isinstance(max_shift, int) or max_shift < 0 or (max_shift and not fresh):

@@ -136,7 +136,7 @@ def target_cells(scenes: Scenes, target: torch.Tensor, image_size: int, grid: in
     """
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
-    if not isinstance(grid, int) or grid < 1 or image_size % grid:
+    if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1 or image_size % grid:
         raise ValueError(f"grid must be a positive int dividing image_size={image_size}, got {grid!r}")
     _check_target(scenes, target)
     parts = []
@@ -286,8 +286,7 @@ def make_refexp(
     -------
     RefExp
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    checks.positive_int(n, "n")
     checks.positive_int(min_objects, "min_objects")
     checks.positive_int(max_objects, "max_objects")
     checks.non_negative_float(margin, "margin")

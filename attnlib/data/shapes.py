@@ -123,8 +123,7 @@ def sample_scenes(
     Scenes
         Attribute tensors with ``M = max_objects`` slots.
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    checks.positive_int(n, "n")
     checks.positive_int(min_objects, "min_objects")
     checks.positive_int(max_objects, "max_objects")
     checks.positive_int(tries, "tries")
@@ -177,8 +176,10 @@ def render_scenes(scenes: Scenes, image_size: int = 48, antialias: bool = True) 
     images
         ``float32 (B, 3, H, W)`` in ``[0, 1]``.
     """
-    if not isinstance(image_size, int) or image_size < 8:
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+    if not isinstance(antialias, bool):
+        raise ValueError(f"antialias must be True or False, got {antialias!r}")
     check_scenes(scenes)
     # Chunks keep the (chunk, M, H, W) temporaries in cache; the work stays vectorised inside each chunk.
     chunk = 256
@@ -226,8 +227,10 @@ def object_coverage(scenes: Scenes, image_size: int = 48, antialias: bool = True
     The per-object masks :func:`render_scenes` paints with; useful as ground truth
     (which cells hold which object, the region a referring expression names).
     """
-    if not isinstance(image_size, int) or image_size < 8:
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
+    if not isinstance(antialias, bool):
+        raise ValueError(f"antialias must be True or False, got {antialias!r}")
     check_scenes(scenes)
     return torch.cat([_coverage(scenes[i : i + 256], image_size, antialias) for i in range(0, len(scenes), 256)])
 
@@ -269,7 +272,7 @@ def cell_labels(
     """
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")
-    if not isinstance(grid, int) or grid < 1 or image_size % grid:
+    if not isinstance(grid, int) or isinstance(grid, bool) or grid < 1 or image_size % grid:
         raise ValueError(f"grid must be a positive int dividing image_size={image_size}, got {grid!r}")
     if checks.probability(threshold, "threshold") == 0.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
