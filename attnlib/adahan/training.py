@@ -138,6 +138,10 @@ def predict_answers(model: nn.Module, loader: object) -> dict[str, torch.Tensor]
         ``predictions (Q,)``; for a :class:`VQAModel` also ``mask bool (Q, N)``, ``weights (Q, N)``,
         ``presence (Q, N)`` and ``kept (Q,)`` (cells kept; ``N`` for soft attention).
     """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not hasattr(loader, "__iter__"):
+        raise ValueError(f"loader must be an iterable of batches such as a VQALoader, got {type(loader).__name__}")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -34,6 +34,9 @@ class CharDecoder(nn.Module):
         ``D``.
     embed_dim, hidden_dim, attention_dim
         Sizes of the character embedding, the GRU state and the attention MLP.
+
+    Shapes, dtypes and the character ids (they enter an embedding) are checked; the features' values are
+    not (no finiteness check inside a forward, see :mod:`attnlib.checks`).
     """
 
     def __init__(

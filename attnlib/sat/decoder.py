@@ -73,6 +73,9 @@ class SATDecoder(nn.Module):
         Dropout on the deep output layer's input.
     gate
         Use the gating scalar ``beta_t`` (Eq. (sat-gate)); otherwise ``beta_t = 1``.
+
+    Shapes, dtypes and the word ids (they enter an embedding) are checked; the annotations' values are
+    not (no finiteness check inside a forward, see :mod:`attnlib.checks`).
     """
 
     def __init__(
