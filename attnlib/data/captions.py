@@ -376,7 +376,15 @@ class KarpathyCaptions(torch.utils.data.Dataset):
         image_size: int,
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
     ) -> None:
-        self.records, self.image_root, self.vocab = records, image_root, vocab
+        if not isinstance(records, list):
+            raise ValueError(f"records must be a list of image records, got {type(records).__name__}")
+        for i, rec in enumerate(records):
+            _check_karpathy_record(rec, i, Path("records"))
+        if not isinstance(vocab, Vocabulary):
+            raise ValueError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+        checks.positive_int(max_len, "max_len")
+        checks.positive_int(image_size, "image_size")
+        self.records, self.image_root, self.vocab = records, Path(image_root), vocab
         self.max_len, self.image_size, self.transform = max_len, image_size, transform
         self.pairs = [(i, s) for i, rec in enumerate(records) for s in range(len(rec["sentences"]))]
         self.references = [[" ".join(s["tokens"]) for s in rec["sentences"]] for rec in records]
