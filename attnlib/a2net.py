@@ -351,7 +351,10 @@ class LongRangeNet(nn.Module):
         )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``images : (B, C_in, H, W)`` -> logits ``(B, num_classes)``."""
+        """``images : (B, C_in, H, W)`` -> logits ``(B, num_classes)``.
+
+        Rank, channels and dtype are checked; finiteness is not (speed; :mod:`attnlib.checks`).
+        """
         checks.tensor(images, "images")
         if images.ndim != 4:
             raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")

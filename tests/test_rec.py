@@ -32,6 +32,7 @@ from attnlib.rec import (
     standardise_cells,
     train_rec,
 )
+from attnlib.rec.train import Batches
 
 
 def test_ca2m_shapes_and_attention():
@@ -301,6 +302,7 @@ _REC_BAD = [
     (lambda: self_paced_loss(_L, _L, _ONE, _ONE, lam=float("inf")), "lam"),
     (lambda: self_paced_loss(_L, _L, _ONE, _ONE, mu=float("nan")), "mu"),
     (lambda: self_paced_loss(_L, _L, _ONE, _ONE, form="bounded_"), "form"),
+    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, detach_weights="yes"), "detach_weights"),
     (lambda: difficulty(_L, torch.tensor(0.0)), "sigma"),
     (lambda: difficulty(_L.long(), _ONE), "loss"),
     (lambda: difficulty(_L, 2.5), "sigma"),
@@ -340,6 +342,10 @@ _REC_BAD = [
     (lambda: train_rec(_tiny(), (*_train_set()[:2], _BOX[:1].repeat(4, 1).flip(1))), "train"),
     (lambda: train_rec(_tiny(), _train_set(), val=_train_set()[:2]), "val"),
     (lambda: train_rec(_tiny(), _train_set(), seed=-1), "seed"),
+    (lambda: Batches(*_train_set(), batch_size=5), "batch_size"),
+    (lambda: Batches(*_train_set(), batch_size=2, seed=-1), "seed"),
+    (lambda: Batches(*_train_set(), [1, 2], batch_size=2), "tensors"),
+    (lambda: train_rec(_tiny(), _train_set(), device="gpu"), "device"),
     (lambda: sigma_descent(_L, _L, "bounded", steps=0), "steps"),
     (lambda: sigma_descent(_L, _L, "bounded", lr=-0.05), "lr"),
     (lambda: sigma_descent(_L, _L, "bounded", sigma_init=0.0), "sigma_init"),

@@ -312,6 +312,9 @@ class RECModel(nn.Module):
 
         With ``need_weights`` (CA2M only), ``self.attention`` holds the last fusion layer's
         language-to-vision attention ``(B, 1 + L, grid^2)``: where each word (and [CLS]) reads the image.
+
+        Ranks, batch sizes and dtypes are checked, and the token ids (they enter an embedding); the images'
+        finiteness is not (it would read every pixel at every step; :mod:`attnlib.checks`).
         """
         checks.tensor(images, "images")
         checks.tensor(tokens, "tokens")

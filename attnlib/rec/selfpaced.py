@@ -130,6 +130,8 @@ def self_paced_loss(
     checks.non_negative_float(lam, "lam")
     _finite_number(mu, "mu")
     _sign(form)
+    if not isinstance(detach_weights, bool):
+        raise ValueError(f"detach_weights must be True or False, got {detach_weights!r}")
     return _total(l1, giou, sigma0, sigma1, lam, mu, form, detach_weights)
 
 

@@ -267,6 +267,10 @@ def train_rec(
     checks.non_negative_int(seed, "seed")
     if not isinstance(keep_best, bool):
         raise ValueError(f"keep_best must be True or False, got {keep_best!r}")
+    try:
+        torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must name a torch device ('cpu', 'cuda', 'cuda:0', ...), got {device!r}") from error
     _check_split(train, "train", 4 if aux_weight > 0 else 3)
     if val is not None:
         _check_split(val, "val", 3)
