@@ -187,11 +187,11 @@ print(source[source.index("        scores = ") :])
 # $$ (sat-output)
 #
 # (The paper writes the output layer without the $\tanh$; the authors' code has it.) One step of
-# `sat.SATDecoder` implements these equations; the three ways of forming the context differ in a
-# few lines, and everything else is shared:
+# `sat.SATDecoder` implements these equations (`step` checks its inputs, then calls `_step`, shown
+# here); the three ways of forming the context differ in a few lines, and everything else is shared:
 
 # %%
-source = inspect.getsource(sat.SATDecoder.step)
+source = inspect.getsource(sat.SATDecoder._step)
 print(
     source[
         source.index("        expected, alpha = ") : source.index("        embedded = ")
