@@ -342,7 +342,7 @@ print(inspect.getsource(a2net.LongRangeNet.forward))
 # all four networks. The number of epochs (10 at the `book` budget) was set on *validation* accuracy in
 # trials before this run (trial, not from this page: at 5 epochs one of three double-attention seeds
 # was still on the chance plateau of the validation curve when training ended; at 10 each of the
-# three had left it). The curves below show where each run of this page leaves the plateau.
+# three had left it). The validation curves of the first seed are plotted below; the table gives every seed's kept epoch.
 
 # %%
 EPOCHS = budget.choose(smoke=1, book=10, paper=20)
