@@ -492,8 +492,10 @@ def run(
         f"{RESULTS[name]['val_error']:.2f} %), {history['seconds'][-1]:.0f} s of training"
     )
     if test:
-        RESULTS[name]["error"] = 100 * (
-            1 - train.evaluate(model, test_loader, predict, device=DEVICE)
+        # rounded to 1e-6 points: 100 * (1 - 0.96) is 4.0000000000000036 in floating point, and a goal
+        # of "<= 4 %" must not fail on that
+        RESULTS[name]["error"] = round(
+            100 * (1 - train.evaluate(model, test_loader, predict, device=DEVICE)), 6
         )
         line += f"; test error {RESULTS[name]['error']:.2f} %"
     print(line)
