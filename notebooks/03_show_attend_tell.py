@@ -70,6 +70,9 @@ N_TRAIN = budget.choose(smoke=256, book=8000, paper=60000)
 N_TEST = budget.choose(smoke=64, book=1000, paper=5000)
 N_VAL = budget.choose(smoke=32, book=300, paper=1000)
 MNIST_SOURCE = budget.choose(smoke="bundled", book="bundled", paper="torchvision")
+results.start(
+    "03_show_attend_tell"
+)  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=f"digit-caption scenes generated from MNIST ({MNIST_SOURCE}): {N_TRAIN:,} train scenes from training "
     f"digits, {N_VAL:,} validation scenes from validation digits, {N_TEST:,} test scenes from test digits, "

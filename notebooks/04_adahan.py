@@ -68,6 +68,9 @@ DIM = budget.choose(smoke=16, book=64, paper=128)
 BATCH = 32
 LR = 1.5e-3
 DATA_NOTE = f"rendered CLEVR-like scenes, {4 * N_TRAIN:,} train / {4 * N_VAL:,} val / {4 * N_TEST:,} test questions"
+results.start(
+    "04_adahan"
+)  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=f"CLEVR-like scenes rendered by attnlib.data.shapes (48x48 RGB), {N_TRAIN:,} train / {N_VAL:,} val / "
     f"{N_TEST:,} test scenes from disjoint random streams, 4 templated questions per scene "

@@ -69,6 +69,9 @@ CHAPTER_START = time.perf_counter()
 N_TRAIN = budget.choose(smoke=256, book=4000, paper=20000)
 N_VAL = budget.choose(smoke=128, book=500, paper=2000)
 N_TEST = budget.choose(smoke=128, book=1000, paper=5000)
+results.start(
+    "05_a2net"
+)  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=f"procedural long-range matching task (attnlib.data.longrange), 32x32, "
     f"{N_TRAIN:,} train / {N_VAL:,} val / {N_TEST:,} test images, generated offline from seeds"

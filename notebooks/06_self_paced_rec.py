@@ -83,6 +83,9 @@ DATA = (
     "referring expressions over generated scenes (attnlib.data.refexp on attnlib.data.shapes), "
     f"{IMAGE}x{IMAGE} px, {N_TRAIN:,} train / {N_VAL:,} validation / {N_TEST:,} test scenes"
 )
+results.start(
+    "06_self_paced_rec"
+)  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(data=DATA)
 torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads()))
 

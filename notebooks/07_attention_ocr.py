@@ -114,6 +114,9 @@ DATA = (
     f"encoder comparison {len(SEEDS)} seeds x {N_TRAIN_CMP:,} x {EPOCHS_CMP}, (b) {N_TRAIN_LM:,} x {EPOCHS_LM}; "
     f"{N_VAL:,} validation and {N_TEST:,} test images per test set"
 )
+results.start(
+    "07_attention_ocr"
+)  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(data=DATA)
 torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads()))
 GOALS = {}

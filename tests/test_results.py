@@ -137,3 +137,15 @@ def test_corrupt_results_file_is_named(tmp_path, monkeypatch, content, match):
         results.load("book", tmp_path)
     with pytest.raises(ValueError, match="02_ram.json"):
         results.record("02_ram", "y", 1.0)
+
+
+def test_start_forgets_the_last_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ATTNLIB_BUDGET", "book")
+    results.record("03_show_attend_tell", "an old name", 1.0)
+    results.start("03_show_attend_tell")
+    results.record("03_show_attend_tell", "a new name", 2.0)
+    assert [e["quantity"] for e in results.load("book", tmp_path)["03_show_attend_tell"]] == ["a new name"]
+    results.start("04_adahan")  # nothing recorded yet: nothing to forget
+    with pytest.raises(ValueError, match="chapter"):
+        results.start("adahan")
