@@ -28,6 +28,7 @@ __all__ = [
     "one_of",
     "positive_float",
     "positive_int",
+    "positive_ints",
     "probability",
     "tensor",
 ]
@@ -42,6 +43,12 @@ def positive_int(value: Any, name: str) -> int:
     if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
     return value
+
+
+def positive_ints(**values: Any) -> None:
+    """:func:`positive_int` for each keyword: ``positive_ints(embed_dim=32, hidden_dim=128)``."""
+    for name, value in values.items():
+        positive_int(value, name)
 
 
 def non_negative_int(value: Any, name: str) -> int:

@@ -13,6 +13,7 @@ from attnlib import checks
         (lambda: checks.positive_int(True, "epochs"), "epochs"),
         (lambda: checks.positive_int(2.0, "batch_size"), "batch_size"),
         (lambda: checks.non_negative_int(-1, "warmup"), "warmup"),
+        (lambda: checks.positive_ints(embed_dim=32, hidden_dim=0), "hidden_dim"),
         (lambda: checks.positive_float(0.0, "lr"), "lr"),
         (lambda: checks.positive_float(-1, "clip_grad_norm"), "clip_grad_norm"),
         (lambda: checks.positive_float(float("inf"), "min_seconds"), "min_seconds"),

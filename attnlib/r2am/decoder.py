@@ -45,13 +45,9 @@ class CharDecoder(nn.Module):
         super().__init__()
         if checks.positive_int(vocab_size, "vocab_size") < 4:
             raise ValueError(f"vocab_size must be >= 4 (three special tokens and a letter), got {vocab_size}")
-        for name, value in (
-            ("feature_dim", feature_dim),
-            ("embed_dim", embed_dim),
-            ("hidden_dim", hidden_dim),
-            ("attention_dim", attention_dim),
-        ):
-            checks.positive_int(value, name)
+        checks.positive_ints(
+            feature_dim=feature_dim, embed_dim=embed_dim, hidden_dim=hidden_dim, attention_dim=attention_dim
+        )
         self.vocab_size, self.feature_dim, self.hidden_dim = vocab_size, feature_dim, hidden_dim
         self.embed = nn.Embedding(vocab_size, embed_dim)
         self.attention = AdditiveAttention(feature_dim, hidden_dim, attention_dim)

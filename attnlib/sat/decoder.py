@@ -91,13 +91,9 @@ class SATDecoder(nn.Module):
         super().__init__()
         if checks.positive_int(vocab_size, "vocab_size") < 4:
             raise ValueError(f"vocab_size must be an int >= 4 (special tokens included), got {vocab_size!r}")
-        for name, value in (
-            ("feature_dim", feature_dim),
-            ("embed_dim", embed_dim),
-            ("hidden_dim", hidden_dim),
-            ("attention_dim", attention_dim),
-        ):
-            checks.positive_int(value, name)
+        checks.positive_ints(
+            feature_dim=feature_dim, embed_dim=embed_dim, hidden_dim=hidden_dim, attention_dim=attention_dim
+        )
         if checks.probability(dropout, "dropout") == 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.vocab_size, self.feature_dim, self.hidden_dim = vocab_size, feature_dim, hidden_dim
