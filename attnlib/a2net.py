@@ -2,7 +2,7 @@
 
 The double attention block first *gathers* the whole feature map into ``n``
 global descriptors by second-order attention pooling, then *distributes* them
-back, each position taking its own mixture (Chapter 5):
+back, each position taking its own mixture (Chapter 7):
 
 - ``bilinear_pool(A, B) = A B^T``, Eq. (a2-bilinear);
 - ``attention_pool(A, B) = A softmax(B)^T`` (softmax over positions), Eq. (a2-gather);
@@ -42,7 +42,7 @@ __all__ = [
 
 BLOCKS = ("none", "se", "nonlocal", "a2")
 
-#: Chapter 5's long-range task (keywords of :func:`attnlib.data.longrange.make_longrange`): a 32x32
+#: Chapter 7's long-range task (keywords of :func:`attnlib.data.longrange.make_longrange`): a 32x32
 #: canvas with the patterns' corners at least 24 px apart, which is
 #: ``separating_distance(receptive_field(LongRangeNet("none")), 4)``: no unit of the plain network
 #: sees a pixel of both patterns (``tests/test_a2net.py`` checks it).

@@ -1,6 +1,6 @@
 """Measuring the cost of global blocks: FLOP formulas, counted FLOPs, latency, memory, log-log slopes.
 
-Chapter 5 derives the FLOPs of a double attention block and of a non-local
+Chapter 7 derives the FLOPs of a double attention block and of a non-local
 block (Eqs. (a2-flops) and (a2-nl-flops)); :func:`a2_flops` and
 :func:`nonlocal_flops` are those formulas, checked against
 ``torch.utils.flop_counter.FlopCounterMode`` by :func:`count_flops` in the tests.

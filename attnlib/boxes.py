@@ -1,4 +1,4 @@
-"""Boxes: formats, paired IoU, the generalized IoU loss and Acc@0.5 (chapter 6).
+"""Boxes: formats, paired IoU, the generalized IoU loss and Acc@0.5 (chapter 8).
 
 Boxes are ``(N, 4)`` tensors. ``xyxy`` means ``(x1, y1, x2, y2)`` with ``x1 <= x2``
 and ``y1 <= y2``; ``cxcywh`` means centre, width, height. Format conversion and

@@ -238,7 +238,7 @@ def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> to
     ``rewards (..., T)`` per step, optional bool ``mask`` of the same shape (masked rewards count as 0).
     An action at step ``t`` cannot change rewards already received, so weighting its score by ``R_t``
     instead of the whole return keeps the estimate unbiased and drops their noise (Eq. (sat-reward-to-go),
-    Chapter 3). Detached.
+    Chapter 5). Detached.
     """
     checks.tensor(rewards, "rewards")
     if rewards.ndim < 1:

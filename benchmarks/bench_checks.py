@@ -8,7 +8,7 @@ the same data, and times the best of several repeats of:
 * ``fit``, one epoch of 8 batches of 64 with the default classification step (a small CNN on MNIST): the
   loop's own per-batch checks (finite loss, label range);
 * ``fit``, one epoch of 4 batches of 64 of chapter 2's RAM on 28x28 digits (``ram.ram_step``);
-* one optimiser step of chapter 7's R^2AM on 32 x 96 word images (``R2AM.loss``), whose decoder now checks
+* one optimiser step of chapter 9's R^2AM on 32 x 96 word images (``R2AM.loss``), whose decoder now checks
   its token ids once per forward.
 
 The versions alternate, so slow drifts of the machine hit both alike. It prints ``after / before`` per step;

@@ -1,4 +1,4 @@
-"""Benchmark: where an R^2AM training step spends its time at chapter 7's configuration, and a tried speed-up.
+"""Benchmark: where an R^2AM training step spends its time at chapter 9's configuration, and a tried speed-up.
 
 A step is what :func:`attnlib.r2am.train_ocr` does per batch: ``R2AM.loss`` (Eq. (r2am-joint), CTC weight 1),
 backward, gradient clipping at norm 5 and an Adam update, on batches of 64 rendered 32x96 word images (half
@@ -32,7 +32,7 @@ from attnlib.data.words import make_words
 from attnlib.r2am import PAD, R2AM, ctc_loss, encode_words
 
 MODEL = dict(height=32, stem_channels=16, channels=64, depth=4, feature_dim=128, hidden_dim=192)
-EPOCH_IMAGES = 8000  # fresh training images per epoch for chapter 7's main model (section 4.2)
+EPOCH_IMAGES = 8000  # fresh training images per epoch for chapter 9's main model (section 4.2)
 
 
 def fused_teacher_forcing(decoder, features: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

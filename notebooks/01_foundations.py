@@ -648,7 +648,7 @@ results.record(
 # | in this course | Show-Attend-Tell (soft), A²-Nets, CA2M, attention OCR | RAM, Show-Attend-Tell (hard), HAN/AdaHAN |
 #
 # `attnlib.reinforce.score_function_surrogate` is the one implementation of REINFORCE the later
-# chapters use; `MovingAverageBaseline` and `LearnedBaseline` are the baselines of Chapters 3 and 2.
+# chapters use; `MovingAverageBaseline` and `LearnedBaseline` are the baselines of Chapters 5 and 2.
 #
 # ## Departures from the paper
 #

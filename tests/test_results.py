@@ -54,7 +54,7 @@ def test_record_refuses_bad_input(tmp_path, monkeypatch, kwargs, match):
 def test_record_per_seed_values_stores_mean_std_n_and_shows_them(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
     monkeypatch.setenv("ATTNLIB_BUDGET", "book")
-    entry = results.record("03_show_attend_tell", "hard exact match", values=[81.0, 83.0, 85.0], unit="%")
+    entry = results.record("05_show_attend_tell", "hard exact match", values=[81.0, 83.0, 85.0], unit="%")
     assert entry["value"] == 83.0 and entry["std"] == 2.0 and entry["n"] == 3 and entry["values"] == [81, 83, 85]
     table = results.markdown_table(results.load("book", tmp_path))
     assert "| hard exact match | 83 ± 2 % (n = 3) |" in table
@@ -142,10 +142,10 @@ def test_corrupt_results_file_is_named(tmp_path, monkeypatch, content, match):
 def test_start_forgets_the_last_run(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
     monkeypatch.setenv("ATTNLIB_BUDGET", "book")
-    results.record("03_show_attend_tell", "an old name", 1.0)
-    results.start("03_show_attend_tell")
-    results.record("03_show_attend_tell", "a new name", 2.0)
-    assert [e["quantity"] for e in results.load("book", tmp_path)["03_show_attend_tell"]] == ["a new name"]
-    results.start("04_adahan")  # nothing recorded yet: nothing to forget
+    results.record("05_show_attend_tell", "an old name", 1.0)
+    results.start("05_show_attend_tell")
+    results.record("05_show_attend_tell", "a new name", 2.0)
+    assert [e["quantity"] for e in results.load("book", tmp_path)["05_show_attend_tell"]] == ["a new name"]
+    results.start("06_adahan")  # nothing recorded yet: nothing to forget
     with pytest.raises(ValueError, match="chapter"):
         results.start("adahan")

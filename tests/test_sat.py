@@ -1,4 +1,4 @@
-"""Tests of attnlib.sat (Chapter 3: Show, Attend and Tell)."""
+"""Tests of attnlib.sat (Chapter 5: Show, Attend and Tell)."""
 
 import pytest
 import torch

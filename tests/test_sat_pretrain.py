@@ -1,4 +1,4 @@
-"""The encoder's pretraining (Chapter 3, Section 4): shifts, offset targets (Eq. sat-offset), the step."""
+"""The encoder's pretraining (Chapter 5, Section 4): shifts, offset targets (Eq. sat-offset), the step."""
 
 import pytest
 import torch

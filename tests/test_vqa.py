@@ -1,4 +1,4 @@
-"""Scenes, renderer and templated questions of chapter 4 (attnlib.data.shapes, attnlib.data.vqa)."""
+"""Scenes, renderer and templated questions of chapter 6 (attnlib.data.shapes, attnlib.data.vqa)."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""Hard attention without REINFORCE: HAN and AdaHAN (Malinowski et al., 2018), chapter 4.
+"""Hard attention without REINFORCE: HAN and AdaHAN (Malinowski et al., 2018), chapter 6.
 
 A cell of the fused image-question map is kept or dropped by the L2 norm of its
 feature, its presence. The selection itself has no gradient, but the kept

@@ -1,6 +1,6 @@
 """Caption data: MNIST digit scenes captioned in reading order, and a loader for Karpathy-split JSON files.
 
-The digit scenes are the captioning task of Chapter 3 (Show, Attend and Tell).
+The digit scenes are the captioning task of Chapter 5 (Show, Attend and Tell).
 Two or three real MNIST digits lie on a canvas; the caption names them from
 left to right and says how each one sits relative to the next::
 
@@ -186,7 +186,7 @@ def make_digit_captions(
     candidates: int = 32,
     ink_threshold: float = 0.3,
 ) -> DigitCaptions:
-    """Generate ``n`` captioned scenes of MNIST digits (the data of Chapter 3).
+    """Generate ``n`` captioned scenes of MNIST digits (the data of Chapter 5).
 
     Each scene holds between ``n_digits[0]`` and ``n_digits[1]`` digits whose ink
     boxes do not touch. Digits are read from left to right; between two

@@ -1,4 +1,4 @@
-"""CLEVR v1.0 question files, for readers who bring the real data set (chapter 4).
+"""CLEVR v1.0 question files, for readers who bring the real data set (chapter 6).
 
 The course generates its own CLEVR-like questions (:mod:`attnlib.data.vqa`);
 :func:`load_clevr_questions` reads the official ``CLEVR_{train,val,test}_questions.json``

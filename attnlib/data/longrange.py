@@ -6,13 +6,13 @@ differ by at least ``min_distance`` pixels), and the label says whether they are
 the same pattern (``1``) or two different ones (``0``), half and half. For a
 convolutional network with receptive field ``r`` and ``s x s`` patterns, no unit
 sees pixels of both patterns exactly when ``min_distance >= r + s - 1``
-(:func:`attnlib.a2net.separating_distance`; Chapter 5 uses ``r = 21``, ``s = 4``,
+(:func:`attnlib.a2net.separating_distance`; Chapter 7 uses ``r = 21``, ``s = 4``,
 ``min_distance = 24``). Read out by global average pooling and a linear layer,
 such a network adds up per-position evidence about one pattern at a time, and a
 sum of per-pattern scores cannot tell ``(a, a)`` and ``(b, b)`` from ``(a, b)``
-for every pair (Chapter 5, exercise 2): it stays far from perfect. A block that
+for every pair (Chapter 7, exercise 2): it stays far from perfect. A block that
 moves information across the whole image can solve it. The default
-``min_distance = 20`` does *not* meet that condition for Chapter 5's CNN.
+``min_distance = 20`` does *not* meet that condition for Chapter 7's CNN.
 
 Everything is generated from a seed, vectorised over the samples. The vocabulary
 comes from its own seed, so the train, validation and test sets share it.

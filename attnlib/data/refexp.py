@@ -1,4 +1,4 @@
-"""Referring expressions over CLEVR-like scenes, and a loader for RefCOCO-style annotations (chapter 6).
+"""Referring expressions over CLEVR-like scenes, and a loader for RefCOCO-style annotations (chapter 8).
 
 Scenes and pixels come from :mod:`attnlib.data.shapes` (``sample_scenes``,
 ``render_scenes``); this module adds what a referring-expression task needs:
@@ -132,7 +132,7 @@ def target_cells(scenes: Scenes, target: torch.Tensor, image_size: int, grid: in
     """Where the target lies on a ``grid x grid`` map: ``float32 (B, grid * grid)``, each row summing to 1.
 
     Entry ``n`` is the share of the target's drawn area (:func:`attnlib.data.shapes.object_coverage`)
-    that falls in cell ``n`` (row-major): the distribution the auxiliary cell loss of chapter 6 matches.
+    that falls in cell ``n`` (row-major): the distribution the auxiliary cell loss of chapter 8 matches.
     """
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 8:
         raise ValueError(f"image_size must be an int >= 8, got {image_size!r}")

@@ -1,4 +1,4 @@
-"""Synthetic word images for attention OCR (Chapter 7), and a loader for scene-text crops.
+"""Synthetic word images for attention OCR (Chapter 9), and a loader for scene-text crops.
 
 Words are rendered offline with the TrueType fonts that matplotlib ships (DejaVu and STIX families), in
 several sizes, with random letter spacing, a small rotation and shear, blur, background texture, contrast

@@ -1,4 +1,4 @@
-"""Recursive recurrent nets with attention modelling for OCR (Lee & Osindero 2016), Chapter 7.
+"""Recursive recurrent nets with attention modelling for OCR (Lee & Osindero 2016), Chapter 9.
 
 * :mod:`~attnlib.r2am.encoder`: recursive (weight-shared), untied and plain convolutional encoders that
   turn a word image into a feature sequence, with receptive-field and parameter-count helpers;

@@ -1,4 +1,4 @@
-"""Convolutional encoders that turn a word image into a feature sequence along the word (Chapter 7).
+"""Convolutional encoders that turn a word image into a feature sequence along the word (Chapter 9).
 
 The encoder of R^2AM (Lee & Osindero 2016) grows its receptive field with a *recursive* convolution: one
 ``k x k`` convolution applied ``T`` times with the same weights (Eq. (r2am-recursive)). The comparison

@@ -1,4 +1,4 @@
-"""Self-paced multi-grained cross-modal interaction for referring expression comprehension (chapter 6).
+"""Self-paced multi-grained cross-modal interaction for referring expression comprehension (chapter 8).
 
 * :mod:`attnlib.rec.model`: CA2M, the visual and text encoders, the box head, :class:`RECModel`;
 * :mod:`attnlib.rec.pretrain`: the visual encoder's pretraining on dense cell targets, and its cached tokens;

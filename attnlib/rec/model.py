@@ -1,4 +1,4 @@
-"""The grounding network of chapter 6: encoders of several depths, CA2M fusion, a [CLS] box head.
+"""The grounding network of chapter 8: encoders of several depths, CA2M fusion, a [CLS] box head.
 
 Implements Eqs. (rec-cross-attention), (rec-ca2m-v) and (rec-ca2m-l): vision
 attends to language, then language attends to the updated vision, each step

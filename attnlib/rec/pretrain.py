@@ -1,11 +1,11 @@
-"""Pretraining the visual encoder of chapter 6 on what lies under each cell, and caching its tokens.
+"""Pretraining the visual encoder of chapter 8 on what lies under each cell, and caching its tokens.
 
 The paper starts from a ResNet pretrained on COCO (the detector of TransVG),
 so its visual tokens already say *what* is where. Our small CNN stands in for
 it: before any expression is seen, :func:`pretrain_visual` teaches it, on the
 training scenes alone, to name the object under every cell of the token grid
 (colour, shape, size, or empty) and to regress that object's box relative to
-the cell (dense targets from :func:`cell_targets`, as in chapter 4's
+the cell (dense targets from :func:`cell_targets`, as in chapter 6's
 pretraining, plus the box). The encoder is then frozen and run once
 (:func:`encode_cells`): every grounding run of the chapter reads the same
 cached tokens, which holds the comparison of losses and fusions fixed and

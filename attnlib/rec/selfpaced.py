@@ -1,4 +1,4 @@
-"""Self-paced sample weighting with a learnable width, Eqs. (rec-difficulty) and (rec-total) of chapter 6.
+"""Self-paced sample weighting with a learnable width, Eqs. (rec-difficulty) and (rec-total) of chapter 8.
 
 The notes of the paper write the difficulty score and the total loss as
 

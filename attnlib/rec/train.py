@@ -1,4 +1,4 @@
-"""Training and evaluating the grounding network of chapter 6: losses per sample, steps, Acc@0.5, cost."""
+"""Training and evaluating the grounding network of chapter 8: losses per sample, steps, Acc@0.5, cost."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Show, Attend and Tell (Xu et al. 2015): soft and stochastic hard attention for captioning (Chapter 3).
+"""Show, Attend and Tell (Xu et al. 2015): soft and stochastic hard attention for captioning (Chapter 5).
 
 The pieces, one idea per file:
 

@@ -1,6 +1,6 @@
 """Additive (Bahdanau) attention over a set of annotation vectors, with an optional mask.
 
-Chapter 3 uses it as the ``f_att`` of Show, Attend and Tell; the attention-OCR
+Chapter 5 uses it as the ``f_att`` of Show, Attend and Tell; the attention-OCR
 chapter reuses it over the columns of a text-line feature map. Implements
 Eq. (sat-score) and Eq. (sat-alpha):
 

@@ -1,4 +1,4 @@
-"""Greedy and beam-search decoding, generic over a ``step`` function (Chapter 3, reused by attention OCR).
+"""Greedy and beam-search decoding, generic over a ``step`` function (Chapter 5, reused by attention OCR).
 
 A decoder exposes ``step(tokens (N,), state) -> (log_probs (N, V), state, aux)`` where ``state`` is a
 dict of tensors whose first dim is ``N`` (anything the model carries: LSTM state, annotations, keys)

@@ -1,4 +1,4 @@
-"""The LSTM decoder of Show, Attend and Tell with soft or stochastic hard attention (Chapter 3).
+"""The LSTM decoder of Show, Attend and Tell with soft or stochastic hard attention (Chapter 5).
 
 One step (Eq. (sat-lstm)): from the previous word ``y_{t-1}`` and state ``(h_{t-1}, c_{t-1})``,
 

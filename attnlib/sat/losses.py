@@ -1,4 +1,4 @@
-"""Training objectives of Show, Attend and Tell (Chapter 3).
+"""Training objectives of Show, Attend and Tell (Chapter 5).
 
 * soft attention: the caption's negative log-likelihood plus the doubly stochastic penalty
   (Eq. (sat-soft-loss));

@@ -1,4 +1,4 @@
-"""Caption metrics: exact match, BLEU (torchmetrics), and attention localisation (Chapter 3)."""
+"""Caption metrics: exact match, BLEU (torchmetrics), and attention localisation (Chapter 5)."""
 
 from __future__ import annotations
 

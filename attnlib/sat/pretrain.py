@@ -1,6 +1,6 @@
 """Pretraining the encoder: classify shifted digits and say where each digit sits inside a cell.
 
-Xu et al. start from an ImageNet-trained VGG; Chapter 3 pretrains its small CNN on single MNIST
+Xu et al. start from an ImageNet-trained VGG; Chapter 5 pretrains its small CNN on single MNIST
 digits instead, then freezes it. Two tasks share the encoder:
 
 * classification (Eq. (sat-pretrain)): a max-pool over the cells and a linear layer;
@@ -12,7 +12,7 @@ vector, and the cell coordinates appended to it locate the digit only to within 
 the captions' relations ("above", "left of") differ by a few pixels. Classification alone trains
 the features to *ignore* where the digit falls (the digits are shifted at random precisely so that
 they do), so without the offset task nothing asks the features to keep the position within a cell.
-Chapter 3 measures what the task is worth: fewer wrong relations, a point or so of exact match.
+Chapter 5 measures what the task is worth: fewer wrong relations, a point or so of exact match.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 3: Show, Attend and Tell — soft and stochastic hard attention
+# # Chapter 5: Show, Attend and Tell — soft and stochastic hard attention
 #
 # A captioning model writes a sentence about an image one word at a time. Before Xu et al.
 # {cite}`xu2015show`, the image entered the sentence generator as one vector, computed once. *Show,
@@ -71,7 +71,7 @@ N_TEST = budget.choose(smoke=64, book=1000, paper=5000)
 N_VAL = budget.choose(smoke=32, book=300, paper=1000)
 MNIST_SOURCE = budget.choose(smoke="bundled", book="bundled", paper="torchvision")
 results.start(
-    "03_show_attend_tell"
+    "05_show_attend_tell"
 )  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=f"digit-caption scenes generated from MNIST ({MNIST_SOURCE}): {N_TRAIN:,} train scenes from training "
@@ -729,7 +729,7 @@ for (goal, summary, met), quantity, note in zip(
     ],
 ):
     results.record(
-        "03_show_attend_tell",
+        "05_show_attend_tell",
         quantity,
         values=summary.values,
         unit="%",
@@ -739,14 +739,14 @@ for (goal, summary, met), quantity, note in zip(
         note=note,
     )
 results.record(
-    "03_show_attend_tell",
+    "05_show_attend_tell",
     "hard attention localisation",
     values=per_seed(HARD_SEEDS, "localisation"),
     unit="%",
     data=data_note,
 )
 results.record(
-    "03_show_attend_tell",
+    "05_show_attend_tell",
     "hard attention exact match, whole-caption reward (paper's estimator)",
     values=[100 * whole["exact_match"]],
     unit="%",
@@ -754,14 +754,14 @@ results.record(
     note="one seed: an illustration, not compared",
 )
 results.record(
-    "03_show_attend_tell",
+    "05_show_attend_tell",
     "soft attention BLEU-4",
     values=per_seed(SOFT_SEEDS, "bleu4"),
     paper="19.5 Flickr8k, 24.3 COCO (soft, on photographs)",
     data=data_note,
 )
 _ = results.record(
-    "03_show_attend_tell",
+    "05_show_attend_tell",
     "hard attention BLEU-4",
     values=per_seed(HARD_SEEDS, "bleu4"),
     paper="21.3 Flickr8k, 25.0 COCO (hard, on photographs)",
@@ -864,7 +864,7 @@ glue("sat_offset_relation_verdict", offset_relation_verdict, display=False)
 glue("sat_stuck_offset", str(stuck["offset task"]), display=False)
 glue("sat_stuck_class_only", str(stuck["class only"]), display=False)
 _ = results.record(
-    "03_show_attend_tell",
+    "05_show_attend_tell",
     "hard attention exact match, class-only encoder (no offset task)",
     values=per_seed(CLASS_ONLY_SEEDS, "exact_match"),
     unit="%",
@@ -1007,7 +1007,7 @@ print(
     f"whole chapter ran in {chapter_minutes:.1f} min ({budget.current()} budget, {DEVICE})"
 )
 _ = results.record(
-    "03_show_attend_tell",
+    "05_show_attend_tell",
     "chapter execution time",
     chapter_minutes,
     unit="min",

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 7: Attention OCR with recursive recurrent nets (R²AM)
+# # Chapter 9: Attention OCR with recursive recurrent nets (R²AM)
 #
 # The last chapter reads text. Lee and Osindero {cite}`lee2016recursive` recognise a cropped word image without a
 # dictionary: a convolutional encoder turns the image into a sequence of feature columns, and a recurrent decoder
@@ -18,7 +18,7 @@
 # receptive field without adding parameters. The decoder is *recurrent*: its state summarises the characters read so
 # far, so it learns a character-level language model as a by-product of reading.
 #
-# Everything from chapter 3 returns in a new role: the additive attention of Show, Attend and Tell now aligns a
+# Everything from chapter 5 returns in a new role: the additive attention of Show, Attend and Tell now aligns a
 # character with a few columns of a word, and the generic greedy and beam decoders run unchanged. This chapter derives
 # the receptive field and parameter count of a recursive encoder against an untied one, writes the decoder as a soft
 # alignment and as a conditional language model, and tests each claim on word images rendered from the fonts that
@@ -115,7 +115,7 @@ DATA = (
     f"{N_VAL:,} validation and {N_TEST:,} test images per test set"
 )
 results.start(
-    "07_attention_ocr"
+    "09_attention_ocr"
 )  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(data=DATA)
 torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads()))
@@ -304,7 +304,7 @@ display(Markdown("\n".join(rf_rows)))
 # ## 3. The decoder: soft alignment and an implicit language model
 #
 # The decoder is a GRU with state $s_t$. Before emitting character $t$ it scores every column against its previous
-# state with the additive attention of chapter 3 (`attnlib.sat.AdditiveAttention`, the library's one implementation):
+# state with the additive attention of chapter 5 (`attnlib.sat.AdditiveAttention`, the library's one implementation):
 #
 # $$
 # e_{tj} = w^\top \tanh(W_a a_j + W_s s_{t-1} + b), \qquad \alpha_{tj} = \frac{\exp e_{tj}}{\sum_{j'} \exp e_{tj'}},
@@ -786,7 +786,7 @@ plt.show()
 #
 # ## 7. Greedy and beam search
 #
-# The decoder exposes a `step_fn`, so `attnlib.sat.greedy_decode` and `attnlib.sat.beam_search` from chapter 3 decode
+# The decoder exposes a `step_fn`, so `attnlib.sat.greedy_decode` and `attnlib.sat.beam_search` from chapter 5 decode
 # it unchanged.
 
 # %%
@@ -819,7 +819,7 @@ NOTE_CMP = (
     f"{N_TEST:,} held-out English test words, greedy"
 )
 results.record(
-    "07_attention_ocr",
+    "09_attention_ocr",
     "word accuracy, held-out English words (recursive encoder, main model)",
     acc_rec,
     unit="%",
@@ -830,14 +830,14 @@ results.record(
     note="one seed (the longer run); the encoder comparison below has 3 seeds",
 )
 results.record(
-    "07_attention_ocr",
+    "09_attention_ocr",
     "character error rate, held-out English (recursive, main model)",
     cer_rec,
     unit="%",
     data=NOTE,
 )
 results.record(
-    "07_attention_ocr",
+    "09_attention_ocr",
     "recursive minus untied word accuracy (shorter runs)",
     values=[a - b for a, b in zip(acc["recursive"], acc["untied"])],
     unit="points",
@@ -851,14 +851,14 @@ results.record(
 )
 for kind in COMPARED:
     results.record(
-        "07_attention_ocr",
+        "09_attention_ocr",
         f"word accuracy, held-out English ({kind} encoder, shorter runs)",
         values=acc[kind],
         unit="%",
         data=NOTE_CMP,
     )
 results.record(
-    "07_attention_ocr",
+    "09_attention_ocr",
     "word accuracy on random strings, English-trained model",
     100 * lm["English only"]["random"]["accuracy"],
     unit="%",
@@ -866,7 +866,7 @@ results.record(
     note="one seed: an illustration, no verdict drawn",
 )
 results.record(
-    "07_attention_ocr",
+    "09_attention_ocr",
     "attention peak advances for decoded characters",
     100 * share,
     unit="%",
@@ -876,7 +876,7 @@ results.record(
 )
 elapsed = time.perf_counter() - CHAPTER_START
 results.record(
-    "07_attention_ocr",
+    "09_attention_ocr",
     "chapter execution time",
     elapsed / 60,
     unit="min",
@@ -910,7 +910,7 @@ glue("ocr_n_val", f"{N_VAL:,}", display=False)
 # | | Lee and Osindero {cite}`lee2016recursive` | this chapter | why |
 # |---|---|---|---|
 # | data | about 8 million synthetic word images for training; real crops (SVT, ICDAR, IIIT5k) for testing | 32 x 96 words of 3 to 8 lower-case letters rendered from matplotlib's fonts, half English training words and half random strings, fresh images every epoch; held-out synthetic English words and random strings for testing; a validation list of words for choosing the epoch | runs offline on a CPU in minutes; random strings separate reading from spelling; real crops can be loaded with `load_scene_text` |
-# | architecture | recursive CNN (shared convolutions) feeding an RNN decoder with soft attention | small stem, one recursive block ($T = 4$, shared convolution, per-step batch normalisation), a residual bidirectional GRU over the columns, each column's position appended; GRU decoder with chapter 3's additive attention | the context GRU and the position help the attention align on a small budget (not measured here; exercise 3 removes the GRU) |
+# | architecture | recursive CNN (shared convolutions) feeding an RNN decoder with soft attention | small stem, one recursive block ($T = 4$, shared convolution, per-step batch normalisation), a residual bidirectional GRU over the columns, each column's position appended; GRU decoder with chapter 5's additive attention | the context GRU and the position help the attention align on a small budget (not measured here; exercise 3 removes the GRU) |
 # | loss | negative log-likelihood of the label under the attention decoder | the same, averaged over the batch's characters, plus an auxiliary CTC loss on the encoder's columns, Eq. {eq}`r2am-joint` ($\lambda_{\text{CTC}} = 1$) | the CTC term shortens the plateau before the attention finds the letters, which a CPU budget cannot wait out (exercise 5) |
 # | optimiser | the paper's own setting for its 8 million images (not reproduced) | Adam, learning rate 6e-3, gradient clipping at norm 5, batches of 64 | a standard choice that trains the small model in a few epochs |
 # | schedule | the paper's, over millions of images | cosine decay over `EPOCHS` epochs; the main model keeps the epoch with the best validation accuracy, the comparison runs are shorter and keep their last epoch | the chapter's ten-minute budget; three seeds per encoder only fit as shorter runs |

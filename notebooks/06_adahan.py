@@ -9,9 +9,9 @@
 # ---
 
 # %% [markdown]
-# # Chapter 4: Learning VQA by Bootstrapping Hard Attention
+# # Chapter 6: Learning VQA by Bootstrapping Hard Attention
 #
-# Hard attention looks at a few places and ignores the rest. Chapters 2 and 3 trained the choice of *where* with
+# Hard attention looks at a few places and ignores the rest. Chapters 2 and 5 trained the choice of *where* with
 # REINFORCE, because a discrete choice has no gradient. Malinowski et al. {cite}`malinowski2018learning` noticed
 # that a network may not need a separate policy at all: after the image and the question are fused, the **norm**
 # of a cell's feature already says how much that cell matters, and keeping only the cells of largest norm is a
@@ -69,7 +69,7 @@ BATCH = 32
 LR = 1.5e-3
 DATA_NOTE = f"rendered CLEVR-like scenes, {4 * N_TRAIN:,} train / {4 * N_VAL:,} val / {4 * N_TEST:,} test questions"
 results.start(
-    "04_adahan"
+    "06_adahan"
 )  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=f"CLEVR-like scenes rendered by attnlib.data.shapes (48x48 RGB), {N_TRAIN:,} train / {N_VAL:,} val / "
@@ -605,7 +605,7 @@ goal_lines = ["| goal | measured (test accuracy, %) | verdict |", "|---|---|---|
 for aggregator in ("sum", "pairwise"):
     soft = per_seed(("soft", aggregator))
     soft_s = evidence.summarize(soft)
-    results.record("04_adahan", f"test accuracy, soft / {aggregator}", values=soft, unit="%",
+    results.record("06_adahan", f"test accuracy, soft / {aggregator}", values=soft, unit="%",
                    data=DATA_NOTE, note="epoch chosen on validation")  # fmt: skip
     for name in ("HAN 20%", "AdaHAN"):
         acc = per_seed((name, aggregator))
@@ -616,7 +616,7 @@ for aggregator in ("sum", "pairwise"):
         shaky = [
             v for v in (verdict(near_soft), verdict(above_blind)) if v != "goal met"
         ]
-        results.record("04_adahan", f"test accuracy, {name} / {aggregator}", values=acc, unit="%",
+        results.record("06_adahan", f"test accuracy, {name} / {aggregator}", values=acc, unit="%",
                        paper="98.8 (CLEVR, HAN + relational)" if aggregator == "pairwise" and name != "AdaHAN" else None,
                        goal=f">= soft ({soft_s.mean:.1f}) - 2 and >= best question-only "
                             f"({np.mean(blind):.1f}) + 10, each by > 2 se", met=ok, data=DATA_NOTE,
@@ -631,21 +631,21 @@ for aggregator in ("sum", "pairwise"):
 cheaper = evidence.compare(ratios, [10.0] * len(ratios))
 goal_lines.append(f"| pairwise FLOPs, all cells / AdaHAN's kept cells >= 10 | "
                   f"{evidence.summarize(ratios).format(unit='x')} | {verdict(cheaper)} |")  # fmt: skip
-results.record("04_adahan", "test accuracy, question only", values=per_seed(("question only", "sum")),
+results.record("06_adahan", "test accuracy, question only", values=per_seed(("question only", "sum")),
                unit="%", data=DATA_NOTE)  # fmt: skip
 results.record(
-    "04_adahan",
+    "06_adahan",
     "test accuracy, most frequent answer per template",
     100 * majority["all"],
     unit="%",
     data=DATA_NOTE,
 )
-results.record("04_adahan", "pairwise FLOPs, all cells / AdaHAN's kept cells", values=ratios, unit="x",
+results.record("06_adahan", "pairwise FLOPs, all cells / AdaHAN's kept cells", values=ratios, unit="x",
                goal=">= 10x, by > 2 se", met=verdict(cheaper) == "goal met", data=DATA_NOTE,
                note="bucketed batches of 64; FlopCounterMode; one AdaHAN / pairwise model per seed"
                + ("" if verdict(cheaper) == "goal met" else f"; {verdict(cheaper)}"))  # fmt: skip
 elapsed = time.perf_counter() - CHAPTER_START
-results.record("04_adahan", "chapter execution time", elapsed / 60, unit="min", goal="<= 10 min",
+results.record("06_adahan", "chapter execution time", elapsed / 60, unit="min", goal="<= 10 min",
                met=elapsed <= 600, data=DATA_NOTE, note="2 CPU threads; shared machine")  # fmt: skip
 goal_lines.append(f"| chapter executes in <= 10 min | {elapsed / 60:.1f} min so far (this cell) | "
                   f"{'goal met' if elapsed <= 600 else 'goal NOT met'} |")  # fmt: skip

@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 5: A$^2$-Nets, Double Attention Networks
+# # Chapter 7: A$^2$-Nets, Double Attention Networks
 #
 # A convolution sees a small window. To relate two things at opposite ends of an image a
 # convolutional network stacks layers until its receptive field covers both, which is slow and
@@ -70,7 +70,7 @@ N_TRAIN = budget.choose(smoke=256, book=4000, paper=20000)
 N_VAL = budget.choose(smoke=128, book=500, paper=2000)
 N_TEST = budget.choose(smoke=128, book=1000, paper=5000)
 results.start(
-    "05_a2net"
+    "07_a2net"
 )  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(
     data=f"procedural long-range matching task (attnlib.data.longrange), 32x32, "
@@ -739,7 +739,7 @@ for kind, goal, ok, note in (
     ),
 ):
     results.record(
-        "05_a2net",
+        "07_a2net",
         f"test accuracy, {NAMES[kind].replace('A$^2$', 'A^2')}",
         values=[100 * a for a in test_acc[kind]],
         unit="%",
@@ -750,7 +750,7 @@ for kind, goal, ok, note in (
     )
 BLOCKS = "block alone, batch 2, C = 256, m = n = 64, non-local d = 128 (SDPA)"
 results.record(
-    "05_a2net",
+    "07_a2net",
     "A^2 speed-up over non-local at 56x56",
     cmp["speedup"],
     unit="x",
@@ -760,7 +760,7 @@ results.record(
     note=f"FLOP ratio {cmp['nl_flops'] / cmp['a2_flops']:.1f}x",
 )
 results.record(
-    "05_a2net",
+    "07_a2net",
     "A^2 latency slope vs positions (log-log)",
     sweep["a2_slope"],
     goal="<= 1.2",
@@ -768,7 +768,7 @@ results.record(
     data="14x14 .. 112x112, batch 1",
 )
 results.record(
-    "05_a2net",
+    "07_a2net",
     "non-local latency slope vs positions (log-log)",
     sweep["nl_slope"],
     goal="near 2",
@@ -777,7 +777,7 @@ results.record(
     note=f"larger half of the sizes: {nl_upper:.2f}",
 )
 results.record(
-    "05_a2net",
+    "07_a2net",
     "A^2 block achieved GFLOP/s",
     cmp["a2_gflops"],
     unit="GFLOP/s",
@@ -785,7 +785,7 @@ results.record(
     note=f"matmul on this machine: {cmp['matmul_gflops']:.1f} GFLOP/s",
 )
 results.record(
-    "05_a2net",
+    "07_a2net",
     "chapter execution time",
     elapsed / 60,
     unit="min",

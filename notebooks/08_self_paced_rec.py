@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # Chapter 6: Self-paced multi-grained cross-modal interaction for referring expression comprehension
+# # Chapter 8: Self-paced multi-grained cross-modal interaction for referring expression comprehension
 #
 # Given an image and a phrase such as *"the small red circle left of the blue square"*, referring expression
 # comprehension (REC) regresses the box of the one object the phrase names. The last chapter of the course brings
@@ -84,7 +84,7 @@ DATA = (
     f"{IMAGE}x{IMAGE} px, {N_TRAIN:,} train / {N_VAL:,} validation / {N_TEST:,} test scenes"
 )
 results.start(
-    "06_self_paced_rec"
+    "08_self_paced_rec"
 )  # this run's figures replace the last run's; none are left over
 DEVICE = budget.announce(data=DATA)
 torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads()))
@@ -93,7 +93,7 @@ torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads
 # ## The task: scenes, expressions, boxes
 #
 # `attnlib.data.refexp.make_refexp` draws scenes with `attnlib.data.shapes` (objects with a colour, a shape, a size
-# and a position; the scene sampler of chapter 4) and then makes the task hard on purpose: distractors copy the
+# and a position; the scene sampler of chapter 6) and then makes the task hard on purpose: distractors copy the
 # target's colour or shape, so one attribute rarely suffices. Each expression is one of three kinds:
 #
 # * **attribute**: the smallest set of attributes that is unique ("the red square");
@@ -205,7 +205,7 @@ print(viz.source_code(CA2M.forward))
 # test. We therefore give the CNN the same head start, at our scale:
 # `attnlib.rec.pretrain_visual` trains it on the training scenes alone, without any expression, to say for every cell
 # of the $6 \times 6$ grid which colour, shape and size lies there (or nothing) and to regress the box of that object
-# relative to the cell (dense labels from the scene geometry, as chapter 4 pretrains its encoder). Then the encoder
+# relative to the cell (dense labels from the scene geometry, as chapter 6 pretrains its encoder). Then the encoder
 # is frozen and run once (`attnlib.rec.encode_cells`): each cell token holds the three stages' features and the
 # heads' read-out (attribute probabilities and the object's box), each channel standardised with the training
 # set's statistics (`attnlib.rec.standardise_cells`); the validation and test scenes are encoded by the same frozen
@@ -733,7 +733,7 @@ NOTE = (
 )
 for name in LOSSES:
     results.record(
-        "06_self_paced_rec",
+        "08_self_paced_rec",
         f"Acc@0.5, {name}",
         values=acc[name].values,
         unit="%",
@@ -741,7 +741,7 @@ for name in LOSSES:
         note=f"test mean IoU {miou[name].format(digits=3)}",
     )
 results.record(
-    "06_self_paced_rec",
+    "08_self_paced_rec",
     "Acc@0.5, best configuration",
     values=best_acc.values,
     unit="%",
@@ -752,7 +752,7 @@ results.record(
     note=f"{best}, chosen on validation Acc@0.5 {val_summary[best].format(unit='%', digits=1)}",
 )
 results.record(
-    "06_self_paced_rec",
+    "08_self_paced_rec",
     "Acc@0.5 gap, (c) self-paced (easy-first) minus (b) L1 + GIoU",
     sp_vs_b.gap,
     unit="points",
@@ -763,7 +763,7 @@ results.record(
     "easy-first, not the paper's hard-first emphasis",
 )
 results.record(
-    "06_self_paced_rec",
+    "08_self_paced_rec",
     "Acc@0.5, plain transformer fusion, L1 + GIoU",
     values=plain_acc.values,
     unit="%",
@@ -771,7 +771,7 @@ results.record(
     note=f"test mean IoU {plain_miou.format(digits=3)}",
 )
 results.record(
-    "06_self_paced_rec",
+    "08_self_paced_rec",
     "Acc@0.5 gap, CA2M minus plain transformer (L1 + GIoU)",
     ca2m_vs_plain.gap,
     unit="points",
@@ -781,7 +781,7 @@ results.record(
     note=f"{ca2m_vs_plain.format(unit=' points')}; {ca2m_vs_plain.verdict(ca2m_vs_plain.gap > 0)}",
 )
 _ = results.record(
-    "06_self_paced_rec",
+    "08_self_paced_rec",
     "chapter execution time",
     elapsed / 60,
     unit="min",
