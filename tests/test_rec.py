@@ -1,4 +1,4 @@
-"""attnlib.rec: CA2M, padding masks, the box head, the self-paced loss in both forms, a learning test."""
+"""attnlib.rec: CA2M, padding masks, the box head, the self-paced loss in its four forms, a learning test."""
 
 import math
 
@@ -141,62 +141,116 @@ def test_model_bad_inputs():
         CA2M(d=8, heads=2)(torch.randn(1, 3, 8), torch.randn(1, 4, 8), torch.zeros(1, 5, dtype=torch.bool))
 
 
-@pytest.mark.parametrize("form,sign", [("bounded", -1.0), ("as_written", 1.0)])
-def test_self_paced_value_and_sigma_gradient(form, sign):
-    l1 = torch.tensor([0.1, 0.5, 1.2, 2.0], dtype=torch.float64)
-    lg = torch.tensor([0.3, 0.9, 0.2, 1.5], dtype=torch.float64)
-    s0 = torch.tensor(1.3, dtype=torch.float64, requires_grad=True)
-    s1 = torch.tensor(0.8, dtype=torch.float64, requires_grad=True)
-    lam = 0.75
-    total, d0, d1 = self_paced_loss(l1, lg, s0, s1, lam=lam, form=form)
-    e0 = torch.exp(sign * l1**2 / 1.3**2)
-    e1 = torch.exp(sign * lg**2 / 0.8**2)
-    torch.testing.assert_close(d0, e0)
-    torch.testing.assert_close(total, (e0 * l1 + e1 * lg - lam * (e0 + e1)).mean())
+def _expected(form, l1, lg, s0, s1, lam, sigma_min):
+    """Value, weights and gradients (wrt each loss and each sigma) of every form, written out from the chapter's
+    equations with plain tensors (no autograd)."""
+    sign = -1.0 if form == "easy_first" else 1.0
+    if form in ("floored", "normalised"):
+        s0, s1 = max(s0, sigma_min), max(s1, sigma_min)
+    out = {}
+    for k, (x, s) in enumerate(((l1, s0), (lg, s1))):
+        d = torch.exp(sign * x**2 / s**2)
+        # d/dsigma [(L - lam) d] = (L - lam) d (-2 s L^2 / sigma^3), Eq. (rec-dsigma)
+        out[f"gs{k}"] = ((x - lam) * d * (-2 * sign * x**2 / s**3)).mean()
+        if form in ("as_written", "floored"):  # gradient through d: d (1 + 2 L (L - lam) / sigma^2)
+            out[f"w{k}"], out[f"gl{k}"] = d, d * (1 + 2 * x * (x - lam) / s**2) / len(x)
+            out[f"v{k}"] = ((x - lam) * d).mean()
+        elif form == "easy_first":  # detached scores: d dL
+            out[f"w{k}"], out[f"gl{k}"] = d, d / len(x)
+            out[f"v{k}"] = ((x - lam) * d).mean()
+        else:  # normalised: w = d / mean(d), detached; sigma sees the paper's term on detached losses
+            w = d / d.mean()
+            out[f"w{k}"], out[f"gl{k}"] = w, w / len(x)
+            out[f"v{k}"] = (w * x).mean() + ((x - lam) * d).mean()
+    out["value"] = out["v0"] + out["v1"]
+    return out
+
+
+@pytest.mark.parametrize("form", ["as_written", "floored", "normalised", "easy_first"])
+@pytest.mark.parametrize("sigmas", [(1.3, 0.8), (0.4, 2.0)])
+def test_self_paced_value_and_gradients_match_the_formulas(form, sigmas):
+    l1 = torch.tensor([0.1, 0.5, 1.2, 2.0], dtype=torch.float64, requires_grad=True)
+    lg = torch.tensor([0.3, 0.9, 0.2, 1.5], dtype=torch.float64, requires_grad=True)
+    s0 = torch.tensor(sigmas[0], dtype=torch.float64, requires_grad=True)
+    s1 = torch.tensor(sigmas[1], dtype=torch.float64, requires_grad=True)
+    lam, sigma_min = 0.75, 1.0
+    total, w0, w1 = self_paced_loss(l1, lg, s0, s1, lam=lam, form=form, sigma_min=sigma_min)
+    e = _expected(form, l1.detach(), lg.detach(), sigmas[0], sigmas[1], lam, sigma_min)
+    torch.testing.assert_close(total, e["value"])
+    torch.testing.assert_close(w0, e["w0"])
+    torch.testing.assert_close(w1, e["w1"])
     total.backward()
-    # d/dsigma [(L - lam) exp(s L^2 / sigma^2)] = (L - lam) d * (-2 s L^2 / sigma^3), Eq. (rec-dsigma).
-    g0 = ((l1 - lam) * e0 * (-2 * sign * l1**2 / 1.3**3)).mean()
-    g1 = ((lg - lam) * e1 * (-2 * sign * lg**2 / 0.8**3)).mean()
-    torch.testing.assert_close(s0.grad, g0)
-    torch.testing.assert_close(s1.grad, g1)
-    # Easy samples (L < lam) pull sigma down in the as-written form, up in the bounded form.
+    torch.testing.assert_close(l1.grad, e["gl0"])
+    torch.testing.assert_close(lg.grad, e["gl1"])
+    for s, value, key in ((s0, sigmas[0], "gs0"), (s1, sigmas[1], "gs1")):
+        if form in ("floored", "normalised") and value < sigma_min:  # on the floor: sigma has no say
+            assert s.grad is None or s.grad.item() == 0.0
+        else:
+            torch.testing.assert_close(s.grad, e[key])
+
+
+@pytest.mark.parametrize("form", ["as_written", "floored", "normalised", "easy_first"])
+def test_module_matches_the_function_and_stays_above_its_floor(form):
+    sp = SelfPacedLoss(sigma_init=2.5, lam=0.75, form=form, sigma_min=1.0).double()
+    torch.testing.assert_close(sp.sigma, torch.full((2,), 2.5, dtype=torch.float64))
+    l1 = torch.tensor([0.2, 0.9, 1.7], dtype=torch.float64)
+    lg = torch.tensor([0.5, 0.1, 1.1], dtype=torch.float64)
+    total, _, _ = sp(l1, lg)
+    ref, _, _ = self_paced_loss(l1, lg, sp.sigma[0], sp.sigma[1], form=form, sigma_min=1.0)
+    torch.testing.assert_close(total, ref)
+    with torch.no_grad():
+        sp.rho.fill_(-50.0)  # any rho: sigma = floor + exp(rho)
+    floor = 1.0 if form in ("floored", "normalised") else 0.0
+    assert (sp.sigma >= floor).all() and (sp.sigma > 0).all()
+
+
+def test_easy_samples_pull_sigma_down_as_written_and_up_easy_first():
     easy = torch.tensor([0.2], dtype=torch.float64)
-    s = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
-    self_paced_loss(easy, easy, s, s.detach(), form=form)[0].backward()
-    assert (s.grad > 0) == (form == "as_written")
+    for form, down in (("as_written", True), ("floored", True), ("easy_first", False)):
+        s = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+        self_paced_loss(easy, easy, s, s.detach(), form=form, sigma_min=1.0)[0].backward()
+        assert (s.grad > 0) == down  # a positive gradient: descent shrinks sigma
 
 
-@pytest.mark.parametrize("form,sign", [("bounded", -1.0), ("as_written", 1.0)])
-def test_self_paced_gradient_wrt_loss(form, sign):
-    l1 = torch.tensor([0.4, 1.1], dtype=torch.float64, requires_grad=True)
-    lg = torch.tensor([0.2, 0.7], dtype=torch.float64)
-    sigma = torch.tensor(1.0, dtype=torch.float64)
-    lam = 0.75
-    # Detached weights: the network sees d * dL.
-    self_paced_loss(l1, lg, sigma, sigma, lam=lam, form=form)[0].backward()
-    torch.testing.assert_close(l1.grad, torch.exp(sign * l1.detach() ** 2) / 2)
-    # Full gradient: d (1 + 2 s L (L - lam) / sigma^2).
-    l1.grad = None
-    self_paced_loss(l1, lg, sigma, sigma, lam=lam, form=form, detach_weights=False)[0].backward()
-    x = l1.detach()
-    torch.testing.assert_close(l1.grad, torch.exp(sign * x**2) * (1 + 2 * sign * x * (x - lam)) / 2)
-
-
-def test_bounded_form_is_bounded_and_as_written_is_not():
+@pytest.mark.parametrize("form", ["floored", "normalised", "easy_first"])
+def test_bounded_forms_are_bounded_below_for_any_sigma(form):
+    lam, sigma_min = 0.75, 1.0
+    # Derived bounds: easy-first, each term >= -lam; floored, >= -lam exp(lam^2 / sigma_min^2) per term;
+    # normalised, the weighted loss >= 0 plus the floored sigma term.
+    bound = {"easy_first": -2 * lam, "floored": -2 * lam * math.exp(lam**2 / sigma_min**2)}
+    bound["normalised"] = bound["floored"]
+    losses = torch.linspace(0.0, 3.0, 61, dtype=torch.float64)
+    for sigma in (1e-6, 1e-3, 0.1, 0.5, 1.0, 3.0, 1e3):
+        s = torch.tensor(sigma, dtype=torch.float64)
+        for x in (losses, torch.full((8,), 0.3, dtype=torch.float64), torch.zeros(4, dtype=torch.float64)):
+            total, _, _ = self_paced_loss(x, x.flip(0), s, s, lam=lam, form=form, sigma_min=sigma_min)
+            assert math.isfinite(total.item()) and total.item() >= bound[form] - 1e-9
+    # As written, the same easy losses go to minus infinity as sigma shrinks.
     easy = torch.full((8,), 0.3)
-    small = torch.tensor(0.05)
-    bounded, _, _ = self_paced_loss(easy, easy, small, small, form="bounded")
-    written, _, _ = self_paced_loss(easy, easy, small, small, form="as_written")
-    assert bounded.item() >= -2 * 0.75 - 1e-6
+    written, _, _ = self_paced_loss(easy, easy, torch.tensor(0.05), torch.tensor(0.05), form="as_written")
     assert written.item() < -1e10 or not math.isfinite(written.item())
+
+
+def test_floored_gradient_wrt_loss_stays_positive_above_lam_over_root_two():
+    # d (1 + 2 L (L - lam) / sigma^2) >= d (1 - lam^2 / (2 sigma^2)) > 0 when sigma > lam / sqrt(2), Eq. (rec-floored).
+    lam = 0.75
+    x = torch.linspace(0.0, 2.0, 81, dtype=torch.float64, requires_grad=True)
+    for sigma, positive in ((lam / math.sqrt(2) * 1.01, True), (0.3, False)):
+        x.grad = None
+        s = torch.tensor(sigma, dtype=torch.float64)
+        self_paced_loss(x, x.detach(), s, s, lam=lam, form="floored", sigma_min=sigma)[0].backward()
+        assert bool((x.grad > 0).all()) == positive
 
 
 def test_sigma_descent_diverges_only_as_written():
     easy = torch.linspace(0.05, 0.6, 16)  # every sample below lambda = 0.75
     written = sigma_descent(easy, easy, "as_written", steps=400)
-    bounded = sigma_descent(easy, easy, "bounded", steps=400)
     assert (written["stopped"] or written["loss"][-1] < -1e12) and written["sigma0"][-1] < 0.1
-    assert not bounded["stopped"] and min(bounded["loss"]) >= -2 * 0.75 and bounded["sigma0"][-1] > 2.5
+    easy_first = sigma_descent(easy, easy, "easy_first", steps=400)
+    assert not easy_first["stopped"] and min(easy_first["loss"]) >= -2 * 0.75 and easy_first["sigma0"][-1] > 2.5
+    floored = sigma_descent(easy, easy, "floored", steps=400, sigma_min=1.0)
+    assert not floored["stopped"] and 1.0 <= floored["sigma0"][-1] < 1.05  # settles on the floor
+    assert min(floored["loss"]) >= -2 * 0.75 * math.exp(0.75**2)
 
 
 def test_self_paced_bad_inputs():
@@ -301,8 +355,9 @@ _REC_BAD = [
     (lambda: self_paced_loss(torch.zeros(0), torch.zeros(0), _ONE, _ONE), "l1"),
     (lambda: self_paced_loss(_L, _L, _ONE, _ONE, lam=float("inf")), "lam"),
     (lambda: self_paced_loss(_L, _L, _ONE, _ONE, mu=float("nan")), "mu"),
-    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, form="bounded_"), "form"),
-    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, detach_weights="yes"), "detach_weights"),
+    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, form="bounded"), "form"),
+    (lambda: self_paced_loss(_L, _L, _ONE, _ONE, sigma_min=0.0), "sigma_min"),
+    (lambda: SelfPacedLoss(sigma_init=0.5, form="floored", sigma_min=1.0), "sigma_init"),
     (lambda: difficulty(_L, torch.tensor(0.0)), "sigma"),
     (lambda: difficulty(_L.long(), _ONE), "loss"),
     (lambda: difficulty(_L, 2.5), "sigma"),
@@ -346,11 +401,11 @@ _REC_BAD = [
     (lambda: Batches(*_train_set(), batch_size=2, seed=-1), "seed"),
     (lambda: Batches(*_train_set(), [1, 2], batch_size=2), "tensors"),
     (lambda: train_rec(_tiny(), _train_set(), device="gpu"), "device"),
-    (lambda: sigma_descent(_L, _L, "bounded", steps=0), "steps"),
-    (lambda: sigma_descent(_L, _L, "bounded", lr=-0.05), "lr"),
-    (lambda: sigma_descent(_L, _L, "bounded", sigma_init=0.0), "sigma_init"),
+    (lambda: sigma_descent(_L, _L, "easy_first", steps=0), "steps"),
+    (lambda: sigma_descent(_L, _L, "easy_first", lr=-0.05), "lr"),
+    (lambda: sigma_descent(_L, _L, "easy_first", sigma_init=0.0), "sigma_init"),
     (lambda: sigma_descent(_L, _L, "minus"), "form"),
-    (lambda: sigma_descent(_L, _L[:3], "bounded"), "l1"),
+    (lambda: sigma_descent(_L, _L[:3], "easy_first"), "l1"),
     # model inputs: ids out of range (== vocabulary size, negative), dtypes, ranks, sizes
     (lambda: _tiny()(_IMG, torch.full((2, 4), len(VOCAB))), "tokens"),
     (lambda: _tiny()(_IMG, torch.full((2, 4), -1)), "tokens"),

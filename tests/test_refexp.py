@@ -11,13 +11,15 @@ from attnlib.data.refexp import (
     PAD,
     VOCAB,
     decode,
+    expression_difficulty,
+    hardest,
     interpret,
     load_refcoco,
     make_refexp,
     target_boxes,
     target_cells,
 )
-from attnlib.data.shapes import object_coverage
+from attnlib.data.shapes import Scenes, object_coverage
 
 
 @pytest.fixture(scope="module")
@@ -267,3 +269,68 @@ def test_refcoco_loader_refuses_malformed_files(tmp_path, what, expected):
     _corrupt(tmp_path, what)
     with pytest.raises(ValueError, match=expected):
         load_refcoco(tmp_path, "train")
+
+
+def _scene(objects):
+    """One hand-built scene per row: objects as (colour, shape, size, x, y); the first is the target."""
+    m = max(len(o) for o in objects)
+    color = torch.zeros(len(objects), m, dtype=torch.long)
+    shape, size = color.clone(), color.clone()
+    position = torch.zeros(len(objects), m, 2)
+    valid = torch.zeros(len(objects), m, dtype=torch.bool)
+    for b, row in enumerate(objects):
+        for k, (c, s, z, x, y) in enumerate(row):
+            color[b, k], shape[b, k], size[b, k] = c, s, z
+            position[b, k] = torch.tensor([x, y])
+            valid[b, k] = True
+    return Scenes(color, shape, size, position, valid)
+
+
+def test_expression_difficulty_on_hand_built_scenes():
+    scenes = _scene(
+        [
+            # a large red circle among objects of other colours and shapes, named by its attributes: 0
+            [(0, 0, 1, 0.2, 0.2), (1, 1, 1, 0.7, 0.7), (2, 2, 0, 0.5, 0.2)],
+            # a small red circle (+1), named by a relation (+2), with one large red circle (+1 twin): 4
+            [(0, 0, 0, 0.2, 0.2), (0, 0, 1, 0.7, 0.7), (2, 2, 0, 0.5, 0.2)],
+            # a large blue square, superlative (+1), two twins (+2), and an invalid slot that also matches
+            # (it must not count): 3
+            [(1, 1, 1, 0.1, 0.5), (1, 1, 0, 0.5, 0.5), (1, 1, 0, 0.9, 0.5), (1, 1, 0, 0.3, 0.3)],
+        ]
+    )
+    scenes.valid[0, 3] = scenes.valid[1, 3] = False
+    scenes.valid[2, 3] = False
+    target = torch.zeros(3, dtype=torch.long)
+    kind = torch.tensor([0, 2, 1])
+    assert expression_difficulty(scenes, target, kind).tolist() == [0, 4, 3]
+    # The target need not be the first slot: the same scene read with the second object as the target.
+    assert expression_difficulty(scenes[1], torch.tensor([1]), torch.tensor([0])).tolist() == [1]
+
+
+def test_hardest_quarter_orders_by_difficulty_then_tiebreak():
+    d = torch.tensor([0, 3, 1, 3, 2, 0, 3, 1])
+    assert hardest(d).tolist() == [False, True, False, True, False, False, False, False]  # ceil(8/4) = 2, ties by position
+    area = torch.tensor([0.1, 0.05, 0.1, 0.09, 0.1, 0.1, 0.01, 0.1])
+    assert hardest(d, -area).nonzero().flatten().tolist() == [1, 6]  # smallest targets among the hardest
+    assert hardest(d, fraction=0.5).sum() == 4 and hardest(d, fraction=1.0).all()
+    data = make_refexp(200, image_size=48, split="test", seed=0)
+    score = expression_difficulty(data.scenes, data.target, data.kind)
+    mask = hardest(score)
+    assert mask.sum() == 50 and score[mask].min() >= score[~mask].max()
+
+
+@pytest.mark.parametrize(
+    "call,name",
+    [
+        (lambda s: expression_difficulty(s, torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long)), "target"),
+        (lambda s: expression_difficulty(s, torch.zeros(1, dtype=torch.long), torch.tensor([3])), "kind"),
+        (lambda s: expression_difficulty(s, torch.zeros(1, dtype=torch.long), torch.zeros(2, dtype=torch.long)), "kind"),
+        (lambda s: hardest(torch.zeros(0)), "difficulty"),
+        (lambda s: hardest(torch.zeros(4), fraction=0.0), "fraction"),
+        (lambda s: hardest(torch.zeros(4), torch.zeros(3)), "tiebreak"),
+    ],
+)
+def test_difficulty_refuses_bad_input(call, name):
+    scenes = _scene([[(0, 0, 1, 0.2, 0.2), (1, 1, 1, 0.7, 0.7)]])
+    with pytest.raises(ValueError, match=name):
+        call(scenes)

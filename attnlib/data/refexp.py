@@ -51,6 +51,8 @@ __all__ = [
     "interpret",
     "target_boxes",
     "target_cells",
+    "expression_difficulty",
+    "hardest",
     "load_refcoco",
 ]
 
@@ -146,6 +148,70 @@ def target_cells(scenes: Scenes, target: torch.Tensor, image_size: int, grid: in
         parts.append(torch.nn.functional.avg_pool2d(own, image_size // grid).flatten(1))
     cells = torch.cat(parts)
     return cells / cells.sum(1, keepdim=True).clamp_min(1e-8)
+
+
+def expression_difficulty(scenes: Scenes, target: torch.Tensor, kind: torch.Tensor) -> torch.Tensor:
+    """A difficulty of each sample read from the scene and the expression alone (no model): ``int64 (B,)``.
+
+    ``difficulty = spatial + twins + small`` where ``spatial`` is 0 for an attribute expression, 1 for a
+    superlative (one spatial word decides) and 2 for a relation (a second object must be found first);
+    ``twins`` counts the other objects with the target's colour *and* shape (they differ only in size or
+    place); ``small`` is 1 when the target is small (fewer pixels, a tighter box to hit).
+
+    Parameters
+    ----------
+    scenes
+        The scenes (:class:`attnlib.data.shapes.Scenes`), ``B`` of them.
+    target
+        ``int64 (B,)``: slot of the target.
+    kind
+        ``int64 (B,)``: index into :data:`KINDS`.
+    """
+    _check_target(scenes, target)
+    checks.tensor(kind, "kind", dtype="int")
+    if kind.shape != target.shape:
+        raise ValueError(f"kind must be ({len(scenes)},), got {tuple(kind.shape)}")
+    checks.ids_in_range(kind, len(KINDS), "kind")
+    b = torch.arange(len(scenes))
+    twin = (
+        (scenes.color == scenes.color[b, target].unsqueeze(1))
+        & (scenes.shape == scenes.shape[b, target].unsqueeze(1))
+        & scenes.valid
+    )
+    twins = twin.sum(1) - 1  # the target matches itself
+    small = (scenes.size[b, target] == 0).long()
+    return kind + twins + small
+
+
+def hardest(difficulty: torch.Tensor, tiebreak: torch.Tensor | None = None, fraction: float = 0.25) -> torch.Tensor:
+    """``bool (B,)``: the ``ceil(fraction * B)`` samples of largest ``difficulty``, ties broken by larger
+    ``tiebreak`` (for example minus the target's box area), then by position.
+
+    Parameters
+    ----------
+    difficulty
+        ``(B,)`` numbers (:func:`expression_difficulty`).
+    tiebreak
+        ``(B,)`` float or None.
+    fraction
+        In ``(0, 1]``.
+    """
+    checks.tensor(difficulty, "difficulty", ndim=1)
+    if difficulty.shape[0] == 0:
+        raise ValueError("difficulty must hold at least one sample, got (0,)")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    key = difficulty.double()
+    if tiebreak is not None:
+        checks.tensor(tiebreak, "tiebreak", shape=tuple(difficulty.shape), dtype="float")
+        checks.finite(tiebreak, "tiebreak")
+        t = tiebreak.double()
+        span = (t.max() - t.min()).clamp_min(1e-12)
+        key = key + 0.5 * (t - t.min()) / span  # in [0, 0.5]: never reorders different difficulties
+    order = torch.sort(-key, stable=True).indices
+    mask = torch.zeros(difficulty.shape[0], dtype=torch.bool)
+    mask[order[: math.ceil(fraction * difficulty.shape[0])]] = True
+    return mask
 
 
 def _attrs(scenes: Scenes) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from attnlib import checks
 from attnlib.boxes import acc_at_iou, box_convert, check_boxes, generalized_box_iou_loss
-from attnlib.rec.selfpaced import SelfPacedLoss, _check_pair
+from attnlib.rec.selfpaced import FORMS, Form, SelfPacedLoss, _check_pair
 from attnlib.train import fit, seed_everything
 
 __all__ = [
@@ -120,6 +120,7 @@ def make_step(
     self_paced: SelfPacedLoss | None = None,
     record: list | None = None,
     record_every: int = 10,
+    trace: list | None = None,
     aux_weight: float = 0.0,
     on_step: Callable[[int], None] | None = None,
 ):
@@ -130,8 +131,10 @@ def make_step(
     tensor holds the target cells and ``aux_weight`` times the auxiliary grounding loss, Eq. (rec-aux), is
     added: :func:`cell_loss` of the model's ``cell_logits`` plus :func:`cell_loss` of the log of its
     ``cls_attention`` (where [CLS] looks), averaged over the batch.
-    If ``record`` is a list, every ``record_every`` steps it receives ``(l1, giou, d0, d1)`` per sample
-    (CPU tensors). ``on_step(i)`` is called first at every step (the learning-rate schedule).
+    If ``record`` is a list, every ``record_every`` steps it receives ``(l1, giou, w0, w1)`` per sample
+    (CPU tensors; ``w`` the weights of :func:`attnlib.rec.self_paced_loss`). If ``trace`` is a list, every step
+    appends a dict of floats: ``sigma0, sigma1`` (before the step), the batch's mean and largest weights
+    ``w0_mean, w0_max, w1_mean, w1_max``, the mean losses ``l1, giou`` and the self-paced ``total``. ``on_step(i)`` is called first at every step (the learning-rate schedule).
     """
     if loss not in ("l1", "l1+giou", "self_paced"):
         raise ValueError(f"loss must be 'l1', 'l1+giou' or 'self_paced', got {loss!r}")
@@ -139,8 +142,9 @@ def make_step(
         raise ValueError("pass self_paced exactly when loss='self_paced'")
     checks.non_negative_float(aux_weight, "aux_weight")
     checks.positive_int(record_every, "record_every")
-    if record is not None and not isinstance(record, list):
-        raise ValueError(f"record must be a list or None, got {type(record).__name__}")
+    for name, lst in (("record", record), ("trace", trace)):
+        if lst is not None and not isinstance(lst, list):
+            raise ValueError(f"{name} must be a list or None, got {type(lst).__name__}")
     if on_step is not None and not callable(on_step):
         raise ValueError(f"on_step must be callable or None, got {on_step!r}")
     count = [0]
@@ -161,6 +165,20 @@ def make_step(
             logs.update(sigma0=sigma[0].item(), sigma1=sigma[1].item(), d0=d0.mean().item(), d1=d1.mean().item())
             if record is not None and count[0] % record_every == 0:
                 record.append(tuple(t.detach().cpu() for t in (l1, giou, d0, d1)))
+            if trace is not None:
+                trace.append(
+                    {
+                        "sigma0": logs["sigma0"],
+                        "sigma1": logs["sigma1"],
+                        "w0_mean": logs["d0"],
+                        "w0_max": d0.max().item(),
+                        "w1_mean": logs["d1"],
+                        "w1_max": d1.max().item(),
+                        "l1": logs["l1"],
+                        "giou": logs["giou"],
+                        "total": total.item(),
+                    }
+                )
         if aux_weight > 0:
             if len(batch) < 4:
                 raise ValueError("aux_weight > 0 needs the target cells as the batch's fourth tensor")
@@ -236,9 +254,13 @@ def train_rec(
     batch_size: int = 64,
     lr: float = 1e-3,
     seed: int = 0,
-    form: Literal["bounded", "as_written"] = "bounded",
-    sigma_lr: float = 1e-2,
+    form: Form = "as_written",
+    sigma_lr: float = 5e-5,
+    sigma_init: float = 2.5,
+    lam: float = 0.75,
+    sigma_min: float = 1.0,
     record: list | None = None,
+    trace: list | None = None,
     device: torch.device | str = "cpu",
     aux_weight: float = 0.0,
     warmup: int = 0,
@@ -252,13 +274,18 @@ def train_rec(
     with ``keep_best`` the weights of the epoch with the best ``val_acc`` are restored at the end
     (``history["best_epoch"]``, 1-based). Returns the history and the self-paced module (``None`` unless
     ``loss="self_paced"``).
+
+    With ``loss="self_paced"``, ``form`` picks one of the four weightings of :mod:`attnlib.rec.selfpaced`
+    (``sigma_init``, ``lam``, ``sigma_min`` as there; the paper: 2.5, 0.75) and ``sigma_lr`` is the widths'
+    own learning rate (the paper: 5e-5; here on ``rho``, so a step moves ``sigma - floor`` by a factor
+    ``exp(+-sigma_lr)``). ``record`` and ``trace`` are passed to :func:`make_step`.
     """
     if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < 0:
         raise ValueError(f"warmup must be >= 0, got {warmup!r}")
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
     checks.one_of(loss, ("l1", "l1+giou", "self_paced"), "loss")
-    checks.one_of(form, ("bounded", "as_written"), "form")
+    checks.one_of(form, FORMS, "form")
     checks.positive_int(epochs, "epochs")
     checks.positive_int(batch_size, "batch_size")
     checks.positive_float(lr, "lr")
@@ -281,7 +308,11 @@ def train_rec(
         )
     seed_everything(seed)
     model.to(device)
-    sp = SelfPacedLoss(form=form).to(device) if loss == "self_paced" else None
+    sp = (
+        SelfPacedLoss(sigma_init=sigma_init, lam=lam, form=form, sigma_min=sigma_min).to(device)
+        if loss == "self_paced"
+        else None
+    )
     groups = [{"params": model.parameters(), "lr": lr}]
     if sp is not None:
         groups.append({"params": sp.parameters(), "lr": sigma_lr, "weight_decay": 0.0})
@@ -310,7 +341,7 @@ def train_rec(
         batches,
         opt,
         epochs,
-        step=make_step(loss, sp, record, aux_weight=aux_weight, on_step=schedule),
+        step=make_step(loss, sp, record, trace=trace, aux_weight=aux_weight, on_step=schedule),
         device=device,
         eval_fn=eval_fn,
         clip_grad_norm=1.0,
@@ -323,11 +354,12 @@ def train_rec(
 def sigma_descent(
     l1: torch.Tensor,
     giou: torch.Tensor,
-    form: Literal["bounded", "as_written"],
+    form: Form,
     steps: int = 200,
     lr: float = 0.05,
     sigma_init: float = 2.5,
     lam: float = 0.75,
+    sigma_min: float = 1.0,
 ) -> dict[str, list[float]]:
     """Gradient descent (Adam) on the two widths alone, the per-sample losses ``l1, giou (N,)`` held fixed.
 
@@ -337,10 +369,10 @@ def sigma_descent(
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")
     _check_pair(l1, giou)
-    checks.one_of(form, ("bounded", "as_written"), "form")
+    checks.one_of(form, FORMS, "form")
     checks.positive_float(lr, "lr")
     # float64: Adam squares gradients that reach 1e21 here, which float32 would turn into inf.
-    sp = SelfPacedLoss(sigma_init=sigma_init, lam=lam, form=form).double()
+    sp = SelfPacedLoss(sigma_init=sigma_init, lam=lam, form=form, sigma_min=sigma_min).double()
     opt = torch.optim.Adam(sp.parameters(), lr=lr)
     log: dict[str, list[float]] = {"loss": [], "sigma0": [], "sigma1": [], "stopped": []}
     l1, giou = l1.detach().double().cpu(), giou.detach().double().cpu()
@@ -355,7 +387,7 @@ def sigma_descent(
             break
         opt.zero_grad()
         total.backward()
-        if not torch.isfinite(sp.log_sigma.grad).all():  # exp overflowed in the gradient first
+        if not torch.isfinite(sp.rho.grad).all():  # exp overflowed in the gradient first
             log["stopped"].append(float(step))
             break
         opt.step()
