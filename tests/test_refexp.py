@@ -309,7 +309,16 @@ def test_expression_difficulty_on_hand_built_scenes():
 
 def test_hardest_quarter_orders_by_difficulty_then_tiebreak():
     d = torch.tensor([0, 3, 1, 3, 2, 0, 3, 1])
-    assert hardest(d).tolist() == [False, True, False, True, False, False, False, False]  # ceil(8/4) = 2, ties by position
+    assert hardest(d).tolist() == [
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]  # ceil(8/4) = 2, ties by position
     area = torch.tensor([0.1, 0.05, 0.1, 0.09, 0.1, 0.1, 0.01, 0.1])
     assert hardest(d, -area).nonzero().flatten().tolist() == [1, 6]  # smallest targets among the hardest
     assert hardest(d, fraction=0.5).sum() == 4 and hardest(d, fraction=1.0).all()
@@ -322,9 +331,15 @@ def test_hardest_quarter_orders_by_difficulty_then_tiebreak():
 @pytest.mark.parametrize(
     "call,name",
     [
-        (lambda s: expression_difficulty(s, torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long)), "target"),
+        (
+            lambda s: expression_difficulty(s, torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long)),
+            "target",
+        ),
         (lambda s: expression_difficulty(s, torch.zeros(1, dtype=torch.long), torch.tensor([3])), "kind"),
-        (lambda s: expression_difficulty(s, torch.zeros(1, dtype=torch.long), torch.zeros(2, dtype=torch.long)), "kind"),
+        (
+            lambda s: expression_difficulty(s, torch.zeros(1, dtype=torch.long), torch.zeros(2, dtype=torch.long)),
+            "kind",
+        ),
         (lambda s: hardest(torch.zeros(0)), "difficulty"),
         (lambda s: hardest(torch.zeros(4), fraction=0.0), "fraction"),
         (lambda s: hardest(torch.zeros(4), torch.zeros(3)), "tiebreak"),
