@@ -513,7 +513,7 @@ for form, log in runs.items():
 # bounded forms were fixed from the derivation above, before any run.
 
 # %%
-EPOCHS = budget.choose(smoke=1, book=7, paper=60)
+EPOCHS = budget.choose(smoke=1, book=6, paper=60)
 BATCH = budget.choose(smoke=32, book=64, paper=128)
 LR = budget.choose(smoke=5e-3, book=5e-3, paper=1e-3)
 WARMUP = budget.choose(smoke=5, book=50, paper=500)
@@ -625,10 +625,9 @@ diverged = {}
 for (name, seed), f in fits.items():
     if f["trace"] is not None:
         tr = f["trace"]
-        diverged[(name, seed)] = (
-            not all(math.isfinite(t["total"]) for t in tr)
-            or min(t["sigma0"] for t in tr) < 0.1
-        )
+        finite = all(math.isfinite(t["total"]) for t in tr)
+        collapsed = min(min(t["sigma0"], t["sigma1"]) for t in tr) < 0.1
+        diverged[(name, seed)] = not finite or collapsed
         print(f"{name:<20} seed {seed}: {divergence(tr)}")
 written = [fits[("(i) as written", s)]["trace"] for s in SEEDS]
 moved = max(abs(t[-1]["sigma0"] - t[0]["sigma0"]) for t in written)
@@ -768,6 +767,10 @@ per_kind = {
     k: boxes.acc_at_iou(best_pred[test.kind == i], test.boxes[test.kind == i])[0]
     for i, k in enumerate(KINDS)
 }
+best_hit = boxes.paired_iou(best_pred, test.boxes)[0] > 0.5
+per_level = {
+    int(k): best_hit[hard_score == k].float().mean().item() for k in hard_score.unique()
+}
 
 
 def verdict_text(comparison, claim: str) -> str:
@@ -785,6 +788,11 @@ display(
         f"Goal (mean >= 80 %): **{verdict}** at the `{budget.current()}` budget ({EPOCHS} epochs of {N_TRAIN:,} scenes, "
         f"{EPOCHS * (N_TRAIN // BATCH)} steps of {BATCH}). By kind of expression (seed 0 of the best configuration): "
         + ", ".join(f"{k} {100 * v:.1f} %" for k, v in per_kind.items())
+        + "; by difficulty (the measure above): "
+        + ", ".join(
+            f"{k}: {100 * v:.0f} % (n = {int((hard_score == k).sum())})"
+            for k, v in per_level.items()
+        )
         + ".\n\n"
         + "\n\n".join(
             verdict_text(gaps[(n, part)], f"Does {n} beat no weighting ({part})")
@@ -794,6 +802,16 @@ display(
         )
     )
 )
+
+# %% [markdown]
+# How to read these lines. If $\sigma$ stays near 2.5, as the traces above show for (i), the as-written form is in
+# practice a fixed weighting $e^{\mathcal{L}^2/6.25}$, which is close to 1 for losses well below 2.5 (the largest
+# weight in each batch is plotted above), so (i) can differ only a little from (iv); whether it diverges is answered
+# by the traces, not by Eq. {eq}`rec-dsigma` alone. The bounded up-weighting forms give $\sigma$ a learning rate
+# 200 times larger and can tilt the batch further towards hard samples; the hardest-quarter column is where the paper's argument predicts a gain. Where a
+# line above says "we cannot tell", the gap is inside twice its standard error over three seeds, and this page
+# makes no claim either way. The difficulty measure is about the expression and the scene, not about the network;
+# the accuracy by difficulty level shows how far it tracks what this network finds hard.
 
 # %% [markdown]
 # ## The paper's ablations, at CPU scale
@@ -1109,9 +1127,9 @@ _ = results.record(
 # | $\sigma$ | learned, initialised at 2.5, learning rate 5e-5 | stored as $\rho$ with $\sigma = \sigma_{\min} + e^{\rho}$ ($\sigma_{\min} = 0$ for (i) and (iii)), so Adam's step of 5e-5 is relative to $\sigma - \sigma_{\min}$ rather than absolute; (i) and the $\lambda \times \sigma$ grid at 5e-5, (ii-a), (ii-b), (iii) at 1e-2 | positivity (and the floor) for any parameter value; at 5e-5 the bounded forms would never leave 2.5 in our few hundred steps and would equal (i) |
 # | auxiliary loss | none: the box loss alone | cross-entropy of the cell scores and of [CLS]'s attention against the target's cells, weight 1 | a direct grounding signal, so the model learns in minutes rather than 120 epochs |
 # | optimiser | AdamW, weight decay 1e-4; learning rate 1e-4 (encoders 1e-5, $\sigma$ 5e-5), batch 192 | AdamW, weight decay 1e-4; learning rate 5e-3 (book), $\sigma$ as in the row above, batch 64; gradients clipped at norm 1 | a small network trained from scratch for a few hundred steps tolerates, and needs, a larger step |
-# | schedule | 120 epochs, learning rate decayed at epochs 10 and 80 (as the notes report it) | 7 epochs (book budget), linear warm-up then cosine decay to zero; the weights of the best validation epoch kept | time; selection of the epoch on validation scenes |
+# | schedule | 120 epochs, learning rate decayed at epochs 10 and 80 (as the notes report it) | 6 epochs (book budget; 7 before the ablations and the extra weightings joined the page), linear warm-up then cosine decay to zero; the weights of the best validation epoch kept | time; selection of the epoch on validation scenes |
 # | evaluation | Acc@0.5 on the benchmarks' val / test splits | Acc@0.5 and mean IoU on generated test scenes, overall and on the hardest quarter by a model-independent difficulty (Eq. {eq}`rec-hardness`), mean ± std over three seeds; the best weighting chosen on validation scenes | the course's evidence rules (validation for choices, test once, seeds); the paper's claim is about hard samples |
-# | ablations | $\lambda$ and $\sigma$, CA2M layers, granularities, on RefCOCOg validation after full training | the same three families at CPU scale, one seed per cell, validation Acc@0.5, seven epochs | time; no conclusion on the page rests on them (exercise 4 runs three seeds) |
+# | ablations | $\lambda$ and $\sigma$, CA2M layers, granularities, on RefCOCOg validation after full training | the same three families at CPU scale, one seed per cell, validation Acc@0.5, the main runs' six epochs | time; no conclusion on the page rests on them (exercise 4 runs three seeds) |
 #
 # ## Exercises
 #
@@ -1130,7 +1148,7 @@ _ = results.record(
 #    frozen encoder.
 # 6. Train with the L1 loss alone (`loss="l1"`) at three seeds and compare with (iv) overall and on the hardest
 #    quarter. Which kinds of expression gain from the GIoU term?
-# 7. Run (i) as written with the $\sigma$ learning rate of (ii-a) ($10^{-2}$). Does $\sigma$ collapse within seven
+# 7. Run (i) as written with the $\sigma$ learning rate of (ii-a) ($10^{-2}$). Does $\sigma$ collapse within six
 #    epochs, and what happens to the boxes?
 #
 # ```{admonition} Solution

@@ -456,3 +456,31 @@ _REC_BAD = [
 def test_rec_refuses_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize("form", ["as_written", "floored", "normalised", "easy_first"])
+def test_train_rec_traces_every_self_paced_step(form):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    trace, record = [], []
+    history, sp = train_rec(
+        _tiny(),
+        _train_set(8),
+        loss="self_paced",
+        form=form,
+        epochs=2,
+        batch_size=4,
+        sigma_lr=0.1,
+        sigma_init=2.0,
+        lam=0.5,
+        sigma_min=1.5,
+        trace=trace,
+        record=record,
+    )
+    assert len(trace) == 4 and len(record) == 1  # 2 epochs x 2 steps; record every 10th step
+    assert set(trace[0]) == {"sigma0", "sigma1", "w0_mean", "w0_max", "w1_mean", "w1_max", "l1", "giou", "total"}
+    assert trace[0]["sigma0"] == pytest.approx(2.0) and sp.form == form and sp.lam == 0.5
+    assert all(t["w0_max"] >= t["w0_mean"] > 0 for t in trace)
+    assert trace[-1]["sigma0"] != pytest.approx(2.0)  # sigma learns at its own rate
+    if form in ("floored", "normalised"):
+        assert float(sp.sigma.detach().min()) >= 1.5
