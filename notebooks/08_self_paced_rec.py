@@ -607,28 +607,32 @@ plt.tight_layout()
 plt.show()
 
 
+def first_divergence(trace: list[dict]) -> int | None:
+    """The first step whose loss or weights are not finite or whose sigma fell below 0.1; None if none."""
+    for i, t in enumerate(trace):
+        values = (t["total"], t["w0_max"], t["w1_max"])
+        if not all(map(math.isfinite, values)) or min(t["sigma0"], t["sigma1"]) < 0.1:
+            return i
+    return None
+
+
 def divergence(trace: list[dict]) -> str:
-    """A one-line summary of a trace: sigma's range, the largest weight, finite or not."""
+    """A one-line summary of a trace: sigma's range, the largest weight, whether and when it diverged."""
     s0 = [t["sigma0"] for t in trace]
     s1 = [t["sigma1"] for t in trace]
-    finite = all(
-        math.isfinite(t["total"]) and math.isfinite(t["w0_max"]) for t in trace
-    )
+    step = first_divergence(trace)
     return (
         f"sigma0 {s0[0]:.3f} -> {s0[-1]:.3f} (min {min(s0):.3f}), sigma1 {s1[0]:.3f} -> {s1[-1]:.3f} "
         f"(min {min(s1):.3f}), largest weight {max(max(t['w0_max'], t['w1_max']) for t in trace):.3g}, "
-        f"{'all finite' if finite else 'NON-FINITE'}"
+        + ("no divergence" if step is None else f"DIVERGED at step {step}")
     )
 
 
 diverged = {}
 for (name, seed), f in fits.items():
     if f["trace"] is not None:
-        tr = f["trace"]
-        finite = all(math.isfinite(t["total"]) for t in tr)
-        collapsed = min(min(t["sigma0"], t["sigma1"]) for t in tr) < 0.1
-        diverged[(name, seed)] = not finite or collapsed
-        print(f"{name:<20} seed {seed}: {divergence(tr)}")
+        diverged[(name, seed)] = first_divergence(f["trace"]) is not None
+        print(f"{name:<20} seed {seed}: {divergence(f['trace'])}")
 written = [fits[("(i) as written", s)]["trace"] for s in SEEDS]
 moved = max(abs(t[-1]["sigma0"] - t[0]["sigma0"]) for t in written)
 display(
@@ -872,8 +876,7 @@ grid_rows = "\n".join(
         + ("*" if (lam, s) == (0.75, 2.5) else "")
         + (
             " (diverged)"
-            if ablation[("grid", lam, s)]["trace"]
-            and min(t["sigma0"] for t in ablation[("grid", lam, s)]["trace"]) < 0.1
+            if first_divergence(ablation[("grid", lam, s)]["trace"]) is not None
             else ""
         )
         for s in (1.0, 2.5)
