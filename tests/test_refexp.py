@@ -322,6 +322,8 @@ def test_hardest_quarter_orders_by_difficulty_then_tiebreak():
     area = torch.tensor([0.1, 0.05, 0.1, 0.09, 0.1, 0.1, 0.01, 0.1])
     assert hardest(d, -area).nonzero().flatten().tolist() == [1, 6]  # smallest targets among the hardest
     assert hardest(d, fraction=0.5).sum() == 4 and hardest(d, fraction=1.0).all()
+    # A tiebreak never overrides a difference in difficulty, however small.
+    assert hardest(torch.tensor([1.0, 1.01]), torch.tensor([10.0, 0.0]), fraction=0.5).tolist() == [False, True]
     data = make_refexp(200, image_size=48, split="test", seed=0)
     score = expression_difficulty(data.scenes, data.target, data.kind)
     mask = hardest(score)

@@ -201,14 +201,13 @@ def hardest(difficulty: torch.Tensor, tiebreak: torch.Tensor | None = None, frac
         raise ValueError("difficulty must hold at least one sample, got (0,)")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
         raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
-    key = difficulty.double()
+    order = torch.arange(difficulty.shape[0])
     if tiebreak is not None:
         checks.tensor(tiebreak, "tiebreak", shape=tuple(difficulty.shape), dtype="float")
         checks.finite(tiebreak, "tiebreak")
-        t = tiebreak.double()
-        span = (t.max() - t.min()).clamp_min(1e-12)
-        key = key + 0.5 * (t - t.min()) / span  # in [0, 0.5]: never reorders different difficulties
-    order = torch.sort(-key, stable=True).indices
+        order = torch.sort(-tiebreak.double(), stable=True).indices  # larger tiebreak first, then position
+    # A stable sort by difficulty keeps the tiebreak's order among equal difficulties.
+    order = order[torch.sort(-difficulty[order].double(), stable=True).indices]
     mask = torch.zeros(difficulty.shape[0], dtype=torch.bool)
     mask[order[: math.ceil(fraction * difficulty.shape[0])]] = True
     return mask
