@@ -14,6 +14,7 @@ from attnlib.r2am import (
     START,
     VOCAB,
     CharDecoder,
+    RecurrentConvBlock,
     RecursiveConvBlock,
     UntiedConvStack,
     WordEncoder,
@@ -62,17 +63,57 @@ def test_recursive_gradient_is_the_sum_over_unrolled_applications():
     assert not torch.allclose(rec.conv.weight.grad, untied.convs[0].weight.grad, atol=1e-5)
 
 
+def test_recurrent_block_has_two_tied_kernels_and_counts_match_the_formula():
+    block = RecurrentConvBlock(8, 4)
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2  # W_f and W_r, whatever the depth
+    # Eq. (r2am-params), recurrent: 2 k^2 C^2 + C + 2 C T
+    assert n_params(block) == block_parameters(8, 4, recurrent=True) == 2 * 9 * 64 + 8 + 2 * 8 * 4
+    assert n_params(RecurrentConvBlock(8, 7)) - n_params(block) == 2 * 8 * 3  # only the norms grow with T
+    with pytest.raises(ValueError, match="tied"):
+        block_parameters(8, 4, tied=False, recurrent=True)
+
+
+def test_recurrent_block_feeds_the_input_at_every_iteration():
+    # Eq. (r2am-recurrent) written out with torch.nn.functional, against the module
+    torch.manual_seed(0)
+    block = RecurrentConvBlock(3, 4)
+    for norm in block.norms:  # non-trivial running statistics and affine maps, evaluation mode
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.2, 0.2)
+    block.eval()
+    u = torch.randn(2, 3, 5, 9)
+    conv = torch.nn.functional.conv2d
+    drive = conv(u, block.feed.weight, block.feed.bias, padding=1)
+    x = torch.relu(block.norms[0](drive))
+    for t in range(1, 4):
+        x = torch.relu(block.norms[t](drive + conv(x, block.recur.weight, padding=1)))
+    torch.testing.assert_close(block(u), x)
+    # with W_r = 0 every iteration reads only the input: x_T = relu(BN_T(W_f * u + b)), not a deeper function
+    block.recur.weight.data.zero_()
+    torch.testing.assert_close(block(u), torch.relu(block.norms[3](drive)))
+    # depth 1 is one feed-forward convolution, as a recursive block of depth 1 with the same weights
+    one, rec = RecurrentConvBlock(3, 1).eval(), RecursiveConvBlock(3, 1).eval()
+    rec.conv.load_state_dict(one.feed.state_dict())
+    torch.testing.assert_close(one(u), rec(u))
+
+
 def test_receptive_field_arithmetic():
     assert receptive_field([]) == 1
     assert receptive_field([(3, 1)] * 4) == 9  # 1 + T (k - 1)
     assert receptive_field([(3, 2), (3, 2)]) == 7
     for depth in (1, 2, 5):
+        for kind in ("recursive", "untied", "recurrent"):
+            enc = WordEncoder(kind, depth=depth, context=False)
+            assert receptive_field(enc.width_layers()) == 7 + 8 * depth
         enc = WordEncoder("recursive", depth=depth, context=False)
         # stem: conv 3 stride 2 (r=3, jump 2), conv 3 stride 2 (r=7, jump 4); block adds (k-1) * 4 per step
         assert receptive_field(enc.width_layers()) == 7 + 8 * depth
 
 
-@pytest.mark.parametrize("kind, depth", [("recursive", 3), ("untied", 3), ("plain", 3)])
+@pytest.mark.parametrize("kind, depth", [("recursive", 3), ("untied", 3), ("plain", 3), ("recurrent", 3)])
 def test_receptive_field_matches_gradients(kind, depth):
     torch.manual_seed(0)
     enc = WordEncoder(kind, height=16, stem_channels=4, channels=4, depth=depth, feature_dim=4, context=False).eval()
