@@ -366,6 +366,20 @@ def test_learns_to_read_short_words():
     assert scores["monotonic"] > 0.8, scores
 
 
+@pytest.mark.parametrize("kind", ["recurrent", "plain"])
+def test_context_free_encoders_train(kind):
+    # experiment (a) of the chapter trains every encoder without the context GRU: the loss must fall
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    data = render_words(["ab", "ba", "abc", "cab"] * 24, 16, 48, seed=0, fonts=(0,), sizes=(16,), blur=0.0, noise=0.0)
+    model = R2AM(kind, height=16, stem_channels=4, channels=8, depth=2, feature_dim=16, hidden_dim=16, context=False)
+    assert model.encoder.context is None
+    history = train_ocr(
+        model, data.images, data.words, epochs=6, batch_size=16, lr=1e-2, progress=False, ctc_weight=1.0
+    )
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
+
+
 # ----------------------------------------------------------------------------- bad input (issue 24)
 
 
