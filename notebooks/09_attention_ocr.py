@@ -580,7 +580,11 @@ glue("ocr_nc_runs", f"{len(configs) * len(SEEDS)}", display=False)
 no_context = {config: [] for config in configs}
 # Every encoder trains on the same images for a given seed (a paired comparison): each seed's training sets are
 # rendered once and kept while the encoders train on them, which is also a sixth of the rendering time.
-shared_training_words = functools.lru_cache(maxsize=EPOCHS_NC)(training_words)
+# (Only where a seed's sets fit in about a gigabyte: at the paper budget every run renders its own.)
+share_sets = N_TRAIN_NC * EPOCHS_NC * HEIGHT * WIDTH * 4 <= 1e9
+shared_training_words = functools.lru_cache(maxsize=EPOCHS_NC if share_sets else 0)(
+    training_words
+)
 
 
 def train_without_context(seed):
