@@ -732,8 +732,11 @@ glue("ocr_rec_untied_verdict", verdict_rec_untied, display=False)
 # is: {glue:text}`ocr_rec_untied_verdict`. The recurrent encoder's figures are printed beside them; no goal rests on
 # them. Where the runs have barely left the initial plateau (accuracies of a few per cent), the verdicts say which
 # encoder *starts* reading first, not which reads best after training; the `paper` budget runs the same cells for
-# 30 epochs of 200,000 images. A reason why one block would start faster than another (for instance, that the
-# shallower plain encoder is easier to optimise at first) would be a hypothesis: this page does not test it.
+# 30 epochs of 200,000 images. Why one block would start faster than another is a hypothesis this page does not
+# test. Two candidates: the plain encoder is shallower, so it has fewer layers to adapt before its columns carry
+# letters; and the recurrent block feeds the stem's output into every iteration, so each of its $T$ steps has a
+# one-convolution path to the input (for the signal forward and for the gradient backward), which the recursive and
+# the untied stacks, whose only path is $T$ convolutions long, lack.
 #
 # ### 4.2 The main model: choosing the epoch on validation words
 #
