@@ -13,9 +13,12 @@ The script prints
 2. the step's parts, each forward and backward on its own: stem, recursive block, collapse, context BiGRU,
    decoder, CTC head and loss, clipping and Adam;
 3. the time to render one epoch of fresh training images (``train_ocr(fresh=...)`` in the chapter: 8,000) against
-   that epoch's training steps.
+   that epoch's training steps;
+4. with ``--encoders``: the library step per encoder of the chapter's experiment (a), without the context GRU, at
+   equal width and at equal parameters (widths as section 4.1 chooses them), and the recursive encoder with it, as
+   seconds per 8,000 training images: what the chapter's time budget is planned from.
 
-Run: ``.venv/bin/python benchmarks/bench_r2am.py [--threads N] [--rounds R] [--no-data]`` (default one torch
+Run: ``.venv/bin/python benchmarks/bench_r2am.py [--threads N] [--rounds R] [--no-data] [--encoders]`` (default one torch
 thread, so that a loaded shared machine slows both sides alike; the chapter trains with two).
 """
 
@@ -187,10 +190,53 @@ def main(threads: int = 1, rounds: int = 3, data: bool = True, n_batches: int = 
     return ratio
 
 
+#: (kind, C, context) of chapter 9's section 4.1 (equal width 64; equal parameters: untied 39, recurrent 50) and its
+#: main model (recursive with the context GRU).
+ENCODER_RUNS = (
+    ("plain", 64, False),
+    ("recursive", 64, False),
+    ("untied", 64, False),
+    ("recurrent", 64, False),
+    ("untied", 39, False),
+    ("recurrent", 50, False),
+    ("recursive", 64, True),
+)
+
+
+def encoder_steps(threads: int = 1, rounds: int = 3, n_batches: int = 4, batch_size: int = 64) -> dict[str, float]:
+    """Seconds of library training steps per ``EPOCH_IMAGES`` images for every entry of :data:`ENCODER_RUNS`."""
+    torch.set_num_threads(threads)
+    batches = word_batches(n_batches * batch_size, batch_size)
+    out = {}
+    for kind, channels, context in ENCODER_RUNS:
+        torch.manual_seed(0)
+        model = R2AM(kind, **{**MODEL, "channels": channels}, context=context)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-9)
+
+        def epoch(model: R2AM = model, optimizer: torch.optim.Optimizer = optimizer) -> None:
+            for batch in batches:
+                loss = library_loss(model, *batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                optimizer.step()
+
+        epoch()  # warm-up
+        step = best_of(epoch, rounds) / len(batches)
+        name = f"{kind} C={channels}{' + context GRU' if context else ''}"
+        out[name] = step * EPOCH_IMAGES / batch_size
+        print(f"  {name:32s} {step * 1e3:7.1f} ms per step, {out[name]:6.1f} s per {EPOCH_IMAGES:,} images")
+    return out
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (best of each is kept)")
     parser.add_argument("--no-data", action="store_true", help="skip timing the rendering of an epoch's images")
+    parser.add_argument("--encoders", action="store_true", help="also time a step per encoder of experiment (a)")
     args = parser.parse_args()
     main(args.threads, rounds=args.rounds, data=not args.no_data)
+    if args.encoders:
+        print(f"\nlibrary step per encoder (torch threads={args.threads}, batch 64):")
+        encoder_steps(args.threads, rounds=args.rounds)

@@ -14,6 +14,7 @@ from attnlib.r2am import (
     START,
     VOCAB,
     CharDecoder,
+    RecurrentConvBlock,
     RecursiveConvBlock,
     UntiedConvStack,
     WordEncoder,
@@ -62,17 +63,57 @@ def test_recursive_gradient_is_the_sum_over_unrolled_applications():
     assert not torch.allclose(rec.conv.weight.grad, untied.convs[0].weight.grad, atol=1e-5)
 
 
+def test_recurrent_block_has_two_tied_kernels_and_counts_match_the_formula():
+    block = RecurrentConvBlock(8, 4)
+    convs = [m for m in block.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 2  # W_f and W_r, whatever the depth
+    # Eq. (r2am-params), recurrent: 2 k^2 C^2 + C + 2 C T
+    assert n_params(block) == block_parameters(8, 4, recurrent=True) == 2 * 9 * 64 + 8 + 2 * 8 * 4
+    assert n_params(RecurrentConvBlock(8, 7)) - n_params(block) == 2 * 8 * 3  # only the norms grow with T
+    with pytest.raises(ValueError, match="tied"):
+        block_parameters(8, 4, tied=False, recurrent=True)
+
+
+def test_recurrent_block_feeds_the_input_at_every_iteration():
+    # Eq. (r2am-recurrent) written out with torch.nn.functional, against the module
+    torch.manual_seed(0)
+    block = RecurrentConvBlock(3, 4)
+    for norm in block.norms:  # non-trivial running statistics and affine maps, evaluation mode
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.data.uniform_(0.5, 1.5)
+        norm.bias.data.uniform_(-0.2, 0.2)
+    block.eval()
+    u = torch.randn(2, 3, 5, 9)
+    conv = torch.nn.functional.conv2d
+    drive = conv(u, block.feed.weight, block.feed.bias, padding=1)
+    x = torch.relu(block.norms[0](drive))
+    for t in range(1, 4):
+        x = torch.relu(block.norms[t](drive + conv(x, block.recur.weight, padding=1)))
+    torch.testing.assert_close(block(u), x)
+    # with W_r = 0 every iteration reads only the input: x_T = relu(BN_T(W_f * u + b)), not a deeper function
+    block.recur.weight.data.zero_()
+    torch.testing.assert_close(block(u), torch.relu(block.norms[3](drive)))
+    # depth 1 is one feed-forward convolution, as a recursive block of depth 1 with the same weights
+    one, rec = RecurrentConvBlock(3, 1).eval(), RecursiveConvBlock(3, 1).eval()
+    rec.conv.load_state_dict(one.feed.state_dict())
+    torch.testing.assert_close(one(u), rec(u))
+
+
 def test_receptive_field_arithmetic():
     assert receptive_field([]) == 1
     assert receptive_field([(3, 1)] * 4) == 9  # 1 + T (k - 1)
     assert receptive_field([(3, 2), (3, 2)]) == 7
     for depth in (1, 2, 5):
+        for kind in ("recursive", "untied", "recurrent"):
+            enc = WordEncoder(kind, depth=depth, context=False)
+            assert receptive_field(enc.width_layers()) == 7 + 8 * depth
         enc = WordEncoder("recursive", depth=depth, context=False)
         # stem: conv 3 stride 2 (r=3, jump 2), conv 3 stride 2 (r=7, jump 4); block adds (k-1) * 4 per step
         assert receptive_field(enc.width_layers()) == 7 + 8 * depth
 
 
-@pytest.mark.parametrize("kind, depth", [("recursive", 3), ("untied", 3), ("plain", 3)])
+@pytest.mark.parametrize("kind, depth", [("recursive", 3), ("untied", 3), ("plain", 3), ("recurrent", 3)])
 def test_receptive_field_matches_gradients(kind, depth):
     torch.manual_seed(0)
     enc = WordEncoder(kind, height=16, stem_channels=4, channels=4, depth=depth, feature_dim=4, context=False).eval()
@@ -323,6 +364,20 @@ def test_learns_to_read_short_words():
     assert scores["accuracy"] > 0.25, scores
     assert scores["cer"] < 0.5, scores
     assert scores["monotonic"] > 0.8, scores
+
+
+@pytest.mark.parametrize("kind", ["recurrent", "plain"])
+def test_context_free_encoders_train(kind):
+    # experiment (a) of the chapter trains every encoder without the context GRU: the loss must fall
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    data = render_words(["ab", "ba", "abc", "cab"] * 24, 16, 48, seed=0, fonts=(0,), sizes=(16,), blur=0.0, noise=0.0)
+    model = R2AM(kind, height=16, stem_channels=4, channels=8, depth=2, feature_dim=16, hidden_dim=16, context=False)
+    assert model.encoder.context is None
+    history = train_ocr(
+        model, data.images, data.words, epochs=6, batch_size=16, lr=1e-2, progress=False, ctc_weight=1.0
+    )
+    assert history["loss"][-1] < 0.7 * history["loss"][0], history["loss"]
 
 
 # ----------------------------------------------------------------------------- bad input (issue 24)

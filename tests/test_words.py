@@ -169,6 +169,88 @@ def test_scene_text_loader_on_a_fixture(tmp_path):
         load_scene_text(tmp_path / "missing.txt")
 
 
+def _crops(tmp_path, names):
+    """Write small random crops of different sizes under ``tmp_path``; return their folder."""
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (20 + 5 * i, 40 + 10 * i, 3), dtype=np.uint8)).save(path)
+    return tmp_path
+
+
+def test_scene_text_loader_reads_icdar_word_ground_truth(tmp_path):
+    # ICDAR 2013 / 2015 word recognition: "word_N.png, "label"", a UTF-8 byte-order mark (2015), CRLF line ends,
+    # commas and escaped quotes inside the label, labels with spaces and punctuation
+    _crops(tmp_path, [f"word_{i}.png" for i in range(1, 7)])
+    gt = tmp_path / "gt.txt"
+    lines = [
+        'word_1.png, "Tiredness"',
+        'word_2.png, "kills"',
+        'word_3.png, "A,B"',
+        'word_4.png, "\\"QUOTED\\""',
+        'word_5.png, "say ""hi"""',
+        'word_6.png, "New York"',
+    ]
+    gt.write_bytes(("\r\n".join(lines) + "\r\n").encode("utf-8-sig"))
+    assert gt.read_bytes().startswith(b"\xef\xbb\xbf")
+    data = load_scene_text(gt, lowercase=False)
+    assert data.words == ["Tiredness", "kills", "A,B", '"QUOTED"', 'say "hi"', "New York"]
+    assert data.images.shape == (6, 1, 32, 96)
+    assert load_scene_text(gt, format="icdar").words[0] == "tiredness"
+    assert load_scene_text(gt).words[:2] == ["tiredness", "kills"]  # auto-detected
+    # the whitespace reader would have kept the comma in the path: forcing it fails on the path, naming the line
+    with pytest.raises(ValueError, match="line 1: image .*word_1.png,"):
+        load_scene_text(gt, format="space")
+
+
+def test_scene_text_loader_reads_tab_separated_lists(tmp_path):
+    _crops(tmp_path, ["img/a b.png", "img/c.png"])
+    labels = tmp_path / "list.tsv"
+    labels.write_text("img/a b.png\tTwo Words\nimg/c.png\tx-ray\n")
+    data = load_scene_text(labels)
+    assert data.words == ["two words", "x-ray"]
+    assert load_scene_text(labels, format="tab").words == data.words
+
+
+def test_scene_text_loader_reads_iiit5k_style_lists_with_a_bom(tmp_path):
+    _crops(tmp_path, ["test/1_1.png", "test/1_2.png"])
+    labels = tmp_path / "test.txt"
+    labels.write_bytes("test/1_1.png YOU\ntest/1_2.png HOUSE\n".encode("utf-8-sig"))
+    assert load_scene_text(labels).words == ["you", "house"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "expected"),
+    [
+        # (auto-detection reads these two as 'path label' lists, so only the explicit format refuses them)
+        ("icdar only", 'word_1.png "no comma"\n', "line 1 must read 'path, \"label\"'"),
+        ("icdar only", ', "label"\n', "line 1 must read 'path, \"label\"'"),
+        ("icdar", 'word_1.png, "Tiredness"\nword_1.png, "open\n', "line 2 must read 'path, \"label\"'"),
+        ("icdar", 'word_1.png, "ok"\n\nword_1.png, "a" extra\n', "line 3 must read 'path, \"label\"'"),
+        ("icdar", 'word_1.png, ""\n', "line 1 must read 'path, \"label\"'"),
+        ("tab", "word_1.png\tok\nword_1.png no-tab\n", "line 2 must read 'path<TAB>label'"),
+        ("tab", "word_1.png\t \n", "line 1 must read 'path<TAB>label'"),
+        ("space", "word_1.png ok\nword_1.png\n", "line 2 must read 'path label'"),
+    ],
+)
+def test_scene_text_loader_names_file_line_and_format_of_a_bad_record(tmp_path, fmt, content, expected):
+    _crops(tmp_path, ["word_1.png"])
+    labels = tmp_path / "gt.txt"
+    labels.write_text(content)
+    for chosen in [fmt.split()[0]] if fmt.endswith("only") else ["auto", fmt]:
+        with pytest.raises(ValueError, match="gt.txt") as info:
+            load_scene_text(labels, format=chosen)
+        assert expected in str(info.value)
+
+
+def test_scene_text_loader_refuses_an_unknown_format(tmp_path):
+    _crops(tmp_path, ["word_1.png"])
+    (tmp_path / "gt.txt").write_text("word_1.png a\n")
+    with pytest.raises(ValueError, match="format"):
+        load_scene_text(tmp_path / "gt.txt", format="csv")
+
+
 # ----------------------------------------------------------------------------- bad input (issue 24)
 
 _NAN = float("nan")

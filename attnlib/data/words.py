@@ -11,8 +11,8 @@ and noise. Two sources of words separate vision from the language model a decode
 
 Rendering is fast: each glyph is drawn once per font and size (cached), words are composed by pasting
 glyph masks, and the photometric augmentations run batched in torch. Everything is deterministic from
-``seed``. :func:`load_scene_text` reads real crops in the IIIT5k / SVT style (an image folder and a label
-file with lines ``path label``).
+``seed``. :func:`load_scene_text` reads real crops listed in the published formats: IIIT5k / SVT-style
+``path label`` lists, tab-separated lists, and the ICDAR 2013 / 2015 word ground truth (``word_1.png, "label"``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from attnlib.data.splits import SPLITS, check_split, split_rng
 __all__ = [
     "ALPHABET",
     "FONT_FILES",
+    "LABEL_FORMATS",
     "SOURCES",
     "WordImages",
     "english_words",
@@ -359,21 +360,96 @@ def make_words(
     return render_words(words, height, width, seed=int(rng.integers(2**31)), **render)
 
 
+#: Label-file formats of :func:`load_scene_text`.
+LABEL_FORMATS = ("auto", "space", "tab", "icdar")
+_EXPECTED = {
+    "space": "'path label' (IIIT5k / SVT style: the path, white space, the label)",
+    "tab": "'path<TAB>label' (tab-separated list)",
+    "icdar": "'path, \"label\"' (ICDAR 2013 / 2015 word ground truth: the path, a comma, the quoted label)",
+}
+
+
+def _unquote(text: str) -> tuple[str, str] | None:
+    """Read a double-quoted label at the start of ``text``: ``(label, rest)``, or ``None`` if no closing quote.
+
+    Inside the quotes ``\\"`` and ``""`` stand for a quote and ``\\\\`` for a backslash (ICDAR files use the
+    backslash; CSV writers double the quote); a comma is an ordinary character."""
+    chars, i = [], 1
+    while i < len(text):
+        ch = text[i]
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        if ch == "\\" and nxt in ('"', "\\"):
+            chars.append(nxt)
+            i += 2
+        elif ch == '"' and nxt == '"' and i + 2 < len(text):
+            chars.append('"')
+            i += 2
+        elif ch == '"':
+            return "".join(chars), text[i + 1 :]
+        else:
+            chars.append(ch)
+            i += 1
+    return None
+
+
+def _parse_record(line: str, fmt: str) -> tuple[str, str] | None:
+    """``(path, label)`` of one label-file line in format ``fmt`` (not ``auto``), or ``None`` if malformed."""
+    if fmt == "tab":
+        path, sep, label = line.partition("\t")
+        path, label = path.strip(), label.strip()
+        return (path, label) if sep and path and label else None
+    if fmt == "space":
+        parts = line.split(maxsplit=1)
+        return (parts[0], parts[1].strip()) if len(parts) == 2 else None
+    path, sep, rest = line.partition(",")
+    path, rest = path.strip(), rest.strip()
+    if not sep or not path or not rest:
+        return None
+    if not rest.startswith('"'):  # an unquoted label: the rest of the line
+        return path, rest
+    quoted = _unquote(rest)
+    if quoted is None or quoted[1].strip() or not quoted[0]:
+        return None  # no closing quote, text after it, or an empty label
+    return path, quoted[0]
+
+
+def _detect_format(line: str) -> str:
+    """The format of a label file, guessed from its first record: a tab makes it ``tab``, a first field ending
+    in a comma (``word_1.png, "label"``) ``icdar``, anything else ``space``."""
+    if "\t" in line:
+        return "tab"
+    first = line.split(maxsplit=1)[0] if line.split() else ""
+    return "icdar" if "," in first and not first.startswith(",") else "space"
+
+
 def load_scene_text(
     label_file: str | Path,
     root: str | Path | None = None,
     height: int = 32,
     width: int = 96,
     lowercase: bool = True,
+    format: str = "auto",
 ) -> WordImages:
-    """Load cropped word images listed in a label file (IIIT5k / SVT-crop style).
+    """Load cropped word images listed in a label file, in one of the published list formats.
 
-    Each non-empty line that does not start with ``#`` reads ``path label``: an image path relative to
-    ``root`` (default: the label file's folder) and the word. Images are converted to grayscale and resized
-    to ``(height, width)``; labels are lower-cased when ``lowercase``.
+    ``format`` (one of :data:`LABEL_FORMATS`) says how a line reads:
 
-    A line that does not read ``path label``, an image that is missing or cannot be decoded, or a file that
-    lists no image raises a ValueError naming the file and the line.
+    * ``"space"``: ``path label``, the path, white space, the label (IIIT5k / SVT crop lists);
+    * ``"tab"``: ``path<TAB>label``, so that a label may hold spaces;
+    * ``"icdar"``: ``path, "label"``, the ICDAR 2013 / 2015 word-recognition ground truth
+      (``word_1.png, "Tiredness"``). The label is quoted; inside the quotes a comma is part of the label and
+      ``\\"`` (or ``""``) is a quote, ``\\\\`` a backslash. An unquoted label is read to the end of the line;
+    * ``"auto"`` (default): guessed from the first record (a tab: ``tab``; a first field ending in a comma:
+      ``icdar``; otherwise ``space``), then applied to every line.
+
+    A UTF-8 byte-order mark at the start of the file (the ICDAR 2015 files carry one) is skipped, Windows line
+    ends are accepted, and empty lines and lines starting with ``#`` are ignored. Paths are relative to ``root``
+    (default: the label file's folder). Images are converted to grayscale and resized to ``(height, width)``;
+    labels are lower-cased when ``lowercase``. Labels are kept as written (digits and punctuation included);
+    models of this package read only ``a-z``, so filter the words before training or scoring.
+
+    A line that does not read as the format expects, an image that is missing or cannot be decoded, or a file
+    that lists no image raises a ValueError naming the file, the line number and what was expected.
 
     Returns
     -------
@@ -385,23 +461,26 @@ def load_scene_text(
     _check_size(height, width)
     if not isinstance(label_file, (str, Path)) or root is not None and not isinstance(root, (str, Path)):
         raise ValueError(f"label_file and root must be paths, got {label_file!r} and {root!r}")
+    checks.one_of(format, LABEL_FORMATS, "format")
     label_file = Path(label_file)
     if not label_file.is_file():
         raise ValueError(f"label_file {str(label_file)!r} does not exist")
     folder = Path(root) if root is not None else label_file.parent
     try:
-        lines = label_file.read_text(encoding="utf-8").splitlines()
+        lines = label_file.read_text(encoding="utf-8-sig").splitlines()  # -sig: drop a byte-order mark
     except UnicodeDecodeError as error:
         raise ValueError(f"label_file {str(label_file)!r} is not UTF-8 text: {error}") from None
     images, words = [], []
     for number, raw in enumerate(lines, 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        line = raw.strip(" \r\n\ufeff")
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2:
-            raise ValueError(f"label_file {str(label_file)!r} line {number} must read 'path label', got {raw!r}")
-        path, label = parts[0], parts[1].strip()
+        if format == "auto":
+            format = _detect_format(line)
+        record = _parse_record(line, format)
+        if record is None:
+            raise ValueError(f"label_file {str(label_file)!r} line {number} must read {_EXPECTED[format]}, got {raw!r}")
+        path, label = record
         try:
             with Image.open(folder / path) as image:
                 gray = image.convert("L").resize((width, height), Image.BILINEAR)
@@ -413,8 +492,7 @@ def load_scene_text(
         words.append(label.lower() if lowercase else label)
     if not images:
         raise ValueError(f"label_file {str(label_file)!r} lists no images (every line is empty or a comment)")
-    stack = torch.stack(images)[:, None] if images else torch.zeros(0, 1, height, width)
-    return WordImages(stack, words, torch.full((len(words),), -1, dtype=torch.long))
+    return WordImages(torch.stack(images)[:, None], words, torch.full((len(words),), -1, dtype=torch.long))
 
 
 # The built-in English word list: common words of 3 to 8 letters.

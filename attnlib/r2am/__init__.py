@@ -1,6 +1,6 @@
 """Recursive recurrent nets with attention modelling for OCR (Lee & Osindero 2016), Chapter 9.
 
-* :mod:`~attnlib.r2am.encoder`: recursive (weight-shared), untied and plain convolutional encoders that
+* :mod:`~attnlib.r2am.encoder`: recursive (weight-shared), untied, plain and recurrent convolutional encoders that
   turn a word image into a feature sequence, with receptive-field and parameter-count helpers;
 * :mod:`~attnlib.r2am.decoder`: the character GRU decoder over that sequence, built on the library's one
   :class:`~attnlib.sat.attention.AdditiveAttention`;
@@ -14,6 +14,7 @@ Data: :mod:`attnlib.data.words`.
 from attnlib.r2am.decoder import CharDecoder
 from attnlib.r2am.encoder import (
     ENCODERS,
+    RecurrentConvBlock,
     RecursiveConvBlock,
     UntiedConvStack,
     WordEncoder,
@@ -39,6 +40,7 @@ from attnlib.r2am.model import (
 
 __all__ = [
     "ENCODERS",
+    "RecurrentConvBlock",
     "RecursiveConvBlock",
     "UntiedConvStack",
     "WordEncoder",

@@ -3,8 +3,11 @@
 The encoder of R^2AM (Lee & Osindero 2016) grows its receptive field with a *recursive* convolution: one
 ``k x k`` convolution applied ``T`` times with the same weights (Eq. (r2am-recursive)). The comparison
 networks are an *untied* stack of ``T`` convolutions with their own weights (same depth and receptive field,
-``T`` times the parameters, Eq. (r2am-params)) and a *plain* encoder with a single convolution (same
-parameters, smaller receptive field, Eq. (r2am-rf)).
+``T`` times the parameters, Eq. (r2am-params)), a *plain* encoder with a single convolution (same
+parameters, smaller receptive field, Eq. (r2am-rf)), and a *recurrent* convolutional layer (Liang & Hu 2015,
+Eq. (r2am-recurrent)): two tied kernels, a feed-forward one applied to the block's input at every iteration and
+a recurrent one applied to the previous iterate (the receptive field of depth ``T``, twice the recursive
+block's convolution weights).
 
 Every encoder maps ``images (B, 1, H, W)`` to ``features (B, W', D)``: a stem (two stride-2 convolutions and a
 height-only max-pool) brings the image to ``(H/8, W/4)``, the block runs at that resolution, and a convolution
@@ -24,6 +27,7 @@ from attnlib.sat.encoder import coordinate_grid
 
 __all__ = [
     "ENCODERS",
+    "RecurrentConvBlock",
     "RecursiveConvBlock",
     "UntiedConvStack",
     "WordEncoder",
@@ -32,7 +36,7 @@ __all__ = [
 ]
 
 #: The encoder kinds of :class:`WordEncoder`.
-ENCODERS = ("recursive", "untied", "plain")
+ENCODERS = ("recursive", "untied", "plain", "recurrent")
 
 
 def _check_block(channels: int, depth: int, kernel: int) -> None:
@@ -80,12 +84,45 @@ class UntiedConvStack(nn.Module):
         return x
 
 
-def block_parameters(channels: int, depth: int, kernel: int = 3, tied: bool = True) -> int:
+class RecurrentConvBlock(nn.Module):
+    """A recurrent convolutional layer (Liang & Hu 2015) unrolled ``depth`` times, Eq. (r2am-recurrent).
+
+    ``x_1 = relu(BN_1(W_f * u + b))`` and ``x_t = relu(BN_t(W_f * u + W_r * x_{t-1} + b))`` for
+    ``t = 2..depth``: the block's input ``u`` enters every iteration through the feed-forward kernel ``W_f``
+    (computed once), the previous iterate through the recurrent kernel ``W_r``. Both kernels and the bias are
+    tied across iterations; only the batch norms are per step. ``(B, C, h, w) -> (B, C, h, w)``.
+
+    The longest path through the unrolled block passes ``depth`` convolutions (``W_f`` then ``depth - 1``
+    times ``W_r``), so its receptive field is that of ``depth`` stacked convolutions (Eq. (r2am-rf)); the
+    shortest passes one. Parameters: ``2 k^2 C^2 + C + 2 C depth`` (Eq. (r2am-params)).
+    """
+
+    def __init__(self, channels: int, depth: int, kernel: int = 3) -> None:
+        super().__init__()
+        _check_block(channels, depth, kernel)
+        self.depth = depth
+        self.feed = nn.Conv2d(channels, channels, kernel, padding=kernel // 2)  # W_f and b
+        self.recur = nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False)  # W_r
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels) for _ in range(depth))
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        drive = self.feed(u)  # W_f * u + b, the same at every iteration
+        x = torch.relu(self.norms[0](drive))
+        for norm in self.norms[1:]:
+            x = torch.relu(norm(drive + self.recur(x)))
+        return x
+
+
+def block_parameters(channels: int, depth: int, kernel: int = 3, tied: bool = True, recurrent: bool = False) -> int:
     """Parameters of a block, Eq. (r2am-params): ``(k^2 C^2 + C)`` per distinct convolution (one if
-    ``tied``, ``depth`` otherwise) plus ``2 C`` batch-norm numbers per step."""
+    ``tied``, ``depth`` otherwise) plus ``2 C`` batch-norm numbers per step; a ``recurrent`` block
+    (:class:`RecurrentConvBlock`, tied) adds its recurrent kernel's ``k^2 C^2`` weights."""
     _check_block(channels, depth, kernel)
+    if recurrent and not tied:
+        raise ValueError("recurrent blocks here are tied: recurrent=True needs tied=True")
     conv = kernel * kernel * channels * channels + channels
-    return (1 if tied else depth) * conv + 2 * channels * depth
+    extra = kernel * kernel * channels * channels if recurrent else 0
+    return (1 if tied else depth) * conv + extra + 2 * channels * depth
 
 
 def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
@@ -111,7 +148,8 @@ class WordEncoder(nn.Module):
     ----------
     kind
         One of :data:`ENCODERS`: ``recursive`` (:class:`RecursiveConvBlock` unrolled ``depth`` times),
-        ``untied`` (:class:`UntiedConvStack` of ``depth``), ``plain`` (one convolution; ``depth`` ignored).
+        ``untied`` (:class:`UntiedConvStack` of ``depth``), ``plain`` (one convolution; ``depth`` ignored),
+        ``recurrent`` (:class:`RecurrentConvBlock` unrolled ``depth`` times).
     height
         Image height ``H`` (a multiple of 8).
     stem_channels, channels
@@ -158,7 +196,7 @@ class WordEncoder(nn.Module):
             nn.ReLU(),
             nn.MaxPool2d((2, 1)),  # halve the height only: the block runs on (H/8, W/4), cheaply
         )
-        block = UntiedConvStack if kind == "untied" else RecursiveConvBlock
+        block = {"untied": UntiedConvStack, "recurrent": RecurrentConvBlock}.get(kind, RecursiveConvBlock)
         self.block = block(channels, self.depth, kernel)
         self.collapse = nn.Conv2d(channels, feature_dim, (height // 8, 1))
         # A bidirectional GRU along the columns (added to them) tells each column where it sits in the word.
