@@ -248,7 +248,7 @@ plt.show()
 # grows.
 #
 # **Recurrent convolution.** The survey behind this chapter contrasts the recursive block with the *recurrent*
-# convolutional layer of Liang and Hu (CVPR 2015), where every iteration receives the block's input $u$
+# convolutional layer of Liang and Hu {cite}`liang2015recurrent`, where every iteration receives the block's input $u$
 # again, through a feed-forward kernel $W_f$, besides the previous iterate through a recurrent kernel $W_r$:
 #
 # $$
