@@ -73,14 +73,7 @@ def _sat_state():
     from attnlib.sat import SATDecoder
 
     decoder = SATDecoder(7, 4, embed_dim=4, hidden_dim=4, attention_dim=4).eval()
-    features = torch.rand(2, 3, 4)
-    state = decoder.init_state(features)
-
-    def step(tokens, st):
-        out = decoder.step(tokens, st, features)
-        return out.logits.log_softmax(-1), st
-
-    return step, state
+    return decoder.step_fn("soft"), decoder.init_state(torch.rand(2, 3, 4))
 
 
 def _karpathy(tmp: Path) -> dict:
@@ -119,10 +112,9 @@ def _ram_output():
 
 
 def _r2am():
-    from attnlib.r2am import R2AM, WordEncoder
+    from attnlib.r2am import R2AM
 
-    return R2AM(WordEncoder(stem_channels=4, channels=4, depth=1, feature_dim=8), hidden_dim=8, embed_dim=4,
-                attention_dim=4)  # fmt: skip
+    return R2AM(hidden_dim=8, embed_dim=4, attention_dim=4, stem_channels=4, channels=4, depth=1, feature_dim=8)
 
 
 def _sat_model():
@@ -136,7 +128,7 @@ def _sat_model():
 def _rec_model():
     from attnlib.rec import RECModel
 
-    return RECModel(d=16, heads=2, hidden=16, channels=4, grid=4)
+    return RECModel(d=16, heads=2, hidden=16, channels=(4, 4, 4), grid=4)
 
 
 def _refexp_batch(n: int = 2):
@@ -167,7 +159,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.a2net.receptive_field": lambda t: {"module": nn.Conv2d(1, 1, 3)},
     "attnlib.a2net.separating_distance": lambda t: {"field": 5, "pattern_size": 3},
     "attnlib.a2net_bench.a2_flops": lambda t: {"channels": 4, "m": 2, "n": 2, "positions": 9},
-    "attnlib.a2net_bench.count_flops": lambda t: {"module": nn.Conv2d(1, 1, 3), "x": torch.rand(1, 1, 5, 5)},
+    "attnlib.a2net_bench.count_flops": lambda t: {"module": nn.Conv2d(1, 1, 3), "*": (torch.rand(1, 1, 5, 5),)},
     "attnlib.a2net_bench.loglog_slope": lambda t: {"xs": [1.0, 2.0, 4.0], "ys": [1.0, 4.0, 16.0]},
     "attnlib.a2net_bench.nonlocal_flops": lambda t: {"channels": 4, "inner": 2, "positions": 9},
     "attnlib.a2net_bench.saved_activation_bytes": lambda t: {"module": nn.Conv2d(1, 1, 3), "x": torch.rand(1, 1, 5, 5)},
@@ -176,7 +168,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.a2net_bench.compare_blocks": lambda t: {"side": 4, "channels": 4, "m": 2, "n": 2, "inner": 2,
                                                      "batch": 1, "repeats": 1},  # fmt: skip
     "attnlib.a2net_bench.matmul_gflops": lambda t: {"size": 8, "repeats": 1},
-    "attnlib.a2net_bench.scaling_sweep": lambda t: {"sides": (4,), "channels": 4, "m": 2, "n": 2, "inner": 2,
+    "attnlib.a2net_bench.scaling_sweep": lambda t: {"sides": (4, 6), "channels": 4, "m": 2, "n": 2, "inner": 2,
                                                     "batch": 1, "repeats": 1},  # fmt: skip
     # adahan
     "attnlib.adahan.presence": lambda t: {"features": torch.rand(2, 5, 3)},
@@ -244,7 +236,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.data.vqa.generate_questions": lambda t: {"scenes": _scenes()},
     "attnlib.data.vqa.make_vqa_dataset": lambda t: {"n_scenes": 2, "image_size": 32},
     "attnlib.data.vqa.decode_questions": lambda t: {"questions": _vqa().questions},
-    "attnlib.data.vqa.encode_text": lambda t: {"texts": ["is there a red cube ?"]},
+    "attnlib.data.vqa.encode_text": lambda t: {"texts": [__import__("attnlib.data.vqa").data.vqa.decode_questions(_vqa().questions)[0]]},
     "attnlib.data.vqa.VQALoader": lambda t: {"data": _vqa(), "batch_size": 2},
     "attnlib.data.vqa.accuracy_by_type": lambda t: (lambda d: {"predictions": d.answers.clone(), "data": d})(_vqa()),
     "attnlib.data.words.load_scene_text": _scene_text,
@@ -265,7 +257,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
                                                           "center": torch.ones(2), "width": 1.0},  # fmt: skip
     "attnlib.foundations.gaussian_gradient_estimates": lambda t: {
         "mu": torch.zeros(2), "sigma": 0.5, "center": torch.ones(2), "width": 1.0, "n_samples": 2,
-        "n_repeats": 2, "method": "reinforce"},  # fmt: skip
+        "n_repeats": 2, "method": "score"},  # fmt: skip
     "attnlib.foundations.glance_and_look_step": lambda t: {
         "model": __import__("attnlib.foundations").foundations.GlanceAndLook("hard"),
         "batch": (torch.rand(2, 1, 56, 56), torch.tensor([1, 2])), "baseline": None},  # fmt: skip
@@ -303,7 +295,8 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.ram.ram_step": lambda t: {"model": _ram_model(),
                                        "batch": (torch.rand(2, 1, 28, 28), torch.tensor([1, 2]))},  # fmt: skip
     "attnlib.ram_baselines.FullyConnected": lambda t: {"in_features": 4},
-    "attnlib.ram_baselines.count_flops": lambda t: {"model": nn.Linear(4, 2), "image_shape": (1, 2, 2)},
+    "attnlib.ram_baselines.count_flops": lambda t: {"model": nn.Sequential(nn.Flatten(), nn.Linear(4, 2)),
+                                                    "image_shape": (1, 2, 2)},  # fmt: skip
     "attnlib.ram_baselines.ram_flops": lambda t: {"model": _ram_model(),
                                                   "image_shape": (1, 28, 28)},  # fmt: skip
     # rec
@@ -331,7 +324,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.results.load": lambda t: {"root": t},
     "attnlib.results.markdown_table": lambda t: {"results": {}},
     "attnlib.results.update_readme": lambda t: (lambda p: {"readme": p, "table": "| a |"})(
-        (t / "README.md", (t / "README.md").write_text("x\n<!-- results:start -->\n<!-- results:end -->\n"))[0]
+        (t / "README.md", (t / "README.md").write_text(f"x\n{_results().README_START}\n{_results().README_END}\n"))[0]
     ),
     # sat
     "attnlib.sat.AdditiveAttention": lambda t: {"feature_dim": 4, "query_dim": 4, "attention_dim": 4},
@@ -339,7 +332,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.sat.shift_in_frame": lambda t: {"images": torch.rand(2, 1, 16, 16), "shifts": torch.zeros(2, 2,
                                              dtype=torch.long), "pad": 2},  # fmt: skip
     "attnlib.sat.cell_offsets": lambda t: {"centres": torch.rand(2, 2) * 16, "grid": (4, 4), "stride": 4},
-    "attnlib.sat.offset_loss": lambda t: {"predicted": torch.rand(2, 2, 4, 4), "target": torch.rand(2, 2, 4, 4)},
+    "attnlib.sat.offset_loss": lambda t: {"predicted": torch.rand(2, 16, 2), "target": torch.rand(2, 16, 2)},
     "attnlib.sat.coordinate_grid": lambda t: {"height": 3, "width": 4},
     "attnlib.sat.SATDecoder": lambda t: {"vocab_size": 10, "feature_dim": 8},
     "attnlib.sat.greedy_decode": lambda t: dict(zip(("step", "state"), _sat_state()), start=1, end=2, max_len=3),
@@ -377,7 +370,125 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.viz.show_images": lambda t: {"images": torch.rand(2, 1, 8, 8)},
     "attnlib.viz.source_code": lambda t: {"obj": _loader},
     "attnlib.viz.to_numpy_image": lambda t: {"image": torch.rand(1, 8, 8)},
+    # examples that need a model or a data set
+    "attnlib.adahan.answer_step": lambda t: (lambda d: {"model": _vqa_model(), "batch": next(iter(_vqa_loader(d)))})(_vqa()),
+    "attnlib.adahan.encode_images": lambda t: {"encoder": _adahan().ImageEncoder(channels=4), "images": torch.rand(2, 3, 32, 32)},
+    "attnlib.adahan.pairwise_cost": lambda t: {"module": _adahan().PairwiseModule(4), "cells": torch.rand(2, 5, 4),
+                                               "mask": torch.rand(2, 5) > 0.3},  # fmt: skip
+    "attnlib.adahan.predict_answers": lambda t: {"model": _vqa_model(), "loader": _vqa_loader(_vqa())},
+    "attnlib.adahan.pretrain_encoder": lambda t: _pretrain_encoder(),
+    "attnlib.data.canvas.CurriculumLoader": lambda t: {"stages": [(_loader(), 1)], "final": _loader()},
+    "attnlib.data.captions.DigitCaptions": lambda t: _fields(_captions()),
+    "attnlib.data.captions.KarpathyCaptions": lambda t: _karpathy_dataset(t),
+    "attnlib.data.refexp.RefExp": lambda t: _fields(_refexp_batch()),
+    "attnlib.data.refexp.load_refcoco": lambda t: _refcoco(t),
+    "attnlib.data.shapes.Scenes": lambda t: _fields(_scenes()),
+    "attnlib.data.vqa.VQAData": lambda t: _fields(_vqa()),
+    "attnlib.data.words.WordImages": lambda t: _fields(__import__("attnlib.data.words").data.words.make_words(
+        2, height=16, width=48)),  # fmt: skip
+    "attnlib.rec.cell_loss": lambda t: {"cell_logits": torch.rand(2, 16), "cells": torch.softmax(torch.rand(2, 16), -1)},
+    "attnlib.rec.cost": lambda t: {"model": _rec_model(), "images": torch.rand(2, 3, 32, 32),
+                                   "tokens": _refexp_batch().tokens, "repeats": 1},  # fmt: skip
+    "attnlib.rec.encode_cells": lambda t: (lambda e: {"encoder": e, "heads": _rec().CellHeads(e.cell_features),
+                                                      "images": torch.rand(2, 3, 32, 32)})(_rec_visual()),  # fmt: skip
+    "attnlib.rec.evaluate_rec": lambda t: (lambda d: {"model": _rec_model(), "images": d.images, "tokens": d.tokens,
+                                                      "boxes": d.boxes})(_refexp_batch()),  # fmt: skip
+    "attnlib.rec.predict_boxes": lambda t: (lambda d: {"model": _rec_model(), "images": d.images,
+                                                       "tokens": d.tokens})(_refexp_batch()),  # fmt: skip
+    "attnlib.rec.pretrain_visual": lambda t: (lambda d: {"encoder": _rec_visual(), "images": d.images,
+                                                         "scenes": d.scenes, "epochs": 1, "batch_size": 2})(_refexp_batch()),  # fmt: skip
+    "attnlib.rec.train.Batches": lambda t: {"*": (torch.rand(4, 2), torch.rand(4, 3), torch.rand(4, 4)), "batch_size": 2},
+    "attnlib.rec.train_rec": lambda t: (lambda d: {"model": _rec_model(), "train": (d.images, d.tokens, d.boxes),
+                                                   "epochs": 1, "batch_size": 2})(_refexp_batch()),  # fmt: skip
+    "attnlib.sat.attention_localisation": lambda t: {
+        "alphas": torch.softmax(torch.rand(2, 3, 16), -1), "tokens": torch.tensor([[3, 4, 2], [5, 2, 0]]),
+        "boxes": torch.tensor([[[0.0, 0.0, 8.0, 8.0]], [[8.0, 8.0, 16.0, 16.0]]]), "n_objects": torch.tensor([1, 1]),
+        "object_ids": [3, 4, 5], "grid": (4, 4), "image_size": (16, 16)},  # fmt: skip
+    "attnlib.sat.hard_attention_loss": lambda t: {
+        "logits": torch.rand(2, 3, 5), "targets": torch.tensor([[1, 2, 0], [3, 0, 0]]),
+        "log_probs": -torch.rand(2, 3), "entropies": torch.rand(2, 3), "sampled": torch.ones(2, 3, dtype=torch.bool)},  # fmt: skip
+    "attnlib.widgets.draw_glimpse_view": lambda t: {"model": _ram_model(), "image": torch.rand(1, 28, 28),
+                                                    "center": (0.0, 0.0)},  # fmt: skip
+    "attnlib.widgets.glimpse_explorer": lambda t: {"model": _ram_model(), "images": torch.rand(2, 1, 28, 28)},
 }
+
+
+def _results():
+    import attnlib.results
+
+    return attnlib.results
+
+
+def _adahan():
+    import attnlib.adahan
+
+    return attnlib.adahan
+
+
+def _rec():
+    import attnlib.rec
+
+    return attnlib.rec
+
+
+def _rec_visual():
+    return _rec().VisualEncoder(d=16, channels=(4, 4, 4), grid=4)
+
+
+def _vqa_model():
+    from attnlib.data.vqa import ANSWERS, VOCAB
+
+    return _adahan().VQAModel(len(VOCAB), len(ANSWERS), dim=8, channels=4)
+
+
+def _vqa_loader(data):
+    from attnlib.data.vqa import VQALoader
+
+    return VQALoader(data, batch_size=2, shuffle=False)
+
+
+def _pretrain_encoder() -> dict:
+    from attnlib.data.shapes import cell_labels, render_scenes
+
+    scenes = _scenes()
+    encoder = _adahan().ImageEncoder(channels=4)
+    images = render_scenes(scenes, image_size=32)
+    n = encoder(images)[0].shape[1]
+    grid = int(round(n**0.5))
+    return {"encoder": encoder, "images": images, "labels": cell_labels(scenes, image_size=32, grid=grid),
+            "epochs": 1, "batch_size": 2}  # fmt: skip
+
+
+def _captions():
+    from attnlib.data.captions import make_digit_captions
+
+    return make_digit_captions(2, split="test")
+
+
+def _fields(obj) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+def _karpathy_dataset(tmp: Path) -> dict:
+    from attnlib.data.captions import Vocabulary
+
+    _karpathy(tmp)
+    rec = {"filename": "a.jpg", "split": "train", "sentences": [{"tokens": ["a", "dog"], "raw": "a dog"}]}
+    return {"records": [rec], "image_root": tmp / "img", "vocab": Vocabulary(["a", "dog"]), "max_len": 5,
+            "image_size": 8, "transform": None}  # fmt: skip
+
+
+def _refcoco(tmp: Path) -> dict:
+    import json
+
+    refs = [{"ref_id": 0, "ann_id": 1, "image_id": 2, "split": "train", "sentences": [{"sent": "the red one"}]}]
+    inst = {"images": [{"id": 2, "file_name": "x.jpg", "width": 10, "height": 10}],
+            "annotations": [{"id": 1, "image_id": 2, "bbox": [1, 1, 4, 4]}]}  # fmt: skip
+    (tmp / "refs.json").write_text(json.dumps(refs))
+    (tmp / "instances.json").write_text(json.dumps(inst))
+    return {"root": tmp, "split": "train", "refs_file": "refs.json"}
 
 
 def _ram_model():
@@ -586,7 +697,7 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> tup
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            out = fn(**kwargs)
+            out = fn(*_positional(fn, kwargs), **kwargs)
         return "ok", "", out
     except _Timeout:
         return "hang", f"ran past {timeout} s", None
@@ -597,6 +708,19 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any], timeout: float) -> tup
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def _positional(fn: Callable[..., Any], kwargs: dict[str, Any]) -> list[Any]:
+    """Move a ``"*"`` entry (the values of ``*args``) and the parameters before it out of ``kwargs``."""
+    if "*" not in kwargs:
+        return []
+    rest = list(kwargs.pop("*"))
+    head = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            break
+        head.append(kwargs.pop(p.name))
+    return head + rest
 
 
 def _names(message: str, param: str) -> bool:
