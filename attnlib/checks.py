@@ -18,11 +18,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
+    "device",
     "finite",
+    "flag",
     "ids_in_range",
+    "same_length",
+    "module",
     "non_negative_float",
     "non_negative_int",
     "one_of",
@@ -30,6 +35,7 @@ __all__ = [
     "positive_int",
     "positive_ints",
     "probability",
+    "string",
     "tensor",
 ]
 
@@ -102,6 +108,40 @@ def one_of(value: Any, options: Sequence[Any], name: str) -> Any:
     return value
 
 
+def flag(value: Any, name: str) -> bool:
+    """``bool(value)`` if it is a bool (Python or numpy), else ValueError naming ``name``: ``progress="no"``
+    would otherwise be true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def string(value: Any, name: str) -> str:
+    """``value`` if it is a non-empty str, else ValueError naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+    return value
+
+
+def module(value: Any, name: str) -> Any:
+    """``value`` if it is a ``torch.nn.Module``, else ValueError naming ``name`` (e.g. a state_dict passed
+    where the model was meant)."""
+    if not isinstance(value, torch.nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
+
+
+def device(value: Any, name: str) -> torch.device:
+    """``torch.device(value)`` if ``value`` names a device (``"cpu"``, ``"cuda:0"``, a ``torch.device``),
+    else ValueError naming ``name``."""
+    if not isinstance(value, (str, torch.device)):
+        raise ValueError(f"{name} must name a torch device ('cpu', 'cuda', 'cuda:0'), got {value!r}")
+    try:
+        return torch.device(value)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{name} must name a torch device ('cpu', 'cuda', 'cuda:0'), got {value!r}") from err
+
+
 def tensor(
     value: Any,
     name: str,
@@ -141,6 +181,16 @@ def tensor(
         if not ok[dtype]:
             raise ValueError(f"{name} must have a {dtype} dtype, got {value.dtype}")
     return value
+
+
+def same_length(**values: Any) -> int:
+    """The common first dimension (``len``) of the keyword arguments, else ValueError naming each with its length:
+    ``same_length(images=images, tokens=tokens)``."""
+    sizes = {name: (v.shape[0] if isinstance(v, torch.Tensor) and v.ndim else len(v)) for name, v in values.items()}
+    if len(set(sizes.values())) > 1:
+        got = ", ".join(f"{name} {size}" for name, size in sizes.items())
+        raise ValueError(f"{', '.join(sizes)} must have the same first dimension, got {got}")
+    return next(iter(sizes.values()), 0)
 
 
 def finite(value: torch.Tensor, name: str) -> torch.Tensor:

@@ -150,6 +150,37 @@ class DigitCaptions:
     captions: list[str]
     vocab: Vocabulary = field(default_factory=lambda: DIGIT_CAPTION_VOCAB)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.vocab, Vocabulary):
+            raise ValueError(f"vocab must be a Vocabulary, got {type(self.vocab).__name__}")
+        checks.tensor(self.images, "images", ndim=4, dtype="float")
+        if self.images.shape[1] != 1:
+            raise ValueError(f"images must be (N, 1, S, S), got {tuple(self.images.shape)}")
+        checks.finite(self.images, "images")
+        checks.tensor(self.tokens, "tokens", ndim=2, dtype="int")
+        checks.ids_in_range(self.tokens, len(self.vocab), "tokens")
+        checks.tensor(self.boxes, "boxes", ndim=3, dtype="float")
+        if self.boxes.shape[-1] != 4:
+            raise ValueError(f"boxes must be (N, K, 4), got {tuple(self.boxes.shape)}")
+        checks.finite(self.boxes, "boxes")
+        k = self.boxes.shape[1]
+        checks.tensor(self.labels, "labels", ndim=2, dtype="int")
+        checks.ids_in_range(self.labels, 10, "labels", allow=(-1,))
+        checks.tensor(self.n_objects, "n_objects", ndim=1, dtype="int")
+        checks.ids_in_range(self.n_objects, k + 1, "n_objects")
+        checks.tensor(self.relations, "relations", ndim=2, dtype="int")
+        checks.ids_in_range(self.relations, len(RELATIONS), "relations", allow=(-1,))
+        if isinstance(self.captions, (str, bytes)) or not isinstance(self.captions, Sequence):
+            raise ValueError(f"captions must be a list of N strings, got {type(self.captions).__name__}")
+        _words(self.captions, "captions")
+        checks.same_length(images=self.images, tokens=self.tokens, boxes=self.boxes, labels=self.labels,
+                           n_objects=self.n_objects, relations=self.relations, captions=self.captions)  # fmt: skip
+        if self.labels.shape[1] != k or self.relations.shape[1] != max(k - 1, 0):
+            raise ValueError(
+                f"labels must be (N, K) and relations (N, K - 1) for boxes (N, K, 4), got labels "
+                f"{tuple(self.labels.shape)}, relations {tuple(self.relations.shape)}, boxes {tuple(self.boxes.shape)}"
+            )
+
     def __len__(self) -> int:
         return self.images.shape[0]
 

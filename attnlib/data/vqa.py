@@ -129,6 +129,24 @@ class VQAData:
     qtype: torch.Tensor
     scene_index: torch.Tensor
 
+    def __post_init__(self) -> None:
+        checks.tensor(self.images, "images", ndim=4, dtype="float")
+        checks.finite(self.images, "images")
+        if not isinstance(self.scenes, Scenes):
+            raise ValueError(f"scenes must be a Scenes record, got {type(self.scenes).__name__}")
+        checks.same_length(images=self.images, scenes=self.scenes.color)
+        checks.tensor(self.questions, "questions", ndim=2, dtype="int")
+        checks.ids_in_range(self.questions, len(VOCAB), "questions")
+        for name, size in (("answers", len(ANSWERS)), ("family", len(FAMILY_NAMES)),
+                           ("qtype", len(QUESTION_TYPES)), ("scene_index", self.images.shape[0])):  # fmt: skip
+            checks.tensor(getattr(self, name), name, ndim=1, dtype="int")
+            checks.ids_in_range(getattr(self, name), size, name)
+        checks.tensor(self.lengths, "lengths", ndim=1, dtype="int")
+        checks.same_length(questions=self.questions, lengths=self.lengths, answers=self.answers, family=self.family,
+                           qtype=self.qtype, scene_index=self.scene_index)  # fmt: skip
+        if self.lengths.numel() and not bool(((self.lengths >= 1) & (self.lengths <= self.questions.shape[1])).all()):
+            raise ValueError(f"lengths must lie in [1, {self.questions.shape[1]}] (the padded question length)")
+
     def __len__(self) -> int:
         return self.questions.shape[0]
 
