@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from attnlib import checks
+
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
 
@@ -125,6 +127,10 @@ def load_checkpoint(
         raise ValueError(f"optimizer must be None or a torch.optim.Optimizer, got {type(optimizer).__name__}")
     if not isinstance(path, (str, os.PathLike)) or str(path) == "":
         raise ValueError(f"path must be a file path (str or Path), got {path!r}")
+    if isinstance(map_location, (str, torch.device)):
+        map_location = checks.device(map_location, "map_location")
+    elif map_location is not None and not isinstance(map_location, dict) and not callable(map_location):
+        raise ValueError(f"map_location must be None, a device, a dict or a function, got {map_location!r}")
     path = Path(path)
     where = f"checkpoint {str(path)!r}"
     if not path.is_file():

@@ -103,6 +103,8 @@ def probability(value: Any, name: str) -> float:
 
 def one_of(value: Any, options: Sequence[Any], name: str) -> Any:
     """``value`` if it is one of ``options``, else ValueError listing them."""
+    if isinstance(options, (str, bytes)) or not isinstance(options, Sequence) or not options:
+        raise ValueError(f"options must be a non-empty sequence of the allowed values, got {options!r}")
     if value not in tuple(options):
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return value
@@ -162,6 +164,10 @@ def tensor(
     """
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if ndim is not None:
+        dims = (ndim,) if not isinstance(ndim, (tuple, list)) else tuple(ndim)
+        if not dims or not all(_is_int(d) and d >= 0 for d in dims):
+            raise ValueError(f"ndim must be a non-negative int or a sequence of them, got {ndim!r}")
     if shape is not None:
         if value.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, value.shape)):
             want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
@@ -176,7 +182,7 @@ def tensor(
             "int": not value.is_floating_point() and not value.is_complex() and value.dtype != torch.bool,
             "bool": value.dtype == torch.bool,
         }
-        if dtype not in ok:
+        if not isinstance(dtype, str) or dtype not in ok:
             raise ValueError(f"dtype must be 'float', 'int', 'bool' or None, got {dtype!r}")
         if not ok[dtype]:
             raise ValueError(f"{name} must have a {dtype} dtype, got {value.dtype}")
@@ -198,6 +204,7 @@ def finite(value: torch.Tensor, name: str) -> torch.Tensor:
 
     Reads the values, so on a GPU it synchronises: use it at entry points, not inside ``forward``.
     """
+    tensor(value, name)
     if value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite, got a tensor with NaN or inf")
     return value
@@ -207,6 +214,9 @@ def ids_in_range(value: torch.Tensor, size: int, name: str, allow: Sequence[int]
     """``value`` if it is an integer tensor with every id in ``[0, size)`` (or in ``allow``, e.g. a padding
     id of -100), else ValueError naming ``name`` and the first id out of range."""
     tensor(value, name, dtype="int")
+    positive_int(size, "size")
+    if isinstance(allow, (str, bytes)) or not isinstance(allow, Sequence) or not all(_is_int(a) for a in allow):
+        raise ValueError(f"allow must be a sequence of int ids, got {allow!r}")
     if value.numel() == 0:
         return value
     bad = (value < 0) | (value >= size)

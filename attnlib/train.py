@@ -84,6 +84,9 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: i
     """
     batch_size = checks.positive_int(batch_size, "batch_size")
     seed = checks.non_negative_int(seed, "seed")
+    shuffle = checks.flag(shuffle, "shuffle")
+    if not isinstance(dataset, Dataset) and not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        raise ValueError(f"dataset must be a torch Dataset (indexable, with a length), got {type(dataset).__name__}")
     size = len(dataset) if hasattr(dataset, "__len__") else None
     if size == 0:
         raise ValueError("dataset must hold at least one sample, got an empty dataset")
@@ -160,6 +163,7 @@ def classification_step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, d
     """
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(f"batch must be an (inputs, labels) pair, got a {type(batch).__name__}")
+    checks.module(model, "model")
     inputs, labels = batch
     logits = model(inputs)
     checks.tensor(logits, "model(inputs) (the logits)", ndim=2)
@@ -180,6 +184,8 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
         raise ValueError(f"logits must be (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
     if labels.numel() == 0:
         raise ValueError("labels must hold at least one label, got an empty batch")
+    checks.ids_in_range(labels, logits.shape[1], "labels")
+    checks.finite(logits, "logits")
     return (logits.argmax(-1) == labels).float().mean().item()
 
 

@@ -666,6 +666,10 @@ EXCLUDED: dict[str, str] = {
 # whose outcome is not a refusal. Kept short and explicit: each entry is a judgement a reviewer can check.
 _FREE_TEXT = "free text (a label or a description): any string is right"
 _NAME_ARG = "the name the message should use: any string is right"
+_INT_BOXES = "integer pixel boxes are boxes (IoU is computed in float)"
+_INT_REWARD = "integer rewards (0 / 1 for wrong / right) are rewards"
+_BROADCAST = "documented: rewards broadcast over leading (sample) dims"
+_ANY_SHAPE = "documented: any shape"
 _PLOT = "a plot shows what it is given: matplotlib draws NaN / inf pixels blank"
 ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.budget.announce", "data", "*"): _FREE_TEXT,
@@ -699,6 +703,51 @@ ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.viz.to_numpy_image", "image", "inf entry"): _PLOT,
     ("attnlib.widgets.glimpse_explorer", "images", "NaN entry"): _PLOT,
     ("attnlib.widgets.glimpse_explorer", "images", "inf entry"): _PLOT,
+    ("attnlib.viz.show_images", "images", "int dtype"): "uint8 / integer images are images",
+    ("attnlib.viz.overlay_heatmap", "image", "int dtype"): "uint8 / integer images are images",
+    ("attnlib.viz.overlay_heatmap", "heat", "int dtype"): "integer counts are a heat map",
+    ("attnlib.viz.to_numpy_image", "image", "int dtype"): "uint8 / integer images are images",
+    ("attnlib.viz.overlay_heatmap", "image", "extra leading dim"): "(1, H, W) is a grey image",
+    ("attnlib.boxes.check_boxes", "boxes", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.paired_iou", "pred", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.paired_iou", "target", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.generalized_box_iou", "pred", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.generalized_box_iou", "target", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.generalized_box_iou_loss", "pred", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.generalized_box_iou_loss", "target", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.acc_at_iou", "pred", "int dtype"): _INT_BOXES,
+    ("attnlib.boxes.acc_at_iou", "target", "int dtype"): _INT_BOXES,
+    ("attnlib.sat.shift_in_frame", "images", "int dtype"): "uint8 / integer images can be shifted",
+    ("attnlib.glimpse.extract_glimpses", "centers", "int dtype"): "integer centres -1, 0, 1 are locations in [-1, 1]",
+    ("attnlib.foundations.exact_policy_gradient", "rewards", "int dtype"): _INT_REWARD,
+    ("attnlib.foundations.categorical_gradient_estimates", "rewards", "int dtype"): _INT_REWARD,
+    ("attnlib.reinforce.baseline_loss", "reward", "int dtype"): _INT_REWARD,
+    ("attnlib.reinforce.rewards_to_go", "rewards", "int dtype"): _INT_REWARD,
+    ("attnlib.reinforce.score_function_surrogate", "reward", "int dtype"): _INT_REWARD,
+    ("attnlib.reinforce.baseline_loss", "reward", "missing dim"): _BROADCAST,
+    ("attnlib.reinforce.rewards_to_go", "rewards", "extra leading dim"): _BROADCAST,
+    ("attnlib.reinforce.rewards_to_go", "rewards", "missing dim"): _BROADCAST,
+    ("attnlib.reinforce.score_function_surrogate", "log_prob", "extra leading dim"): _BROADCAST,
+    ("attnlib.reinforce.score_function_surrogate", "reward", "missing dim"): _BROADCAST,
+    ("attnlib.reinforce.score_function_surrogate", "reward", "list for a tensor"): "a number or a list of numbers is "
+    "a reward (documented: a float or a tensor)",
+    ("attnlib.train.to_device", "batch", "empty"): "an empty batch has nothing to move",
+    ("attnlib.train.to_device", "batch", "wrong type"): "documented: leaves that are not tensors pass through",
+    ("attnlib.checks.finite", "value", "extra leading dim"): _ANY_SHAPE,
+    ("attnlib.checks.finite", "value", "missing dim"): _ANY_SHAPE,
+    ("attnlib.checks.finite", "value", "int dtype"): "integers are always finite",
+    ("attnlib.checks.ids_in_range", "value", "extra leading dim"): _ANY_SHAPE,
+    ("attnlib.checks.ids_in_range", "value", "missing dim"): _ANY_SHAPE,
+    ("attnlib.checks.ids_in_range", "allow", "empty"): "no extra allowed id is the default case",
+    ("attnlib.checks.non_negative_int", "value", "zero"): "0 is non-negative",
+    ("attnlib.checks.string", "value", "misspelt option"): "any non-empty string is a string",
+    ("attnlib.checks.tensor", "value", "NaN entry"): "tensor() checks type, rank and dtype; finite() checks values",
+    ("attnlib.checks.tensor", "value", "inf entry"): "tensor() checks type, rank and dtype; finite() checks values",
+    ("attnlib.checks.tensor", "ndim", "zero"): "0 dimensions (a scalar) is a rank",
+    ("attnlib.checkpoint.save_checkpoint", "path", "missing file"): "documented: missing parent folders are created",
+    ("attnlib.data.canvas.CurriculumLoader", "stages", "empty"): "no stage: every epoch reads the final loader",
+    ("attnlib.sat.attention_localisation", "tokens", "id far out of range"): "no vocabulary size is passed; an "
+    "unknown id is simply not an object word",
 }
 
 

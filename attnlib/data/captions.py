@@ -391,6 +391,13 @@ def _caption_tokens(labels: torch.Tensor, rel: torch.Tensor, vocab: Vocabulary) 
 # --------------------------------------------------------------------------- Karpathy-split JSON
 
 
+def _image_root(image_root: object) -> Path:
+    """``Path(image_root)`` if it names a folder, else ValueError: a wrong root would fail only at the first image."""
+    if not isinstance(image_root, (str, Path)) or str(image_root) == "" or not Path(image_root).is_dir():
+        raise ValueError(f"image_root must be the folder holding the images, got {image_root!r}")
+    return Path(image_root)
+
+
 class KarpathyCaptions(torch.utils.data.Dataset):
     """One (image, caption) pair per item from a Karpathy-split JSON file.
 
@@ -407,8 +414,10 @@ class KarpathyCaptions(torch.utils.data.Dataset):
         image_size: int,
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
     ) -> None:
-        if not isinstance(records, list):
-            raise ValueError(f"records must be a list of image records, got {type(records).__name__}")
+        if not isinstance(records, list) or not records:
+            got = f"{len(records)} records" if isinstance(records, list) else type(records).__name__
+            raise ValueError(f"records must be a non-empty list of image records, got {got}")
+        _image_root(image_root)
         for i, rec in enumerate(records):
             _check_karpathy_record(rec, i, Path("records"))
         if not isinstance(vocab, Vocabulary):
@@ -419,7 +428,7 @@ class KarpathyCaptions(torch.utils.data.Dataset):
         self.max_len, self.image_size, self.transform = max_len, image_size, transform
         self.pairs = [(i, s) for i, rec in enumerate(records) for s in range(len(rec["sentences"]))]
         self.references = [[" ".join(s["tokens"]) for s in rec["sentences"]] for rec in records]
-        self.paths = [image_root / rec.get("filepath", "") / rec["filename"] for rec in records]
+        self.paths = [self.image_root / rec.get("filepath", "") / rec["filename"] for rec in records]
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -498,7 +507,7 @@ def load_karpathy_captions(
     for name, value in (("json_path", json_path), ("image_root", image_root)):
         if not isinstance(value, (str, Path)):
             raise ValueError(f"{name} must be a str or a Path, got {type(value).__name__}")
-    json_path, image_root = Path(json_path), Path(image_root)
+    json_path, image_root = Path(json_path), _image_root(image_root)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if not json_path.is_file():

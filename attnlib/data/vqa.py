@@ -426,8 +426,9 @@ class VQALoader:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if len(data) < 1:
             raise ValueError("data must hold at least one question, got 0")
-        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-            raise ValueError(f"seed must be an int, got {seed!r}")
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        checks.flag(shuffle, "shuffle")
         if images is not None and not isinstance(images, torch.Tensor):
             raise ValueError(f"images must be a tensor (S, ...) or None, got {type(images).__name__}")
         if images is not None and images.shape[0] != data.images.shape[0]:
@@ -459,6 +460,7 @@ def accuracy_by_type(predictions: torch.Tensor, data: VQAData) -> dict[str, floa
         raise ValueError("data must hold at least one question, got 0")
     if predictions.shape != data.answers.shape:
         raise ValueError(f"predictions must be {tuple(data.answers.shape)}, got {tuple(predictions.shape)}")
+    checks.ids_in_range(predictions, len(ANSWERS), "predictions")
     right = (predictions.cpu() == data.answers).float()
     out = {"all": right.mean().item()}
     for t, name in enumerate(QUESTION_TYPES):
