@@ -148,6 +148,8 @@ def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
     Counted through ``torch.autograd.graph.saved_tensors_hooks``, so it is
     exact and the same on every run; parameters are not counted.
     """
+    checks.module(module, "module")
+    checks.tensor(x, "x", dtype="float")
     params = {p.data_ptr() for p in module.parameters()}
     seen: dict[int, int] = {}
 

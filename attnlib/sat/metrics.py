@@ -127,8 +127,10 @@ def attention_localisation(
         raise ValueError(f"n_objects must lie in [0, {boxes.shape[1]}] (the boxes per image)")
     if isinstance(object_ids, torch.Tensor):
         checks.tensor(object_ids, "object_ids", ndim=1, dtype="int")
-    elif isinstance(object_ids, (str, bytes)) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in object_ids
+    elif (
+        isinstance(object_ids, (str, bytes))
+        or not isinstance(object_ids, Sequence)
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in object_ids)
     ):
         raise ValueError(f"object_ids must be a list of int token ids, got {object_ids!r}")
     ids = torch.as_tensor(object_ids, device=tokens.device, dtype=torch.long)
