@@ -73,7 +73,7 @@ class Scenes:
     valid: torch.Tensor
 
     def __post_init__(self) -> None:
-        _check_fields(self, "Scenes")
+        _check_fields(self, "scenes")
 
     def __len__(self) -> int:
         return self.color.shape[0]
