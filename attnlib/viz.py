@@ -48,6 +48,8 @@ def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
 def _cmap(cmap: object) -> None:
     import matplotlib
 
+    if isinstance(cmap, matplotlib.colors.Colormap):
+        return
     if not isinstance(cmap, str) or cmap not in matplotlib.colormaps:
         raise ValueError(f"cmap must name a matplotlib colormap (e.g. 'gray', 'inferno'), got {cmap!r}")
 
@@ -55,7 +57,7 @@ def _cmap(cmap: object) -> None:
 def _color(color: object) -> None:
     from matplotlib.colors import is_color_like
 
-    if not isinstance(color, str) or not color or not is_color_like(color):
+    if isinstance(color, str) and not color or not is_color_like(color):  # a name, '#rrggbb' or an RGB(A) tuple
         raise ValueError(f"color must name a matplotlib colour (e.g. 'lime', '#ff0000'), got {color!r}")
 
 
