@@ -103,8 +103,6 @@ ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.viz.show_images", "images", "inf entry"): _PLOT,
     ("attnlib.viz.overlay_heatmap", "image", "NaN entry"): _PLOT,
     ("attnlib.viz.overlay_heatmap", "image", "inf entry"): _PLOT,
-    ("attnlib.viz.overlay_heatmap", "heat", "NaN entry"): _PLOT,
-    ("attnlib.viz.overlay_heatmap", "heat", "inf entry"): _PLOT,
     ("attnlib.viz.to_numpy_image", "image", "NaN entry"): _PLOT,
     ("attnlib.viz.to_numpy_image", "image", "inf entry"): _PLOT,
     ("attnlib.widgets.glimpse_explorer", "images", "NaN entry"): _PLOT,

@@ -414,14 +414,14 @@ class KarpathyCaptions(torch.utils.data.Dataset):
         image_size: int,
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
     ) -> None:
+        if not isinstance(vocab, Vocabulary):
+            raise ValueError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
         if not isinstance(records, list) or not records:
             got = f"{len(records)} records" if isinstance(records, list) else type(records).__name__
             raise ValueError(f"records must be a non-empty list of image records, got {got}")
         _image_root(image_root)
         for i, rec in enumerate(records):
             _check_karpathy_record(rec, i, Path("records"))
-        if not isinstance(vocab, Vocabulary):
-            raise ValueError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
         checks.positive_int(max_len, "max_len")
         checks.positive_int(image_size, "image_size")
         self.records, self.image_root, self.vocab = records, Path(image_root), vocab
