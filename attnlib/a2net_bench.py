@@ -159,7 +159,10 @@ def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        module(x.detach().requires_grad_(True))
+        try:
+            module(x.detach().requires_grad_(True))
+        except RuntimeError as err:  # a shape the module cannot take: say which argument
+            raise ValueError(f"x of shape {tuple(x.shape)} does not fit module: {str(err)[:200]}") from err
     return sum(seen.values())
 
 

@@ -150,6 +150,8 @@ ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.checks.tensor", "ndim", "zero"): "0 dimensions (a scalar) is a rank",
     ("attnlib.checkpoint.save_checkpoint", "path", "missing file"): "documented: missing parent folders are created",
     ("attnlib.data.canvas.CurriculumLoader", "stages", "empty"): "no stage: every epoch reads the final loader",
+    ("attnlib.a2net_bench.saved_activation_bytes", "x", "NaN entry"): "counts bytes: values are not read",
+    ("attnlib.a2net_bench.saved_activation_bytes", "x", "inf entry"): "counts bytes: values are not read",
     ("attnlib.a2net_bench.time_forward", "x", "*"): "the module decides what input it takes; timing reads no values",
     ("attnlib.boxes.box_convert", "boxes", "extra leading dim"): "documented: boxes (..., 4)",
     ("attnlib.boxes.box_convert", "boxes", "missing dim"): "documented: boxes (..., 4); one box (4,) is fine",
