@@ -17,6 +17,7 @@ _SUBMODULES = (
     "budget",
     "data",
     "train",
+    "checkpoint",
     "reinforce",
     "viz",
     "foundations",

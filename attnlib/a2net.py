@@ -63,6 +63,8 @@ def _check_pair(A: torch.Tensor, B: torch.Tensor) -> None:
 def bilinear_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Bilinear pooling, the sum over positions of outer products: Eq. (a2-bilinear).
 
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
+
     Parameters
     ----------
     A : (batch, m, L)
@@ -78,6 +80,8 @@ def bilinear_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
 
 def attention_pool(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Second-order attention pooling ``A softmax(B)^T``: Eq. (a2-gather).
+
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
 
     Each of the ``n`` rows of ``B`` is turned into an attention map over the
     ``L`` positions (softmax along the *last* axis, per sample), and descriptor

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from attnlib import checks
+
 __all__ = [
     "a2_flops",
     "compare_blocks",
@@ -43,7 +45,8 @@ def a2_flops(channels: int, m: int, n: int, positions: int, batch: int = 1, fold
     the ``n`` descriptors instead of the ``L`` positions. Softmaxes, biases and
     the residual sum are linear in ``L`` and not counted (nor does ``FlopCounterMode``).
     """
-    if folded:
+    checks.positive_ints(channels=channels, m=m, n=n, positions=positions, batch=batch)
+    if checks.flag(folded, "folded"):
         return 2 * batch * positions * (channels * (m + 2 * n) + m * n + channels * n) + 2 * batch * channels * m * n
     return 2 * batch * positions * (channels * (m + 2 * n) + 2 * m * n + m * channels)
 
@@ -54,6 +57,7 @@ def nonlocal_flops(channels: int, inner: int, positions: int, batch: int = 1) ->
     ``2 B L [3 C d  +  2 L d  +  d C]``: queries, keys and values, the
     ``L x L`` affinities ``Q K^T``, their product with ``V``, the projection.
     """
+    checks.positive_ints(channels=channels, inner=inner, positions=positions, batch=batch)
     return 2 * batch * positions * (3 * channels * inner + 2 * positions * inner + inner * channels)
 
 
@@ -72,6 +76,7 @@ def count_flops(module: nn.Module, *inputs: torch.Tensor) -> int:
     Adds the formula of ``aten._scaled_dot_product_flash_attention_for_cpu``
     (the fused CPU attention kernel), which the counter does not know.
     """
+    checks.module(module, "module")
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
         module(*inputs)
     return int(counter.get_total_flops())
@@ -96,6 +101,8 @@ def time_forward(
     min_seconds
         Keep timing past ``repeats`` until this much time has been spent.
     """
+    checks.module(module, "module")
+    checks.tensor(x, "x")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive int, got {repeats!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
@@ -120,8 +127,9 @@ def time_forward(
 
 def matmul_gflops(size: int = 1024, repeats: int = 5, device: torch.device | str = "cpu") -> float:
     """This machine's achieved float32 matrix-multiply speed, GFLOP/s, on ``size x size`` operands."""
-    if size < 1:
-        raise ValueError(f"size must be positive, got {size}")
+    checks.positive_int(size, "size")
+    checks.positive_int(repeats, "repeats")
+    device = checks.device(device, "device")
     g = torch.Generator().manual_seed(0)
     a = torch.randn(size, size, generator=g).to(device)
     b = torch.randn(size, size, generator=g).to(device)
@@ -140,6 +148,8 @@ def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
     Counted through ``torch.autograd.graph.saved_tensors_hooks``, so it is
     exact and the same on every run; parameters are not counted.
     """
+    checks.module(module, "module")
+    checks.tensor(x, "x", dtype="float")
     params = {p.data_ptr() for p in module.parameters()}
     seen: dict[int, int] = {}
 
@@ -149,15 +159,27 @@ def saved_activation_bytes(module: nn.Module, x: torch.Tensor) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        module(x.detach().requires_grad_(True))
+        try:
+            module(x.detach().requires_grad_(True))
+        except RuntimeError as err:  # a shape the module cannot take: say which argument
+            raise ValueError(f"x of shape {tuple(x.shape)} does not fit module: {str(err)[:200]}") from err
     return sum(seen.values())
 
 
 def loglog_slope(xs: Sequence[float], ys: Sequence[float]) -> float:
     """Least-squares slope of ``log y`` against ``log x``: the exponent ``k`` of ``y ~ x^k``."""
-    if len(xs) != len(ys) or len(xs) < 2:
-        raise ValueError(f"xs and ys must have the same length >= 2, got {len(xs)} and {len(ys)}")
-    lx, ly = np.log(np.asarray(xs, float)), np.log(np.asarray(ys, float))
+    arrays = []
+    for name, values in (("xs", xs), ("ys", ys)):
+        try:
+            a = np.asarray(values, float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name} must be a sequence of numbers, got {values!r}") from err
+        if a.ndim != 1 or not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise ValueError(f"{name} must be a 1-D sequence of finite numbers > 0 (logs are taken), got {values!r}")
+        arrays.append(a)
+    if len(arrays[0]) != len(arrays[1]) or len(arrays[0]) < 2:
+        raise ValueError(f"xs and ys must have the same length >= 2, got {len(arrays[0])} and {len(arrays[1])}")
+    lx, ly = np.log(arrays[0]), np.log(arrays[1])
     return float(np.polyfit(lx, ly, 1)[0])
 
 
@@ -186,6 +208,8 @@ def compare_blocks(
     median seconds per forward, ``nl_s / a2_s``, counted FLOPs, achieved GFLOP/s of
     each block and of a plain matrix product on this machine.
     """
+    checks.positive_ints(side=side, channels=channels, m=m, n=n, inner=inner, batch=batch, repeats=repeats)
+    device = checks.device(device, "device")
     a2, nl = _blocks(channels, m, n, inner, device)
     x = torch.randn(batch, channels, side, side, generator=torch.Generator().manual_seed(0)).to(device)
     a2_s = time_forward(a2, x, repeats=repeats, warmup=2)
@@ -221,6 +245,12 @@ def scaling_sweep(
     saved for backward, :func:`saved_activation_bytes`) and the fitted log-log
     slopes ``a2_slope``, ``nl_slope``, ``a2_mem_slope``, ``nl_mem_slope``.
     """
+    if isinstance(sides, (str, bytes)) or not isinstance(sides, Sequence) or len(sides) < 2:
+        raise ValueError(f"sides must be a sequence of at least two positive ints (a slope needs two), got {sides!r}")
+    for side in sides:
+        checks.positive_int(side, "sides[i]")
+    checks.positive_ints(channels=channels, m=m, n=n, inner=inner, batch=batch, repeats=repeats)
+    device = checks.device(device, "device")
     a2, nl = _blocks(channels, m, n, inner, device)
     out: dict[str, list[float] | float] = {k: [] for k in ("positions", "a2_s", "nl_s", "a2_bytes", "nl_bytes")}
     for side in sides:

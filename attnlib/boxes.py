@@ -2,8 +2,8 @@
 
 Boxes are ``(N, 4)`` tensors. ``xyxy`` means ``(x1, y1, x2, y2)`` with ``x1 <= x2``
 and ``y1 <= y2``; ``cxcywh`` means centre, width, height. Format conversion and
-the pairwise IoU matrix come from :mod:`torchvision.ops` (``box_convert``,
-``box_iou``); what is written here is the *paired* GIoU of Eq. (rec-giou), row i of
+the pairwise IoU matrix come from :mod:`torchvision.ops` (``box_convert``, checked here first,
+and ``box_iou``); what is written here is the *paired* GIoU of Eq. (rec-giou), row i of
 ``pred`` against row i of ``target``, which is what a regression loss needs.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from torchvision.ops import box_convert, box_iou
+from torchvision.ops import box_convert as _tv_box_convert
+from torchvision.ops import box_iou
 
 from attnlib import checks
 
@@ -20,6 +21,27 @@ __all__ = ["box_convert", "check_boxes", "paired_iou", "generalized_box_iou", "g
 
 #: Same guard as ``torchvision.ops.generalized_box_iou_loss``, so the two agree to rounding.
 EPS = 1e-7
+
+#: Box formats :func:`box_convert` reads and writes.
+FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str, name: str = "boxes") -> torch.Tensor:
+    """``torchvision.ops.box_convert`` with its inputs checked: ``boxes (..., 4)`` of real, finite coordinates
+    from ``in_fmt`` to ``out_fmt`` (each one of :data:`FORMATS`).
+
+    ``name`` is the caller's name for ``boxes``, used in the error message (``box_convert(pred, ...,
+    name="pred")`` reports ``pred must ...``).
+    """
+    checks.one_of(in_fmt, FORMATS, "in_fmt")
+    checks.one_of(out_fmt, FORMATS, "out_fmt")
+    if not isinstance(boxes, torch.Tensor) or boxes.ndim < 1 or boxes.shape[-1] != 4:
+        shape = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
+        raise ValueError(f"{name} must be a (..., 4) tensor of {in_fmt} boxes, got {shape}")
+    if boxes.dtype == torch.bool or boxes.is_complex():
+        raise ValueError(f"{name} must hold real coordinates, got dtype {boxes.dtype}")
+    checks.finite(boxes, name)
+    return _tv_box_convert(boxes, in_fmt, out_fmt)
 
 
 def check_boxes(boxes: torch.Tensor, name: str = "boxes") -> None:

@@ -18,11 +18,16 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = [
+    "device",
     "finite",
+    "flag",
     "ids_in_range",
+    "same_length",
+    "module",
     "non_negative_float",
     "non_negative_int",
     "one_of",
@@ -30,6 +35,7 @@ __all__ = [
     "positive_int",
     "positive_ints",
     "probability",
+    "string",
     "tensor",
 ]
 
@@ -97,9 +103,45 @@ def probability(value: Any, name: str) -> float:
 
 def one_of(value: Any, options: Sequence[Any], name: str) -> Any:
     """``value`` if it is one of ``options``, else ValueError listing them."""
+    if isinstance(options, (str, bytes)) or not isinstance(options, Sequence) or not options:
+        raise ValueError(f"options must be a non-empty sequence of the allowed values, got {options!r}")
     if value not in tuple(options):
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return value
+
+
+def flag(value: Any, name: str) -> bool:
+    """``bool(value)`` if it is a bool (Python or numpy), else ValueError naming ``name``: ``progress="no"``
+    would otherwise be true."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def string(value: Any, name: str) -> str:
+    """``value`` if it is a non-empty str, else ValueError naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+    return value
+
+
+def module(value: Any, name: str) -> Any:
+    """``value`` if it is a ``torch.nn.Module``, else ValueError naming ``name`` (e.g. a state_dict passed
+    where the model was meant)."""
+    if not isinstance(value, torch.nn.Module):
+        raise ValueError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
+
+
+def device(value: Any, name: str) -> torch.device:
+    """``torch.device(value)`` if ``value`` names a device (``"cpu"``, ``"cuda:0"``, a ``torch.device``),
+    else ValueError naming ``name``."""
+    if not isinstance(value, (str, torch.device)):
+        raise ValueError(f"{name} must name a torch device ('cpu', 'cuda', 'cuda:0'), got {value!r}")
+    try:
+        return torch.device(value)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{name} must name a torch device ('cpu', 'cuda', 'cuda:0'), got {value!r}") from err
 
 
 def tensor(
@@ -122,6 +164,10 @@ def tensor(
     """
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if ndim is not None:
+        dims = (ndim,) if not isinstance(ndim, (tuple, list)) else tuple(ndim)
+        if not dims or not all(_is_int(d) and d >= 0 for d in dims):
+            raise ValueError(f"ndim must be a non-negative int or a sequence of them, got {ndim!r}")
     if shape is not None:
         if value.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, value.shape)):
             want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
@@ -136,11 +182,21 @@ def tensor(
             "int": not value.is_floating_point() and not value.is_complex() and value.dtype != torch.bool,
             "bool": value.dtype == torch.bool,
         }
-        if dtype not in ok:
+        if not isinstance(dtype, str) or dtype not in ok:
             raise ValueError(f"dtype must be 'float', 'int', 'bool' or None, got {dtype!r}")
         if not ok[dtype]:
             raise ValueError(f"{name} must have a {dtype} dtype, got {value.dtype}")
     return value
+
+
+def same_length(**values: Any) -> int:
+    """The common first dimension (``len``) of the keyword arguments, else ValueError naming each with its length:
+    ``same_length(images=images, tokens=tokens)``."""
+    sizes = {name: (v.shape[0] if isinstance(v, torch.Tensor) and v.ndim else len(v)) for name, v in values.items()}
+    if len(set(sizes.values())) > 1:
+        got = ", ".join(f"{name} {size}" for name, size in sizes.items())
+        raise ValueError(f"{', '.join(sizes)} must have the same first dimension, got {got}")
+    return next(iter(sizes.values()), 0)
 
 
 def finite(value: torch.Tensor, name: str) -> torch.Tensor:
@@ -148,6 +204,7 @@ def finite(value: torch.Tensor, name: str) -> torch.Tensor:
 
     Reads the values, so on a GPU it synchronises: use it at entry points, not inside ``forward``.
     """
+    tensor(value, name)
     if value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite, got a tensor with NaN or inf")
     return value
@@ -157,6 +214,9 @@ def ids_in_range(value: torch.Tensor, size: int, name: str, allow: Sequence[int]
     """``value`` if it is an integer tensor with every id in ``[0, size)`` (or in ``allow``, e.g. a padding
     id of -100), else ValueError naming ``name`` and the first id out of range."""
     tensor(value, name, dtype="int")
+    positive_int(size, "size")
+    if isinstance(allow, (str, bytes)) or not isinstance(allow, Sequence) or not all(_is_int(a) for a in allow):
+        raise ValueError(f"allow must be a sequence of int ids, got {allow!r}")
     if value.numel() == 0:
         return value
     bad = (value < 0) | (value >= size)

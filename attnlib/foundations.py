@@ -39,6 +39,8 @@ __all__ = [
 def image_to_cells(images: torch.Tensor, grid: int) -> torch.Tensor:
     """Cut images into a ``grid x grid`` array of cells.
 
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
+
     Parameters
     ----------
     images
@@ -66,6 +68,8 @@ def image_to_cells(images: torch.Tensor, grid: int) -> torch.Tensor:
 def soft_attention(values: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Weight every cell: ``context = sum_i softmax(scores)_i * values_i``. Eq. (foundations-soft).
 
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
+
     Parameters
     ----------
     values
@@ -89,6 +93,8 @@ def hard_attention(
     values: torch.Tensor, scores: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Select one cell per row, sampled from ``softmax(scores)``. Eq. (foundations-hard).
+
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
 
     Returns
     -------

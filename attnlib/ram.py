@@ -313,6 +313,7 @@ def ram_step(
     model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """A ``step`` for :func:`attnlib.train.fit`: sample a trajectory, return :func:`hybrid_loss`."""
+    checks.module(model, "model")
     images, labels = _pair(batch)
     loss, logs = hybrid_loss(model(images, sample=True), labels)
     return loss, {"loss": logs["loss"], "reward": logs["reward"]}
@@ -322,5 +323,6 @@ def ram_predict(
     model: RecurrentAttentionModel, batch: tuple[torch.Tensor, torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A ``predict`` for :func:`attnlib.train.evaluate`: follow the policy mean, return logits and labels."""
+    checks.module(model, "model")
     images, labels = _pair(batch)
     return model(images, sample=False).logits, labels

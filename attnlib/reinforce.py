@@ -243,6 +243,9 @@ def rewards_to_go(rewards: torch.Tensor, mask: torch.Tensor | None = None) -> to
     checks.tensor(rewards, "rewards")
     if rewards.ndim < 1:
         raise ValueError("rewards must have a time dim (last), got a scalar")
+    if rewards.is_complex():
+        raise ValueError(f"rewards must be real, got dtype {rewards.dtype}")
+    checks.finite(rewards, "rewards")
     if mask is not None:
         checks.tensor(mask, "mask")
         if mask.shape != rewards.shape:
@@ -280,6 +283,8 @@ def baseline_loss(baseline: torch.Tensor, reward: torch.Tensor) -> torch.Tensor:
     """
     checks.tensor(baseline, "baseline", dtype="float")
     checks.tensor(reward, "reward")
+    checks.finite(baseline, "baseline")
+    checks.finite(reward, "reward")
     if reward.ndim > baseline.ndim:
         raise ValueError(f"reward {tuple(reward.shape)} has more dims than baseline {tuple(baseline.shape)}")
     if baseline.numel() == 0:

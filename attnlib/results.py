@@ -221,6 +221,8 @@ def load(budget_name: str = "book", root: Path | None = None) -> dict[str, list[
         raise ValueError(f"budget_name must be one of {budget.BUDGETS}, got {budget_name!r}")
     if root is not None and not isinstance(root, (str, Path)):
         raise ValueError(f"root must be a path or None, got {type(root).__name__}")
+    if root is not None and (str(root) == "" or not Path(root).is_dir()):
+        raise ValueError(f"root must be an existing folder (or None for the repository's results/), got {root!r}")
     folder = (Path(root) / budget_name) if root else results_dir(budget_name)
     if not folder.is_dir():
         return {}

@@ -1,4 +1,7 @@
-"""A small training loop shared by every chapter: device, seeding, fit, evaluate, checkpoints.
+"""A small training loop shared by every chapter: device, seeding, fit, evaluate.
+
+Checkpoints live in :mod:`attnlib.checkpoint`; ``train.save_checkpoint`` and ``train.load_checkpoint``
+are the same functions, re-exported so existing code keeps working.
 
 The loop is deliberately plain. A chapter whose model needs more than
 cross-entropy (RAM's hybrid loss, a captioner's teacher forcing) passes its own
@@ -10,13 +13,9 @@ gradient clipping) stays here, written once.
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import time
-import zipfile
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from attnlib import checks
+from attnlib.checkpoint import load_checkpoint, save_checkpoint  # noqa: F401  (re-exported; moved there)
 
 __all__ = [
     "accuracy",
@@ -37,9 +37,7 @@ __all__ = [
     "fit",
     "init_distributed",
     "is_main_process",
-    "load_checkpoint",
     "make_loader",
-    "save_checkpoint",
     "seed_everything",
     "to_device",
 ]
@@ -86,6 +84,9 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = True, seed: i
     """
     batch_size = checks.positive_int(batch_size, "batch_size")
     seed = checks.non_negative_int(seed, "seed")
+    shuffle = checks.flag(shuffle, "shuffle")
+    if not isinstance(dataset, Dataset) and not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        raise ValueError(f"dataset must be a torch Dataset (indexable, with a length), got {type(dataset).__name__}")
     size = len(dataset) if hasattr(dataset, "__len__") else None
     if size == 0:
         raise ValueError("dataset must hold at least one sample, got an empty dataset")
@@ -162,6 +163,7 @@ def classification_step(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, d
     """
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(f"batch must be an (inputs, labels) pair, got a {type(batch).__name__}")
+    checks.module(model, "model")
     inputs, labels = batch
     logits = model(inputs)
     checks.tensor(logits, "model(inputs) (the logits)", ndim=2)
@@ -182,6 +184,8 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
         raise ValueError(f"logits must be (N, K) and labels (N,), got {tuple(logits.shape)} and {tuple(labels.shape)}")
     if labels.numel() == 0:
         raise ValueError("labels must hold at least one label, got an empty batch")
+    checks.ids_in_range(labels, logits.shape[1], "labels")
+    checks.finite(logits, "logits")
     return (logits.argmax(-1) == labels).float().mean().item()
 
 
@@ -459,144 +463,3 @@ def fit(
         history["best_epoch"] = [best_epoch]
     model.eval()
     return history
-
-
-def _weights_only_readable(value: Any) -> bool:
-    """Whether ``torch.load(..., weights_only=True)`` reads ``value`` back: tensors, plain numbers,
-    strings, None, and lists, tuples and dicts of them. Exact types: a numpy float is a ``float``
-    subclass that the loader refuses."""
-    if type(value) in (type(None), bool, int, float, complex, str, bytes) or isinstance(value, torch.Tensor):
-        return True
-    if type(value) in (list, tuple):
-        return all(_weights_only_readable(v) for v in value)
-    if type(value) in (dict, OrderedDict):
-        return all(_weights_only_readable(k) and _weights_only_readable(v) for k, v in value.items())
-    return False
-
-
-def save_checkpoint(
-    path: str | Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    **metadata: float | str,
-) -> Path:
-    """Save the model (and optionally optimizer) state with plain metadata.
-
-    Only tensors, numbers, strings, None, and lists/tuples/dicts of them are accepted as metadata,
-    so :func:`load_checkpoint` can read the file back with ``torch.load(..., weights_only=True)``;
-    anything else (a numpy scalar, a ``Path``, an object) is refused here, at save time, with the
-    key's name, rather than by the loader later.
-    """
-    _check_model(model)
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be None or a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    for key, value in metadata.items():
-        if not _weights_only_readable(value):
-            raise ValueError(
-                f"metadata {key}={value!r} ({type(value).__name__}) could not be read back with weights_only=True: "
-                "pass numbers, strings, None, tensors, or lists/dicts of them (float(x) for a numpy scalar)"
-            )
-    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
-        raise ValueError(f"path must be a file path (str or Path), got {path!r}")
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"path {str(path)!r} is a directory, not a file name")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload: dict[str, Any] = {"model": model.state_dict(), "metadata": dict(metadata)}
-    if optimizer is not None:
-        payload["optimizer"] = optimizer.state_dict()
-    torch.save(payload, path)
-    return path
-
-
-def _state_mismatch(expected: Mapping[str, torch.Tensor], found: Mapping[str, Any], limit: int = 8) -> list[str]:
-    """Human-readable differences between a model's state_dict and a checkpoint's: keys and shapes."""
-    missing = [k for k in expected if k not in found]
-    unexpected = [k for k in found if k not in expected]
-    shapes = [
-        f"{k}: model {tuple(expected[k].shape)}, checkpoint {tuple(found[k].shape)}"
-        for k in expected
-        if k in found and isinstance(found[k], torch.Tensor) and found[k].shape != expected[k].shape
-    ]
-    shapes += [
-        f"{k}: checkpoint holds a {type(found[k]).__name__}, not a tensor"
-        for k in expected
-        if k in found and not isinstance(found[k], torch.Tensor)
-    ]
-
-    def some(items: list[str]) -> str:
-        more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
-        return ", ".join(items[:limit]) + more
-
-    problems = []
-    if missing:
-        problems.append(f"missing keys [{some(missing)}]")
-    if unexpected:
-        problems.append(f"unexpected keys [{some(unexpected)}]")
-    if shapes:
-        problems.append(f"mismatched shapes [{some(shapes)}]")
-    return problems
-
-
-def load_checkpoint(
-    path: str | Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer | None = None,
-    map_location: torch.device | str | None = "cpu",
-) -> dict[str, Any]:
-    """Load a file written by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
-
-    Uses ``weights_only=True``: a checkpoint can never run code on load. Every failure is a
-    ``ValueError`` naming the file: missing, empty, truncated or corrupt, not a checkpoint written
-    by :func:`save_checkpoint`, or a checkpoint of another model (the mismatched keys and shapes
-    are listed). The model is only changed when the whole checkpoint fits it.
-
-    Returns
-    -------
-    The metadata saved with the checkpoint.
-    """
-    _check_model(model)
-    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be None or a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    if not isinstance(path, (str, os.PathLike)) or str(path) == "":
-        raise ValueError(f"path must be a file path (str or Path), got {path!r}")
-    path = Path(path)
-    where = f"checkpoint {str(path)!r}"
-    if not path.is_file():
-        raise ValueError(f"path {str(path)!r} is not a checkpoint file")
-    if path.stat().st_size == 0:
-        raise ValueError(f"{where} is empty (0 bytes): the save was interrupted?")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-        raise ValueError(
-            f"{where} could not be read with weights_only=True (corrupt, or it holds objects "
-            f"other than tensors and plain values): {first}"
-        ) from err
-    except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as err:
-        raise ValueError(f"{where} is corrupt or truncated ({type(err).__name__}: {str(err)[:200]})") from err
-    if not isinstance(payload, dict) or not isinstance(payload.get("model"), Mapping):
-        keys = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(
-            f"{where} is not a checkpoint written by save_checkpoint (expected a dict with a 'model' "
-            f"state_dict, got {keys})"
-        )
-    problems = _state_mismatch(model.state_dict(), payload["model"])
-    if problems:
-        raise ValueError(
-            f"{where} does not fit this {type(model).__name__} (a checkpoint of another model?): " + "; ".join(problems)
-        )
-    metadata = payload.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{where} has metadata of type {type(metadata).__name__}, expected a dict")
-    if optimizer is not None:
-        if "optimizer" not in payload:
-            raise ValueError(f"checkpoint {str(path)!r} holds no optimizer state")
-        try:
-            # torch checks the parameter groups before it changes anything
-            optimizer.load_state_dict(payload["optimizer"])
-        except (ValueError, KeyError, TypeError, RuntimeError) as err:
-            raise ValueError(f"{where} holds optimizer state that does not fit this optimizer: {err}") from err
-    model.load_state_dict(payload["model"])
-    return metadata

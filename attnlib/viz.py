@@ -45,6 +45,22 @@ def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return array
 
 
+def _cmap(cmap: object) -> None:
+    import matplotlib
+
+    if isinstance(cmap, matplotlib.colors.Colormap):
+        return
+    if not isinstance(cmap, str) or cmap not in matplotlib.colormaps:
+        raise ValueError(f"cmap must name a matplotlib colormap (e.g. 'gray', 'inferno'), got {cmap!r}")
+
+
+def _color(color: object) -> None:
+    from matplotlib.colors import is_color_like
+
+    if isinstance(color, str) and not color or not is_color_like(color):  # a name, '#rrggbb' or an RGB(A) tuple
+        raise ValueError(f"color must name a matplotlib colour (e.g. 'lime', '#ff0000'), got {color!r}")
+
+
 def show_images(
     images: torch.Tensor | Sequence[torch.Tensor],
     titles: Sequence[str] | None = None,
@@ -59,6 +75,7 @@ def show_images(
         raise ValueError(f"images must be a tensor (N, C, H, W) or a list of images, got {type(images).__name__}")
     checks.positive_int(ncols, "ncols")
     checks.positive_float(size, "size")
+    _cmap(cmap)
     if titles is not None and (isinstance(titles, str) or not hasattr(titles, "__len__")):
         raise ValueError(f"titles must be a list of str, one per image, got {titles!r}")
     n = len(images)
@@ -95,6 +112,7 @@ def overlay_heatmap(
     if not isinstance(ax, Axes):
         raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
     checks.probability(alpha, "alpha")
+    _cmap(cmap)
     picture = to_numpy_image(image)
     if not isinstance(heat, (torch.Tensor, np.ndarray)):
         raise ValueError(f"heat must be a tensor or a numpy array, got {type(heat).__name__}")
@@ -128,6 +146,7 @@ def draw_box(
     if not all(map(math.isfinite, (x1, y1, x2, y2))) or x2 < x1 or y2 < y1:
         raise ValueError(f"box must be finite (x1, y1, x2, y2) with x2 >= x1 and y2 >= y1, got {box!r}")
     checks.positive_float(linewidth, "linewidth")
+    _color(color)
     ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, linewidth=linewidth))
     if label:
         ax.text(x1, y1 - 1, label, color=color, fontsize=8, va="bottom")
@@ -147,6 +166,14 @@ def plot_history(
     """
     if isinstance(keys, str):
         raise ValueError(f"keys must be a list of logged quantities, got the str {keys!r} (write [{keys!r}])")
+    if not isinstance(keys, Sequence) or not all(isinstance(k, str) for k in keys):
+        raise ValueError(f"keys must be a list of logged quantities (str), got {keys!r}")
+    if not isinstance(x, str):
+        raise ValueError(f"x must name the logged quantity on the x axis (a str), got {x!r}")
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise ValueError(f"size must be (width, height) in inches, got {size!r}")
+    checks.positive_float(size[0], "size[0]")
+    checks.positive_float(size[1], "size[1]")
     if not keys:
         raise ValueError("keys must name at least one logged quantity")
     if not isinstance(histories, Mapping) or not all(isinstance(h, Mapping) for h in histories.values()):
@@ -183,6 +210,7 @@ def source_code(obj: object, docstring: bool = False) -> str:
     With ``docstring=False`` (default) the docstring is dropped, so what is
     shown is the signature and the code.
     """
+    checks.flag(docstring, "docstring")
     try:
         source = textwrap.dedent(inspect.getsource(obj))
     except (TypeError, OSError) as error:

@@ -347,3 +347,24 @@ _A2NET_BAD = [
 def test_a2net_refuses_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: a2_flops(-1, 2, 2, 9), "channels"),
+        (lambda: a2_flops(4, 2.5, 2, 9), "m"),
+        (lambda: a2_flops(4, 2, 2, 9, folded="no"), "folded"),
+        (lambda: nonlocal_flops(4, 2, 0), "positions"),
+        (lambda: nonlocal_flops(4, True, 9), "inner"),
+        (lambda: count_flops("block", torch.zeros(1)), "module"),
+        (lambda: time_forward(torch.nn.Identity(), [1.0]), "x"),
+        (lambda: loglog_slope([1.0, float("nan")], [1.0, 2.0]), "xs"),
+        (lambda: loglog_slope([1.0, 2.0], [1.0, -2.0]), "ys"),
+        (lambda: saved_activation_bytes(torch.nn.Identity(), torch.zeros(2, dtype=torch.long)), "x"),
+    ],
+)
+def test_bench_helpers_refuse_bad_sizes_and_data(call, name):
+    """Before, negative sizes gave negative FLOP counts and NaN data a NaN slope, silently."""
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        call()

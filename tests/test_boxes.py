@@ -4,6 +4,7 @@ import pytest
 import torch
 import torchvision
 
+from attnlib import boxes
 from attnlib.boxes import acc_at_iou, check_boxes, generalized_box_iou, generalized_box_iou_loss, paired_iou
 
 
@@ -117,3 +118,29 @@ def test_boxes_refuse_bad_input(call, name):
     """A NaN coordinate passes ``x2 >= x1`` (NaN comparisons are false): it must be refused, not scored."""
     with pytest.raises(ValueError, match=name):
         call()
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: boxes.box_convert(torch.zeros(2, 3), "xyxy", "cxcywh", name="pred_cxcywh"), "^pred_cxcywh must"),
+        (
+            lambda: boxes.box_convert(torch.tensor([[0.0, float("nan"), 1, 1]]), "xyxy", "xywh", name="target"),
+            "^target",
+        ),
+        (lambda: boxes.box_convert([[0.0, 0, 1, 1]], "xyxy", "xywh"), "^boxes must"),
+        (lambda: boxes.box_convert(torch.zeros(1, 4), "xyxy", "cxcwh"), "^out_fmt must"),
+        (lambda: boxes.box_convert(torch.zeros(1, 4), "XYXY", "xywh"), "^in_fmt must"),
+    ],
+)
+def test_box_convert_names_the_callers_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_box_convert_agrees_with_torchvision():
+    from torchvision.ops import box_convert as tv
+
+    b = torch.tensor([[1.0, 2.0, 4.0, 6.0], [0.0, 0.0, 1.0, 1.0]])
+    for out in ("xywh", "cxcywh"):
+        assert torch.equal(boxes.box_convert(b, "xyxy", out), tv(b, "xyxy", out))

@@ -291,3 +291,35 @@ def test_karpathy_unreadable_image_names_the_file(karpathy_fixture):
     (root / "imgs" / "im0.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="im0.png"):
         data[0]
+
+
+def _digit_caption_fields(**change):
+    import dataclasses
+
+    from attnlib.data.captions import DigitCaptions
+
+    data = make_digit_captions(3, "test", seed=0)
+    values = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    values.update(change)
+    return lambda: DigitCaptions(**values)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("images", torch.rand(3, 28, 28)),  # a missing channel dim
+        ("images", torch.full((3, 1, 64, 64), float("nan"))),
+        ("tokens", torch.full((3, 7), 10**6)),  # an id past the vocabulary
+        ("tokens", torch.zeros(3, 7)),  # float ids
+        ("boxes", torch.full((3, 3, 4), float("nan"))),
+        ("labels", torch.full((3, 3), 10)),  # no digit 10
+        ("n_objects", torch.full((3,), 9)),  # more objects than boxes
+        ("relations", torch.full((3, 2), 7)),
+        ("captions", "one two"),  # a string, not a list
+        ("captions", ["one"]),  # one caption for three scenes
+        ("vocab", ["zero", "one"]),
+    ],
+)
+def test_digit_captions_validates_its_fields(name, value):
+    with pytest.raises(ValueError, match=name):
+        _digit_caption_fields(**{name: value})()

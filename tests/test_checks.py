@@ -48,3 +48,36 @@ def test_good_values_pass_through():
     ids = torch.tensor([0, 4, -100])
     assert checks.ids_in_range(ids, 5, "targets", allow=(-100,)) is ids
     assert checks.finite(torch.tensor([1.0]), "v").item() == 1.0
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: checks.flag("no", "progress"), "progress"),
+        (lambda: checks.flag(1, "shuffle"), "shuffle"),
+        (lambda: checks.string("", "desc"), "desc"),
+        (lambda: checks.string(["a"], "desc"), "desc"),
+        (lambda: checks.module({"weight": torch.zeros(1)}, "model"), "model"),
+        (lambda: checks.device("gpu0", "device"), "device"),
+        (lambda: checks.device(["cpu"], "device"), "device"),
+        (lambda: checks.same_length(images=torch.zeros(3, 1), tokens=torch.zeros(2, 4)), "images, tokens"),
+        (lambda: checks.finite([1.0, float("nan")], "rewards"), "rewards"),
+        (lambda: checks.ids_in_range(torch.tensor([0]), 0, "tokens"), "size"),
+        (lambda: checks.ids_in_range(torch.tensor([0]), 3, "tokens", allow=-100), "allow"),
+        (lambda: checks.one_of("a", "abc", "mode"), "options"),
+        (lambda: checks.tensor(torch.zeros(2), "x", ndim=2.0), "ndim"),
+        (lambda: checks.tensor(torch.zeros(2), "x", dtype=["float"]), "dtype"),
+    ],
+)
+def test_the_newer_checks_name_the_argument(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must"):
+        call()
+
+
+def test_the_newer_checks_pass_good_values_through():
+    import numpy as np
+
+    assert checks.flag(np.bool_(True), "f") is True and checks.string("x", "s") == "x"
+    linear = torch.nn.Linear(1, 1)
+    assert checks.module(linear, "m") is linear and checks.device("cpu", "d") == torch.device("cpu")
+    assert checks.same_length(a=torch.zeros(3), b=[1, 2, 3]) == 3

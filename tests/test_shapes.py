@@ -63,3 +63,23 @@ def test_shapes_refuse_bad_input(call, name):
 def test_valid_scenes_pass_the_checks():
     check_scenes(_S)
     assert render_scenes(_S).shape == (2, 3, 48, 48)
+
+
+@pytest.mark.parametrize(
+    "fields, name",
+    [
+        ({"color": torch.full_like(_S.color, 99)}, "color"),
+        ({"position": _NAN_POSITION}, "position"),
+        ({"valid": _S.valid.long()}, "valid"),
+        ({"shape": _S.shape[:1]}, "shape"),
+    ],
+)
+def test_a_scenes_record_checks_its_fields_when_built(fields, name):
+    """Scenes validate in __post_init__, so a bad record fails where it is made, not where it is drawn."""
+    with pytest.raises(ValueError, match=rf"scenes\.{name}"):
+        _with(**fields)
+
+
+def test_an_empty_scenes_record_can_be_built_but_not_drawn():
+    empty = _S[torch.zeros(0, dtype=torch.long)]
+    assert len(empty) == 0

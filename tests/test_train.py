@@ -1,6 +1,5 @@
-"""The shared training loop, checkpoints, device choice, and chapter 1's learning test."""
+"""The shared training loop, device choice, and chapter 1's learning test (checkpoints: test_checkpoint.py)."""
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -99,23 +98,6 @@ def test_fit_steps_the_scheduler_per_epoch_or_per_step(generator, interval, expe
         train.fit(model, _toy_loader(generator), optimizer, 1, scheduler=scheduler, scheduler_interval="batch")
 
 
-def test_checkpoint_round_trip(tmp_path, generator):
-    model = nn.Linear(3, 2)
-    optimiser = torch.optim.Adam(model.parameters())
-    model(torch.randn(4, 3, generator=generator)).sum().backward()
-    optimiser.step()
-    path = train.save_checkpoint(tmp_path / "ck" / "m.pt", model, optimiser, epoch=3, note="x")
-    fresh, fresh_opt = nn.Linear(3, 2), torch.optim.Adam(nn.Linear(3, 2).parameters())
-    fresh_opt = torch.optim.Adam(fresh.parameters())
-    meta = train.load_checkpoint(path, fresh, fresh_opt)
-    assert meta == {"epoch": 3, "note": "x"}
-    for a, b in zip(model.parameters(), fresh.parameters()):
-        assert torch.equal(a, b)
-    assert fresh_opt.state_dict()["state"]
-    with pytest.raises(ValueError, match="not a checkpoint"):
-        train.load_checkpoint(tmp_path / "missing.pt", fresh)
-
-
 def test_device_choice_and_override(monkeypatch):
     monkeypatch.setenv("ATTNLIB_DEVICE", "cpu")
     assert train.default_device() == torch.device("cpu")
@@ -178,21 +160,6 @@ def test_glance_and_look_modes():
     assert index.shape == (5,) and log_prob.shape == (5,) and log_prob.requires_grad
 
 
-def _bad_checkpoints(tmp_path):
-    """Files a user might hand to load_checkpoint by mistake: each must be a ValueError naming the file."""
-    model = nn.Linear(3, 2)
-    good = train.save_checkpoint(tmp_path / "good.pt", model, epoch=1)
-    data = good.read_bytes()
-    (tmp_path / "empty.pt").write_bytes(b"")
-    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
-    (tmp_path / "garbage.pt").write_bytes(b"\x00\x01not a checkpoint at all" * 10)
-    torch.save({"weights": model.state_dict()}, tmp_path / "other_dict.pt")
-    torch.save([1, 2, 3], tmp_path / "a_list.pt")
-    train.save_checkpoint(tmp_path / "other_model.pt", nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2)))
-    train.save_checkpoint(tmp_path / "other_shape.pt", nn.Linear(5, 2))
-    return tmp_path
-
-
 def _bad_train_calls():
     """(call(tmp_path), argument the message must name): the mistakes a new user makes."""
     x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
@@ -211,7 +178,6 @@ def _bad_train_calls():
     drop_last = torch.utils.data.DataLoader(data, batch_size=16, drop_last=True)
     empty = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:0], y[:0]), batch_size=4)
     no_len = (b for b in [])  # an iterable without a length that yields nothing
-    ck = lambda name, m=None: lambda p: train.load_checkpoint(_bad_checkpoints(p) / name, m or nn.Linear(3, 2))  # noqa: E731
     return [
         (fit(optimizer=sgd(-0.1)), "lr"),
         (fit(optimizer=sgd(0.0)), "lr"),
@@ -263,23 +229,6 @@ def _bad_train_calls():
         (fit(eval_fn=lambda m: {"acc": "high"}), "eval_fn"),
         (lambda p: train.classification_step(model, (x[:0], y[:0])), "labels"),
         (lambda p: train.to_device(x, "gpu0"), "device"),
-        (ck("missing.pt"), "missing.pt"),
-        (ck("empty.pt"), "empty.pt"),
-        (ck("truncated.pt"), "truncated.pt"),
-        (ck("garbage.pt"), "garbage.pt"),
-        (ck("other_dict.pt"), "other_dict.pt"),
-        (ck("a_list.pt"), "a_list.pt"),
-        (ck("other_model.pt"), r"other_model.pt.*unexpected keys \[0.weight"),
-        (ck("other_shape.pt"), r"other_shape.pt.*weight: model \(2, 3\), checkpoint \(2, 5\)"),
-        (lambda p: train.load_checkpoint(_bad_checkpoints(p) / "good.pt", nn.Linear(3, 2), sgd()), "good.pt"),
-        (lambda p: train.load_checkpoint(_bad_checkpoints(p), nn.Linear(3, 2)), "path"),
-        (lambda p: train.load_checkpoint(_bad_checkpoints(p) / "good.pt", "linear"), "model"),
-        (lambda p: train.save_checkpoint(p / "m.pt", model, acc=np.float64(0.5)), "acc"),
-        (lambda p: train.save_checkpoint(p / "m.pt", model, where=p), "where"),
-        (lambda p: train.save_checkpoint(p / "m.pt", model, cfg={"f": object()}), "cfg"),
-        (lambda p: train.save_checkpoint(p, model), "path"),
-        (lambda p: train.save_checkpoint(p / "m.pt", model.state_dict()), "model"),
-        (lambda p: train.save_checkpoint(p / "m.pt", model, optimizer="sgd"), "optimizer"),
     ]
 
 
@@ -296,15 +245,6 @@ def test_a_misspelled_device_override_is_named(monkeypatch):
     monkeypatch.setenv("ATTNLIB_DEVICE", "gpu")
     with pytest.raises(ValueError, match="ATTNLIB_DEVICE"):
         train.default_device()
-
-
-def test_a_refused_checkpoint_leaves_the_model_unchanged(tmp_path):
-    path = train.save_checkpoint(tmp_path / "m.pt", nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 5)))
-    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 4))
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    with pytest.raises(ValueError, match=r"1.weight: model \(4, 2\), checkpoint \(5, 2\)"):
-        train.load_checkpoint(path, model)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_fit_accepts_a_warm_up_that_starts_the_learning_rate_at_zero(generator):

@@ -107,3 +107,20 @@ def test_viz_and_widgets_refuse_bad_input(call, name):
             call()
     finally:
         plt.close("all")
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: viz.show_images(torch.rand(2, 1, 8, 8), cmap="greys_typo"), "cmap"),
+        (lambda: viz.overlay_heatmap(plt.subplots()[1], torch.rand(8, 8), torch.rand(4, 4), cmap=["gray"]), "cmap"),
+        (lambda: viz.draw_box(plt.subplots()[1], [0, 0, 2, 2], color="limee"), "color"),
+        (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["loss"], size=(4.0,)), "size"),
+        (lambda: viz.plot_history({"a": {"epoch": [1], "loss": [1.0]}}, ["loss"], x=["epoch"]), "x"),
+        (lambda: viz.source_code(viz.show_images, docstring="yes"), "docstring"),
+    ],
+)
+def test_plot_options_are_checked_before_matplotlib_sees_them(call, name):
+    with pytest.raises(ValueError, match=rf"^{name}"):
+        call()
+    plt.close("all")

@@ -284,3 +284,38 @@ def test_clevr_loader_refuses_bad_tables(tmp_path):
         vqa.load_clevr_questions(path, vocab={"<pad>": 0, "<unk>": 5})
     with pytest.raises(ValueError, match="answers"):
         vqa.load_clevr_questions(path, answers={"2": "two"})
+
+
+def _vqa_fields(**change):
+    import dataclasses
+
+    data = vqa.make_vqa_dataset(2, per_scene=2, image_size=32)
+    values = {f.name: getattr(data, f.name) for f in dataclasses.fields(data)}
+    values.update(change)
+    return lambda: vqa.VQAData(**values)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("images", torch.full((2, 3, 32, 32), float("nan"))),
+        ("images", torch.rand(3, 32, 32)),
+        ("scenes", "scenes"),
+        ("questions", torch.full((4, 12), len(vqa.VOCAB))),  # an id equal to the vocabulary size
+        ("questions", torch.zeros(4, 12)),
+        ("lengths", torch.zeros(4, dtype=torch.long)),  # a length of 0 would read word 0
+        ("answers", torch.full((4,), -1)),
+        ("family", torch.full((4,), 10**3)),
+        ("qtype", torch.full((4,), len(vqa.QUESTION_TYPES))),
+        ("scene_index", torch.full((4,), 2)),  # two scenes
+        ("answers", torch.zeros(3, dtype=torch.long)),  # one answer short
+    ],
+)
+def test_vqa_data_validates_its_fields(name, value):
+    with pytest.raises(ValueError, match=name):
+        _vqa_fields(**{name: value})()
+
+
+def test_an_empty_subset_is_still_a_vqa_data():
+    data = vqa.make_vqa_dataset(2, per_scene=2, image_size=32)
+    assert len(data.subset(torch.zeros(len(data), dtype=torch.bool))) == 0

@@ -46,6 +46,8 @@ def _check_mask(mask: torch.Tensor, features: torch.Tensor) -> None:
 def presence(features: torch.Tensor) -> torch.Tensor:
     """Presence of every cell: the L2 norm (not squared) of its feature, Eq. (adahan-presence).
 
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
+
     features: ``(B, N, D)`` -> ``(B, N)``.
     """
     _check_cells(features)
@@ -54,6 +56,8 @@ def presence(features: torch.Tensor) -> torch.Tensor:
 
 def topk_hard_attention(features: torch.Tensor, k: int) -> torch.Tensor:
     """HAN: keep the ``k`` cells of largest presence, Eq. (adahan-topk).
+
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
 
     Parameters
     ----------
@@ -78,6 +82,8 @@ def topk_hard_attention(features: torch.Tensor, k: int) -> torch.Tensor:
 def adaptive_hard_attention(features: torch.Tensor) -> torch.Tensor:
     """AdaHAN: keep the cells whose softmax-normalised presence is at least ``1 / N``, Eq. (adahan-adaptive).
 
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
+
     ``softmax(p)_i >= 1/N`` is the same as ``exp(p_i) >= mean_j exp(p_j)``; the
     latter (with the maximum subtracted) is what is computed, so that a map of
     equal presences keeps every cell exactly and the most present cell is always kept.
@@ -89,6 +95,8 @@ def adaptive_hard_attention(features: torch.Tensor) -> torch.Tensor:
 
 def adaptive_mask(presences: torch.Tensor) -> torch.Tensor:
     """AdaHAN's rule on given scores: keep cell ``i`` when ``softmax(p)_i >= 1 / N``, Eq. (adahan-adaptive).
+
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
 
     :func:`adaptive_hard_attention` calls it on the presences; passing other scores
     (say, the squared presences of the chapter's third exercise) shows how the rule
@@ -106,6 +114,8 @@ def adaptive_mask(presences: torch.Tensor) -> torch.Tensor:
 
 def gather_kept(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pack the kept cells of every example to the front of a batch padded to the largest count.
+
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
 
     Parameters
     ----------
@@ -136,7 +146,10 @@ def gather_kept(features: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tenso
 
 
 def masked_sum_pool(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Sum of the kept cells, Eq. (adahan-sumpool): ``(B, N, D), bool (B, N) -> (B, D)``."""
+    """Sum of the kept cells, Eq. (adahan-sumpool): ``(B, N, D), bool (B, N) -> (B, D)``.
+
+    Finiteness is not checked: a forward path (see :mod:`attnlib.checks`), NaN in gives NaN out.
+    """
     _check_cells(features)
     _check_mask(mask, features)
     return (features * mask.unsqueeze(-1)).sum(dim=1)

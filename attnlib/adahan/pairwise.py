@@ -32,8 +32,7 @@ class PairwiseModule(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        checks.positive_int(dim, "dim")
         self.query, self.key, self.value, self.out = (nn.Linear(dim, dim) for _ in range(4))
         self.scale = 1.0 / math.sqrt(dim)
 
@@ -77,6 +76,8 @@ def pairwise_cost(
 ) -> int:
     """FLOPs of ``module`` over the kept cells of a whole set, measured with :func:`count_flops`.
 
+    Cell values are not read (only shapes and the mask count), so finiteness is not checked.
+
     Examples are cut into batches of ``batch_size``; each batch is gathered with
     :func:`gather_kept` (so it is padded to its largest count of kept cells). With
     ``bucket``, examples are first sorted by their count, so that a batch holds
@@ -89,6 +90,7 @@ def pairwise_cost(
     _check_cells(cells, "cells")
     _check_mask(mask, cells)
     checks.positive_int(batch_size, "batch_size")
+    checks.flag(bucket, "bucket")
     order = torch.sort(mask.sum(1), stable=True).indices if bucket else torch.arange(len(mask))
     total = 0
     for start in range(0, len(order), batch_size):

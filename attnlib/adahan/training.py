@@ -50,6 +50,8 @@ def pretrain_encoder(
     checks.tensor(images, "images", shape=(None, 3, None, None), dtype="float")
     if images.shape[0] < 1:
         raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.finite(images, "images")
+    checks.non_negative_int(seed, "seed")
     checks.positive_int(epochs, "epochs")
     checks.positive_int(batch_size, "batch_size")
     checks.positive_float(lr, "lr")
@@ -105,6 +107,7 @@ def encode_images(encoder: ImageEncoder, images: torch.Tensor, batch_size: int =
     checks.tensor(images, "images", shape=(None, 3, None, None), dtype="float")
     if images.shape[0] < 1:
         raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.finite(images, "images")
     checks.positive_int(batch_size, "batch_size")
     device = next(encoder.parameters()).device
     was_training = encoder.training
@@ -120,6 +123,7 @@ def answer_step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> tuple[torc
     """Cross-entropy step for :func:`attnlib.train.fit` on batches of :class:`attnlib.data.vqa.VQALoader`."""
     if not isinstance(batch, (tuple, list)) or len(batch) != 5:
         raise ValueError("batch must be (images, questions, lengths, answers, scene_index) from a VQALoader")
+    checks.module(model, "model")
     images, questions, lengths, answers, scene_index = batch
     logits = model(images, questions, lengths, scene_index)
     checks.tensor(answers, "answers", shape=(logits.shape[0],), dtype="int")

@@ -76,8 +76,7 @@ def make_canvases(
         raise ValueError(f"canvas_size must be an int >= {max(h, w)}, got {canvas_size!r}")
     if isinstance(n_clutter, bool):
         raise ValueError(f"n_clutter must be a non-negative int, got {n_clutter!r}")
-    if isinstance(clutter_size, bool):
-        raise ValueError(f"clutter_size must be an int, got {clutter_size!r}")
+    checks.positive_int(clutter_size, "clutter_size")  # checked even without clutter: a typo is still a typo
     if clutter_source is not None:
         checks.tensor(clutter_source, "clutter_source", dtype="float")
     if generator is not None and not isinstance(generator, torch.Generator):

@@ -150,6 +150,37 @@ class DigitCaptions:
     captions: list[str]
     vocab: Vocabulary = field(default_factory=lambda: DIGIT_CAPTION_VOCAB)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.vocab, Vocabulary):
+            raise ValueError(f"vocab must be a Vocabulary, got {type(self.vocab).__name__}")
+        checks.tensor(self.images, "images", ndim=4, dtype="float")
+        if self.images.shape[1] != 1:
+            raise ValueError(f"images must be (N, 1, S, S), got {tuple(self.images.shape)}")
+        checks.finite(self.images, "images")
+        checks.tensor(self.tokens, "tokens", ndim=2, dtype="int")
+        checks.ids_in_range(self.tokens, len(self.vocab), "tokens")
+        checks.tensor(self.boxes, "boxes", ndim=3, dtype="float")
+        if self.boxes.shape[-1] != 4:
+            raise ValueError(f"boxes must be (N, K, 4), got {tuple(self.boxes.shape)}")
+        checks.finite(self.boxes, "boxes")
+        k = self.boxes.shape[1]
+        checks.tensor(self.labels, "labels", ndim=2, dtype="int")
+        checks.ids_in_range(self.labels, 10, "labels", allow=(-1,))
+        checks.tensor(self.n_objects, "n_objects", ndim=1, dtype="int")
+        checks.ids_in_range(self.n_objects, k + 1, "n_objects")
+        checks.tensor(self.relations, "relations", ndim=2, dtype="int")
+        checks.ids_in_range(self.relations, len(RELATIONS), "relations", allow=(-1,))
+        if isinstance(self.captions, (str, bytes)) or not isinstance(self.captions, Sequence):
+            raise ValueError(f"captions must be a list of N strings, got {type(self.captions).__name__}")
+        _words(self.captions, "captions")
+        checks.same_length(images=self.images, tokens=self.tokens, boxes=self.boxes, labels=self.labels,
+                           n_objects=self.n_objects, relations=self.relations, captions=self.captions)  # fmt: skip
+        if self.labels.shape[1] != k or self.relations.shape[1] != max(k - 1, 0):
+            raise ValueError(
+                f"labels must be (N, K) and relations (N, K - 1) for boxes (N, K, 4), got labels "
+                f"{tuple(self.labels.shape)}, relations {tuple(self.relations.shape)}, boxes {tuple(self.boxes.shape)}"
+            )
+
     def __len__(self) -> int:
         return self.images.shape[0]
 
@@ -360,6 +391,13 @@ def _caption_tokens(labels: torch.Tensor, rel: torch.Tensor, vocab: Vocabulary) 
 # --------------------------------------------------------------------------- Karpathy-split JSON
 
 
+def _image_root(image_root: object) -> Path:
+    """``Path(image_root)`` if it names a folder, else ValueError: a wrong root would fail only at the first image."""
+    if not isinstance(image_root, (str, Path)) or str(image_root) == "" or not Path(image_root).is_dir():
+        raise ValueError(f"image_root must be the folder holding the images, got {image_root!r}")
+    return Path(image_root)
+
+
 class KarpathyCaptions(torch.utils.data.Dataset):
     """One (image, caption) pair per item from a Karpathy-split JSON file.
 
@@ -376,19 +414,21 @@ class KarpathyCaptions(torch.utils.data.Dataset):
         image_size: int,
         transform: Callable[[torch.Tensor], torch.Tensor] | None,
     ) -> None:
-        if not isinstance(records, list):
-            raise ValueError(f"records must be a list of image records, got {type(records).__name__}")
-        for i, rec in enumerate(records):
-            _check_karpathy_record(rec, i, Path("records"))
         if not isinstance(vocab, Vocabulary):
             raise ValueError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+        if not isinstance(records, list) or not records:
+            got = f"{len(records)} records" if isinstance(records, list) else type(records).__name__
+            raise ValueError(f"records must be a non-empty list of image records, got {got}")
+        _image_root(image_root)
+        for i, rec in enumerate(records):
+            _check_karpathy_record(rec, i, Path("records"))
         checks.positive_int(max_len, "max_len")
         checks.positive_int(image_size, "image_size")
         self.records, self.image_root, self.vocab = records, Path(image_root), vocab
         self.max_len, self.image_size, self.transform = max_len, image_size, transform
         self.pairs = [(i, s) for i, rec in enumerate(records) for s in range(len(rec["sentences"]))]
         self.references = [[" ".join(s["tokens"]) for s in rec["sentences"]] for rec in records]
-        self.paths = [image_root / rec.get("filepath", "") / rec["filename"] for rec in records]
+        self.paths = [self.image_root / rec.get("filepath", "") / rec["filename"] for rec in records]
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -467,7 +507,7 @@ def load_karpathy_captions(
     for name, value in (("json_path", json_path), ("image_root", image_root)):
         if not isinstance(value, (str, Path)):
             raise ValueError(f"{name} must be a str or a Path, got {type(value).__name__}")
-    json_path, image_root = Path(json_path), Path(image_root)
+    json_path, image_root = Path(json_path), _image_root(image_root)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if not json_path.is_file():

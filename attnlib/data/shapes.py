@@ -72,6 +72,9 @@ class Scenes:
     position: torch.Tensor
     valid: torch.Tensor
 
+    def __post_init__(self) -> None:
+        _check_fields(self, "scenes")
+
     def __len__(self) -> int:
         return self.color.shape[0]
 
@@ -193,13 +196,18 @@ def check_scenes(scenes: Scenes, name: str = "scenes") -> None:
     range, ``bool`` validity and finite positions (a NaN position would paint NaN pixels)."""
     if not isinstance(scenes, Scenes):
         raise ValueError(f"{name} must be a Scenes record, got {type(scenes).__name__}")
+    _check_fields(scenes, name)
+    if scenes.color.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one scene, got 0")
+
+
+def _check_fields(scenes: Scenes, name: str) -> None:
+    """The checks of :func:`check_scenes` that also hold for an empty set (run when a Scenes is built)."""
     for field in ("color", "shape", "size", "position", "valid"):
         checks.tensor(getattr(scenes, field), f"{name}.{field}")
-    if scenes.color.ndim >= 1 and scenes.color.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one scene, got 0")
     if scenes.color.ndim != 2 or scenes.position.shape != scenes.color.shape + (2,):
         raise ValueError(
-            f"{name} must hold (B, M) attributes and (B, M, 2) positions, got {tuple(scenes.color.shape)} "
+            f"{name}.color must be (B, M) and {name}.position (B, M, 2), got {tuple(scenes.color.shape)} "
             f"and {tuple(scenes.position.shape)}"
         )
     for field, values in (("color", COLOR_NAMES), ("shape", SHAPES), ("size", SIZES)):

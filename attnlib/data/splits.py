@@ -28,6 +28,8 @@ SPLITS = ("train", "val", "test")
 
 def check_split(split: str, allowed: tuple[str, ...] = SPLITS, name: str = "split") -> str:
     """Return ``split`` if it is one of ``allowed``, else raise a ValueError naming ``name``."""
+    if not isinstance(allowed, (tuple, list)) or not allowed or not all(isinstance(a, str) for a in allowed):
+        raise ValueError(f"allowed must be a non-empty tuple of split names, got {allowed!r}")
     if not isinstance(split, str) or split not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {split!r}")
     return split

@@ -129,6 +129,24 @@ class VQAData:
     qtype: torch.Tensor
     scene_index: torch.Tensor
 
+    def __post_init__(self) -> None:
+        checks.tensor(self.images, "images", ndim=4, dtype="float")
+        checks.finite(self.images, "images")
+        if not isinstance(self.scenes, Scenes):
+            raise ValueError(f"scenes must be a Scenes record, got {type(self.scenes).__name__}")
+        checks.same_length(images=self.images, scenes=self.scenes.color)
+        checks.tensor(self.questions, "questions", ndim=2, dtype="int")
+        checks.ids_in_range(self.questions, len(VOCAB), "questions")
+        for name, size in (("answers", len(ANSWERS)), ("family", len(FAMILY_NAMES)),
+                           ("qtype", len(QUESTION_TYPES)), ("scene_index", self.images.shape[0])):  # fmt: skip
+            checks.tensor(getattr(self, name), name, ndim=1, dtype="int")
+            checks.ids_in_range(getattr(self, name), size, name)
+        checks.tensor(self.lengths, "lengths", ndim=1, dtype="int")
+        checks.same_length(questions=self.questions, lengths=self.lengths, answers=self.answers, family=self.family,
+                           qtype=self.qtype, scene_index=self.scene_index)  # fmt: skip
+        if self.lengths.numel() and not bool(((self.lengths >= 1) & (self.lengths <= self.questions.shape[1])).all()):
+            raise ValueError(f"lengths must lie in [1, {self.questions.shape[1]}] (the padded question length)")
+
     def __len__(self) -> int:
         return self.questions.shape[0]
 
@@ -408,8 +426,9 @@ class VQALoader:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if len(data) < 1:
             raise ValueError("data must hold at least one question, got 0")
-        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-            raise ValueError(f"seed must be an int, got {seed!r}")
+        if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        checks.flag(shuffle, "shuffle")
         if images is not None and not isinstance(images, torch.Tensor):
             raise ValueError(f"images must be a tensor (S, ...) or None, got {type(images).__name__}")
         if images is not None and images.shape[0] != data.images.shape[0]:
@@ -441,6 +460,7 @@ def accuracy_by_type(predictions: torch.Tensor, data: VQAData) -> dict[str, floa
         raise ValueError("data must hold at least one question, got 0")
     if predictions.shape != data.answers.shape:
         raise ValueError(f"predictions must be {tuple(data.answers.shape)}, got {tuple(predictions.shape)}")
+    checks.ids_in_range(predictions, len(ANSWERS), "predictions")
     right = (predictions.cpu() == data.answers).float()
     out = {"all": right.mean().item()}
     for t, name in enumerate(QUESTION_TYPES):

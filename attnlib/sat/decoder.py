@@ -94,6 +94,7 @@ class SATDecoder(nn.Module):
         checks.positive_ints(
             feature_dim=feature_dim, embed_dim=embed_dim, hidden_dim=hidden_dim, attention_dim=attention_dim
         )
+        checks.flag(gate, "gate")
         if checks.probability(dropout, "dropout") == 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.vocab_size, self.feature_dim, self.hidden_dim = vocab_size, feature_dim, hidden_dim

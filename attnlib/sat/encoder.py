@@ -32,7 +32,7 @@ class _Flatten(nn.Module):
 
     def __init__(self, coordinates: bool) -> None:
         super().__init__()
-        self.coordinates = coordinates
+        self.coordinates = checks.flag(coordinates, "coordinates")
 
     def forward(self, maps: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = maps.shape
@@ -140,6 +140,8 @@ class TorchvisionEncoder(nn.Module):
         super().__init__()
         import torchvision
 
+        checks.flag(trainable, "trainable")
+        checks.flag(coordinates, "coordinates")
         if not isinstance(name, str) or not hasattr(torchvision.models, name):
             raise ValueError(f"name must be a torchvision.models constructor, got {name!r}")
         net = getattr(torchvision.models, name)(weights=weights)

@@ -36,6 +36,7 @@ def caption_nll(logits: torch.Tensor, targets: torch.Tensor, pad: int = 0) -> to
         raise ValueError(f"logits must hold at least one caption and one step, got {tuple(logits.shape)}")
     checks.non_negative_int(pad, "pad")
     checks.ids_in_range(targets, logits.shape[-1], "targets", allow=(pad,))
+    checks.finite(logits, "logits")
     nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad, reduction="none")
     return nll.sum(1)
 
@@ -58,6 +59,7 @@ def doubly_stochastic_penalty(
     if alphas.shape[0] < 1:
         raise ValueError(f"alphas must hold at least one caption, got {tuple(alphas.shape)}")
     checks.non_negative_float(weight, "weight")
+    checks.finite(alphas, "alphas")
     if step_mask is not None:
         checks.tensor(step_mask, "step_mask", shape=tuple(alphas.shape[:2]), dtype="bool")
         alphas = alphas * step_mask[..., None].to(alphas.dtype)
@@ -109,6 +111,9 @@ def hard_attention_loss(
     checks.tensor(log_probs, "log_probs", dtype="float")
     checks.tensor(entropies, "entropies", dtype="float")
     checks.tensor(sampled, "sampled", dtype="bool")
+    checks.flag(reward_to_go, "reward_to_go")
+    checks.finite(log_probs, "log_probs")
+    checks.finite(entropies, "entropies")
     if log_probs.shape != targets.shape or entropies.shape != targets.shape or sampled.shape != targets.shape:
         raise ValueError(
             f"log_probs, entropies and sampled must all be {tuple(targets.shape)}, got "
@@ -120,7 +125,7 @@ def hard_attention_loss(
         raise ValueError(f"baseline must be a MovingAverageBaseline or None, got {type(baseline).__name__}")
     if reward_to_go and baseline is not None and baseline.steps is None:
         raise ValueError("baseline must be a per-step MovingAverageBaseline(steps=...) when reward_to_go is set")
-    nll = caption_nll(logits, targets, pad)
+    nll = caption_nll(logits, targets, pad)  # checks logits (finite) and targets (ids)
     steps = targets != pad
     if reward_to_go:
         word_nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad, reduction="none")  # (B, T)

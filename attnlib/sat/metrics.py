@@ -54,6 +54,9 @@ def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]] | Seque
     _pairs(predictions, references)
     if not isinstance(n_gram, int) or isinstance(n_gram, bool) or not 1 <= n_gram <= 4:
         raise ValueError(f"n_gram must be an int in 1..4, got {n_gram!r}")
+    for i, r in enumerate(references):
+        if not isinstance(r, (str, Sequence)) or isinstance(r, bytes):
+            raise ValueError(f"references[{i}] must be a string or a non-empty list of strings, got {r!r}")
     refs = [[r] if isinstance(r, str) else list(r) for r in references]
     for i, ref in enumerate(refs):
         if not ref or not all(isinstance(r, str) for r in ref):
@@ -66,6 +69,7 @@ def attention_peaks(alphas: torch.Tensor, grid: tuple[int, int], image_size: tup
     h, w = _pair(grid, "grid")
     _pair(image_size, "image_size")
     checks.tensor(alphas, "alphas", ndim=3, dtype="float")
+    checks.finite(alphas, "alphas")
     if alphas.shape[-1] != h * w:
         raise ValueError(f"alphas must be (B, T, {h * w}) for a {h} x {w} grid, got {tuple(alphas.shape)}")
     peak = alphas.argmax(-1)
@@ -112,6 +116,8 @@ def attention_localisation(
     """
     checks.tensor(alphas, "alphas", ndim=3, dtype="float")
     checks.tensor(tokens, "tokens", shape=tuple(alphas.shape[:2]), dtype="int")
+    if tokens.numel() and int(tokens.min()) < 0:
+        raise ValueError(f"tokens must hold ids >= 0, got {int(tokens.min())}")
     checks.tensor(boxes, "boxes", shape=(tokens.shape[0], None, 4), dtype="float")
     checks.finite(boxes, "boxes")
     checks.tensor(n_objects, "n_objects", shape=(tokens.shape[0],), dtype="int")
@@ -121,11 +127,15 @@ def attention_localisation(
         raise ValueError(f"n_objects must lie in [0, {boxes.shape[1]}] (the boxes per image)")
     if isinstance(object_ids, torch.Tensor):
         checks.tensor(object_ids, "object_ids", ndim=1, dtype="int")
-    elif isinstance(object_ids, (str, bytes)) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in object_ids
+    elif (
+        isinstance(object_ids, (str, bytes))
+        or not isinstance(object_ids, Sequence)
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in object_ids)
     ):
         raise ValueError(f"object_ids must be a list of int token ids, got {object_ids!r}")
-    ids = torch.as_tensor(object_ids, device=tokens.device)
+    ids = torch.as_tensor(object_ids, device=tokens.device, dtype=torch.long)
+    if ids.numel() == 0 or int(ids.min()) < 0:
+        raise ValueError(f"object_ids must hold at least one token id, all >= 0, got {object_ids!r}")
     is_object = torch.isin(tokens, ids)
     which = is_object.long().cumsum(1) - 1  # index of the object this word names
     valid = is_object & (which < n_objects[:, None].to(tokens.device))

@@ -92,6 +92,7 @@ def encode_images(encoder: nn.Module, images: torch.Tensor, batch_size: int = 25
     checks.tensor(images, "images", ndim=4, dtype="float")
     if images.shape[0] < 1:
         raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.finite(images, "images")
     checks.positive_int(batch_size, "batch_size")
     was_training = encoder.training
     encoder.eval()
@@ -125,6 +126,8 @@ def make_train_step(
     example one that starts at 1 (soft attention) and falls to the authors' 0.5.
     """
     checks.one_of(attention, ("soft", "hard"), "attention")
+    checks.flag(use_baseline, "use_baseline")
+    checks.flag(reward_to_go, "reward_to_go")
     checks.non_negative_float(doubly_stochastic, "doubly_stochastic")
     checks.non_negative_float(entropy_weight, "entropy_weight")
     checks.non_negative_float(reinforce_weight, "reinforce_weight")
@@ -200,6 +203,8 @@ def generate(
     if not isinstance(images, torch.Tensor) or images.ndim not in (3, 4) or images.shape[0] < 1:
         got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a non-empty batch (B, C, H, W) or annotations (B, L, D), got {got}")
+    checks.tensor(images, "images", dtype="float")
+    checks.finite(images, "images")  # once per call, not per decoding step
     vocab_size = model.decoder.vocab_size
     for name, value in (("start", start), ("end", end), ("pad", pad)):
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < vocab_size:

@@ -49,6 +49,7 @@ class PretrainHead(nn.Module):
         super().__init__()
         if checks.positive_int(num_classes, "num_classes") < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
+        checks.flag(offsets, "offsets")
         if not isinstance(encoder, nn.Module) or not hasattr(encoder, "out_dim"):
             raise ValueError(f"encoder must be an nn.Module with an out_dim attribute, got {type(encoder).__name__}")
         self.encoder = encoder
@@ -75,7 +76,8 @@ def shift_in_frame(images: torch.Tensor, shifts: torch.Tensor, pad: int) -> torc
     Parameters
     ----------
     images
-        ``(N, C, H, W)``.
+        ``(N, C, H, W)``, any dtype; pixel values are not read (finiteness is not checked: this runs on
+        every training batch, see :mod:`attnlib.checks`).
     shifts
         ``(N, 2)`` integer ``(dx, dy)`` with ``|dx|, |dy| <= pad``: the content moves ``dx`` pixels right
         and ``dy`` pixels down.
@@ -91,9 +93,7 @@ def shift_in_frame(images: torch.Tensor, shifts: torch.Tensor, pad: int) -> torc
     checks.tensor(shifts, "shifts", shape=(images.shape[0], 2), dtype="int")
     checks.non_negative_int(pad, "pad")
     if (shifts.abs() > pad).any():
-        raise ValueError(
-            f"pad must be >= 0 and >= every |shift|, got pad={pad}, largest shift {int(shifts.abs().max())}"
-        )
+        raise ValueError(f"shifts must lie in [-pad, pad] = [-{pad}, {pad}], got a shift of {int(shifts.abs().max())}")
     framed = F.pad(images, (pad, pad, pad, pad))
     height, width = framed.shape[-2:]
     # output pixel (i, j) reads input pixel (i - dy, j - dx); the zero border makes the wrap harmless
@@ -153,6 +153,8 @@ def offset_loss(predicted: torch.Tensor, target: torch.Tensor, radius: float = 1
     """
     checks.tensor(predicted, "predicted", dtype="float")
     checks.tensor(target, "target", dtype="float")
+    checks.finite(predicted, "predicted")
+    checks.finite(target, "target")
     checks.positive_float(radius, "radius")
     if predicted.shape != target.shape or predicted.ndim != 3 or predicted.shape[-1] != 2:
         raise ValueError(
