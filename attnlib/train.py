@@ -368,6 +368,9 @@ def fit(
     if max_seconds is not None:
         max_seconds = checks.positive_float(max_seconds, "max_seconds")
     checks.one_of(scheduler_interval, ("epoch", "step"), "scheduler_interval")
+    if progress is not None:
+        progress = checks.flag(progress, "progress")
+    checks.string(desc, "desc")
     if keep_best is not None and not isinstance(keep_best, str):
         raise ValueError(f"keep_best must be None or the name of a number eval_fn returns, got {keep_best!r}")
     if keep_best is not None and eval_fn is None:

@@ -76,6 +76,7 @@ _INT_BOXES = "integer pixel boxes are boxes (IoU is computed in float)"
 _INT_REWARD = "integer rewards (0 / 1 for wrong / right) are rewards"
 _BROADCAST = "documented: rewards broadcast over leading (sample) dims"
 _ANY_SHAPE = "documented: any shape"
+_SCORE = "documented: a difficulty is any finite number, int or float (a score, not an id)"
 _PLOT = "a plot shows what it is given: matplotlib draws NaN / inf pixels blank"
 ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.budget.announce", "data", "*"): _FREE_TEXT,
@@ -175,6 +176,16 @@ ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.rec.box_losses", "target_xyxy", "int dtype"): _INT_BOXES,
     ("attnlib.rec.evaluate_rec", "boxes", "int dtype"): _INT_BOXES,
     ("attnlib.train.accuracy", "logits", "int dtype"): "integer scores have an argmax",
+    ("attnlib.train.fit", "desc", "misspelt option"): _FREE_TEXT,
+    ("attnlib.r2am.receptive_field", "layers", "empty"): "documented: no layer is the base case r_0 = 1 of "
+    "Eq. (r2am-rf) (a pixel sees itself; tests/test_r2am.py asserts it)",
+    ("attnlib.data.refexp.hardest", "difficulty", "id far out of range"): _SCORE,
+    ("attnlib.data.refexp.hardest", "difficulty", "negative id"): _SCORE,
+    ("attnlib.data.refexp.hardest", "difficulty", "float dtype"): _SCORE,
+    ("attnlib.rec.difficulty", "mu", "negative"): "documented: mu is any finite number (the loss at which d = 1)",
+    ("attnlib.rec.self_paced_loss", "mu", "negative"): "documented: mu is any finite number (the loss at which d = 1)",
+    ("attnlib.rec.RECModel", "group_layers", "zero"): "documented: 0 CA2M layers per group is the ablation without "
+    "grouped interaction",
     ("attnlib.sat.attention_localisation", "tokens", "id far out of range"): "no vocabulary size is passed; an "
     "unknown id is simply not an object word",
 }

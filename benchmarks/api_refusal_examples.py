@@ -222,6 +222,14 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.data.longrange.make_longrange": lambda t: {"n": 2, "seed": 0},
     "attnlib.data.refexp.make_refexp": lambda t: {"n": 2, "image_size": 32},
     "attnlib.data.refexp.decode": lambda t: {"tokens": _refexp_batch().tokens},
+    "attnlib.data.refexp.expression_difficulty": lambda t: (
+        lambda d: {"scenes": d.scenes, "target": d.target, "kind": d.kind}
+    )(_refexp_batch()),  # fmt: skip
+    "attnlib.data.refexp.hardest": lambda t: {
+        "difficulty": torch.tensor([0, 2, 1, 3]),
+        "tiebreak": torch.tensor([0.1, 0.3, 0.2, 0.4]),
+        "fraction": 0.5,
+    },  # fmt: skip
     "attnlib.data.refexp.interpret": lambda t: {"expression": "the red circle", "scenes": _scenes(), "index": 0},
     "attnlib.data.refexp.target_boxes": lambda t: {"scenes": _scenes(), "target": torch.tensor([0, 0])},
     "attnlib.data.refexp.target_cells": lambda t: {
@@ -364,7 +372,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.rec.sigma_descent": lambda t: {
         "l1": torch.rand(4),
         "giou": torch.rand(4),
-        "form": "bounded",
+        "form": "easy_first",
         "steps": 2,
     },  # fmt: skip
     # reinforce

@@ -457,6 +457,19 @@ def _r2am_bad_calls():
         "monotonicity tensor": (lambda: attention_monotonicity(torch.rand(2, 3, 4)), "alphas"),
         "monotonicity rank": (lambda: attention_monotonicity([torch.rand(3)]), "alphas"),
         "evaluate mismatch": (lambda: evaluate_ocr(model, images, ["ab"]), "images"),
+        # issue 24 follow-up: flags, NaN images at the entry points, NaN logits in the CTC loss, empty lists
+        "word encoder context str": (lambda: WordEncoder(context="no"), "context"),
+        "word encoder context 2": (lambda: WordEncoder(context=2), "context"),
+        "block tied str": (lambda: block_parameters(4, 2, tied="no"), "tied"),
+        "block recurrent 2": (lambda: block_parameters(4, 2, recurrent=2), "recurrent"),
+        "train progress str": (lambda: train_ocr(model, images, words, 1, progress="no"), "progress"),
+        "train images nan": (lambda: train_ocr(model, images * nan, words, 1), "images"),
+        "recognise images nan": (lambda: recognise(model, images * nan), "images"),
+        "recognise images inf": (lambda: recognise(model, images * float("inf")), "images"),
+        "evaluate images nan": (lambda: evaluate_ocr(model, images * nan, words), "images"),
+        "ctc logits nan": (lambda: ctc_loss(torch.full((2, 12, len(VOCAB)), nan), tokens), "column_logits"),
+        "monotonicity empty": (lambda: attention_monotonicity([]), "alphas"),
+        "encode_words empty list": (lambda: encode_words([]), "words"),
     }
 
 

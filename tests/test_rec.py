@@ -449,7 +449,33 @@ _REC_BAD = [
     (lambda: standardise_cells(torch.rand(1, 1, 4)), "train"),
     (lambda: standardise_cells(torch.ones(2, 3, 4, dtype=torch.long)), "train"),
     (lambda: standardise_cells(torch.rand(2, 3, 4), torch.rand(2, 3, 5)), "others"),
+    # issue 24 follow-up: a model that is not a module, NaN images at the entry points, NaN cell losses
+    (lambda: cost("model", _IMG, _TOK), "model"),
+    (lambda: evaluate_rec(_tiny().state_dict(), _IMG, _TOK, _BOX), "model"),
+    (lambda: predict_boxes("model", _IMG, _TOK), "model"),
+    (lambda: predict_boxes(_tiny(), _IMG * float("nan"), _TOK), "images"),
+    (lambda: evaluate_rec(_tiny(), _IMG * float("inf"), _TOK, _BOX), "images"),
+    (lambda: cost(_tiny(), _IMG * float("nan"), _TOK), "images"),
+    (lambda: predict_boxes(_NanBoxes(), _IMG, _TOK), "predicted boxes"),
+    (lambda: cell_loss(torch.full((2, 4), float("nan")), torch.full((2, 4), 0.25)), "cell_logits"),
+    (lambda: cell_loss(torch.rand(2, 4), torch.full((2, 4), float("nan"))), "cells"),
+    (lambda: encode_cells(VisualEncoder(8, (4, 4, 4), 2), CellHeads(12), _IMG * float("nan")), "images"),
+    (lambda: pretrain_visual(VisualEncoder(8, (4, 4, 4), 2), _IMG, _SCENES, epochs=True), "epochs"),
+    (lambda: train_rec(_tiny(), _train_set(), sigma_init=float("nan")), "sigma_init"),
+    (lambda: train_rec(_tiny(), _train_set(), lam=-1.0), "lam"),
+    (lambda: train_rec(_tiny(), _train_set(), sigma_min="1"), "sigma_min"),
 ]
+
+
+class _NanBoxes(nn.Module):
+    """A model whose boxes are NaN whatever its (finite) input: the message names the predicted boxes."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, images, tokens):
+        return torch.full((images.shape[0], 4), float("nan")) + self.w
 
 
 @pytest.mark.parametrize("call, name", _REC_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_REC_BAD)])

@@ -10,6 +10,7 @@ from attnlib.data.refexp import (
     KINDS,
     PAD,
     VOCAB,
+    RefExp,
     decode,
     expression_difficulty,
     hardest,
@@ -155,6 +156,15 @@ def test_refcoco_loader_bad_inputs(tmp_path):
     _write_fixture(tmp_path)
     with pytest.raises(ValueError, match="split"):
         load_refcoco(tmp_path, "testZ")
+    # a misspelt or empty file name names its argument; a list is refused, not a TypeError from Path
+    with pytest.raises(ValueError, match="refs_file.*not found"):
+        load_refcoco(tmp_path, "train", refs_file="refs(unk).p")
+    with pytest.raises(ValueError, match="instances_file.*not found"):
+        load_refcoco(tmp_path, "train", instances_file="instance.json")
+    for name in ("refs_file", "instances_file"):
+        for bad in ("", ["refs(unc).p"]):
+            with pytest.raises(ValueError, match=name):
+                load_refcoco(tmp_path, "train", **{name: bad})
     (tmp_path / "refs(unc).p").write_bytes(pickle.dumps(torch.nn.Identity))
     with pytest.raises(pickle.UnpicklingError):
         load_refcoco(tmp_path, "train")
@@ -192,7 +202,29 @@ _REFEXP_BAD = [
     (lambda: target_boxes(_DATA.images, _DATA.target), "scenes"),
     (lambda: target_cells(_DATA.scenes, torch.tensor([0, 1, 9]), 48, 6), "target"),
     (lambda: target_cells(_DATA.scenes, _DATA.target, "48", 6), "image_size"),
+    # issue 24 follow-up: the RefExp record checks its fields
+    (lambda: _refexp(images=_DATA.images.tolist()), "images"),
+    (lambda: _refexp(images=_DATA.images[:, :1]), "images"),
+    (lambda: _refexp(images=_DATA.images.clone().fill_(float("nan"))), "images"),
+    (lambda: _refexp(images=_DATA.images.long()), "images"),
+    (lambda: _refexp(tokens=_DATA.tokens.float()), "tokens"),
+    (lambda: _refexp(tokens=_DATA.tokens.clone().fill_(len(VOCAB))), "tokens"),
+    (lambda: _refexp(tokens=_DATA.tokens[:2]), "tokens"),
+    (lambda: _refexp(boxes=_DATA.boxes.clone().fill_(float("nan"))), "boxes"),
+    (lambda: _refexp(boxes=_DATA.boxes[:, :2]), "boxes"),
+    (lambda: _refexp(target=_DATA.target + 9), "target"),
+    (lambda: _refexp(target=_DATA.target.float()), "target"),
+    (lambda: _refexp(kind=_DATA.kind - 7), "kind"),
+    (lambda: _refexp(kind=_DATA.kind[0]), "kind"),
+    (lambda: _refexp(scenes=None), "scenes"),
+    (lambda: hardest(torch.tensor([0.0, float("nan")])), "difficulty"),
 ]
+
+
+def _refexp(**fields):
+    """A RefExp with ``fields`` replacing those of ``_DATA``."""
+    return RefExp(**{**{f: getattr(_DATA, f) for f in ("images", "tokens", "boxes", "target", "kind", "scenes")},
+                     **fields})  # fmt: skip
 
 
 @pytest.mark.parametrize("call, name", _REFEXP_BAD, ids=[f"{i}-{n}" for i, (_, n) in enumerate(_REFEXP_BAD)])

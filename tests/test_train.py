@@ -229,6 +229,10 @@ def _bad_train_calls():
         (fit(eval_fn=lambda m: {"acc": "high"}), "eval_fn"),
         (lambda p: train.classification_step(model, (x[:0], y[:0])), "labels"),
         (lambda p: train.to_device(x, "gpu0"), "device"),
+        (fit(progress="no"), "progress"),
+        (fit(progress=2), "progress"),
+        (fit(desc=["train"]), "desc"),
+        (fit(desc=""), "desc"),
     ]
 
 

@@ -8,6 +8,7 @@ from PIL import Image
 from attnlib.data.words import (
     ALPHABET,
     FONT_FILES,
+    WordImages,
     _augment,
     english_words,
     font_paths,
@@ -289,7 +290,40 @@ _BAD_WORDS = {
     "load label_file None": (lambda: load_scene_text(None), "label_file"),
     "make render option typo": (lambda: make_words(2, rotaton=3.0), "rotaton"),
     "make rotation nan": (lambda: make_words(2, rotation=_NAN), "rotation"),
+    # issue 24 follow-up
+    "make n 0": (lambda: make_words(0), "n"),
+    "random n 0": (lambda: random_strings(0), "n"),
+    "random seed -1": (lambda: random_strings(3, seed=-1), "seed"),
+    "render seed -1": (lambda: render_words(["ab"], seed=-1), "seed"),
+    "split seed -1": (lambda: split_words(["ab", "cd", "ef", "gh"], seed=-1), "seed"),
+    "make seed -1": (lambda: make_words(2, seed=-1), "seed"),
+    "render empty list": (lambda: render_words([]), "words"),
+    "load lowercase str": (lambda: load_scene_text("labels.txt", lowercase="no"), "lowercase"),
+    "load lowercase 2": (lambda: load_scene_text("labels.txt", lowercase=2), "lowercase"),
+    "record images list": (lambda: _word_images(images=_WORDS.images.tolist()), "images"),
+    "record images rgb": (lambda: _word_images(images=_WORDS.images.expand(-1, 3, -1, -1)), "images"),
+    "record images nan": (lambda: _word_images(images=_WORDS.images * _NAN), "images"),
+    "record images int": (lambda: _word_images(images=_WORDS.images.long()), "images"),
+    "record words str": (lambda: _word_images(words="ab"), "words"),
+    "record words ints": (lambda: _word_images(words=[0, 1]), "words"),
+    "record words short": (lambda: _word_images(words=["ab"]), "words"),
+    "record fonts out of range": (lambda: _word_images(fonts=_WORDS.fonts + len(FONT_FILES)), "fonts"),
+    "record fonts -2": (lambda: _word_images(fonts=_WORDS.fonts * 0 - 2), "fonts"),
+    "record fonts float": (lambda: _word_images(fonts=_WORDS.fonts.float()), "fonts"),
 }
+
+_WORDS = render_words(["ab", "cd"], height=16, width=32, seed=0)
+
+
+def _word_images(**fields):
+    """A WordImages with ``fields`` replacing those of ``_WORDS``."""
+    return WordImages(**{"images": _WORDS.images, "words": _WORDS.words, "fonts": _WORDS.fonts, **fields})
+
+
+def test_word_images_accept_loaded_crops_and_empty_sets():
+    crops = WordImages(torch.rand(2, 1, 8, 16), ["ab", "Hi!"], torch.full((2,), -1))  # loaded crops: font -1
+    assert len(crops) == 2
+    assert len(WordImages(torch.rand(0, 1, 8, 16), [], torch.zeros(0, dtype=torch.long))) == 0
 
 
 @pytest.mark.parametrize("case", sorted(_BAD_WORDS))

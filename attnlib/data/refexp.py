@@ -28,6 +28,7 @@ import torch
 from torchvision.ops import box_convert
 
 from attnlib import checks
+from attnlib.boxes import check_boxes
 from attnlib.data.shapes import (
     COLOR_NAMES,
     SHAPES,
@@ -95,6 +96,26 @@ class RefExp:
     target: torch.Tensor
     kind: torch.Tensor
     scenes: Scenes
+
+    def __post_init__(self) -> None:
+        checks.tensor(self.images, "images", ndim=4, dtype="float")
+        if self.images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got {tuple(self.images.shape)}")
+        checks.finite(self.images, "images")
+        checks.tensor(self.tokens, "tokens", ndim=2, dtype="int")
+        checks.ids_in_range(self.tokens, len(VOCAB), "tokens")
+        checks.tensor(self.boxes, "boxes", ndim=2, dtype="float")
+        check_boxes(self.boxes, "boxes")
+        checks.tensor(self.kind, "kind", ndim=1, dtype="int")
+        checks.ids_in_range(self.kind, len(KINDS), "kind")
+        checks.tensor(self.target, "target", ndim=1, dtype="int")
+        if not isinstance(self.scenes, Scenes):
+            raise ValueError(f"scenes must be a Scenes record, got {type(self.scenes).__name__}")
+        checks.same_length(
+            images=self.images, tokens=self.tokens, boxes=self.boxes, target=self.target, kind=self.kind,
+            scenes=self.scenes.color,
+        )  # fmt: skip
+        checks.ids_in_range(self.target, self.scenes.valid.shape[1], "target")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -190,7 +211,7 @@ def hardest(difficulty: torch.Tensor, tiebreak: torch.Tensor | None = None, frac
     Parameters
     ----------
     difficulty
-        ``(B,)`` numbers (:func:`expression_difficulty`).
+        ``(B,)`` finite numbers, int or float (:func:`expression_difficulty`, or any score).
     tiebreak
         ``(B,)`` float or None.
     fraction
@@ -199,6 +220,7 @@ def hardest(difficulty: torch.Tensor, tiebreak: torch.Tensor | None = None, frac
     checks.tensor(difficulty, "difficulty", ndim=1)
     if difficulty.shape[0] == 0:
         raise ValueError("difficulty must hold at least one sample, got (0,)")
+    checks.finite(difficulty, "difficulty")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
         raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
     order = torch.arange(difficulty.shape[0])
@@ -517,11 +539,13 @@ def load_refcoco(
         raise ValueError(f"root must be a path, got {type(root).__name__}")
     if not isinstance(split, str):
         raise ValueError(f"split must be a str, got {split!r}")
+    checks.string(refs_file, "refs_file")
+    checks.string(instances_file, "instances_file")
     root = Path(root)
     refs_path, inst_path = root / refs_file, root / instances_file
-    for path in (refs_path, inst_path):
+    for name, path in (("refs_file", refs_path), ("instances_file", inst_path)):
         if not path.is_file():
-            raise ValueError(f"{path} not found; expected the refer toolkit's files under root={str(root)!r}")
+            raise ValueError(f"{name}: {path} not found; expected the refer toolkit's files under root={str(root)!r}")
     refs = _read(refs_path)
     if not isinstance(refs, list):
         raise ValueError(f"{refs_path} must hold a list of refs, got {type(refs).__name__}")

@@ -72,6 +72,16 @@ class WordImages:
     words: list[str]
     fonts: torch.Tensor
 
+    def __post_init__(self) -> None:
+        checks.tensor(self.images, "images", ndim=4, dtype="float")
+        if self.images.shape[1] != 1:
+            raise ValueError(f"images must be (N, 1, H, W) grayscale, got {tuple(self.images.shape)}")
+        checks.finite(self.images, "images")
+        _word_list(self.words, "words")
+        checks.tensor(self.fonts, "fonts", ndim=1, dtype="int")
+        checks.ids_in_range(self.fonts, len(FONT_FILES), "fonts", allow=(-1,))
+        checks.same_length(images=self.images, words=self.words, fonts=self.fonts)
+
     def __len__(self) -> int:
         return len(self.words)
 
@@ -123,8 +133,8 @@ def split_words(
 
 
 def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) -> list[str]:
-    """``n`` strings of uniformly random lengths ``min_len..max_len`` and uniformly random letters."""
-    checks.non_negative_int(n, "n")
+    """``n >= 1`` strings of uniformly random lengths ``min_len..max_len`` and uniformly random letters."""
+    checks.positive_int(n, "n")
     _seed(seed)
     checks.positive_int(min_len, "min_len")
     checks.positive_int(max_len, "max_len")
@@ -137,9 +147,10 @@ def random_strings(n: int, min_len: int = 3, max_len: int = 8, seed: int = 0) ->
 
 
 def _seed(seed: object) -> None:
-    """ValueError unless ``seed`` is an int (``None`` would draw a fresh, irreproducible stream)."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    """ValueError unless ``seed`` is a non-negative int (``None`` would draw a fresh, irreproducible stream;
+    numpy refuses a negative seed without naming it)."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
 
 
 def _word_list(words: object, name: str) -> None:
@@ -229,9 +240,10 @@ def render_words(
     from PIL import Image
 
     _word_list(words, "words")
+    if not words:
+        raise ValueError("words must hold at least one word, got an empty list")
     _check_size(height, width)
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    _seed(seed)
     fonts = tuple(range(len(FONT_FILES))) if fonts is None else tuple(fonts)
     if not fonts or any(not isinstance(f, int) or isinstance(f, bool) or not 0 <= f < len(FONT_FILES) for f in fonts):
         raise ValueError(f"fonts must be non-empty indices into FONT_FILES (0..{len(FONT_FILES) - 1}), got {fonts}")
@@ -332,7 +344,7 @@ def make_words(
     val_fraction: float = 0.1,
     **render: float,
 ) -> WordImages:
-    """``n`` rendered words from ``source`` (one of :data:`SOURCES`) for ``split`` (``"train"``, ``"val"``
+    """``n >= 1`` rendered words from ``source`` (one of :data:`SOURCES`) for ``split`` (``"train"``, ``"val"``
     or ``"test"``).
 
     English words are drawn uniformly from the ``split`` list of :func:`split_words` (a fixed split, the
@@ -343,10 +355,8 @@ def make_words(
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     check_split(split)
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    checks.positive_int(n, "n")
+    _seed(seed)
     allowed = ("fonts", "sizes", "spacing", "rotation", "shear", "blur", "texture", "noise")
     for key in render:
         if key not in allowed:
@@ -459,6 +469,7 @@ def load_scene_text(
     from PIL import Image
 
     _check_size(height, width)
+    lowercase = checks.flag(lowercase, "lowercase")
     if not isinstance(label_file, (str, Path)) or root is not None and not isinstance(root, (str, Path)):
         raise ValueError(f"label_file and root must be paths, got {label_file!r} and {root!r}")
     checks.one_of(format, LABEL_FORMATS, "format")

@@ -118,6 +118,8 @@ def block_parameters(channels: int, depth: int, kernel: int = 3, tied: bool = Tr
     ``tied``, ``depth`` otherwise) plus ``2 C`` batch-norm numbers per step; a ``recurrent`` block
     (:class:`RecurrentConvBlock`, tied) adds its recurrent kernel's ``k^2 C^2`` weights."""
     _check_block(channels, depth, kernel)
+    tied = checks.flag(tied, "tied")
+    recurrent = checks.flag(recurrent, "recurrent")
     if recurrent and not tied:
         raise ValueError("recurrent blocks here are tied: recurrent=True needs tied=True")
     conv = kernel * kernel * channels * channels + channels
@@ -127,7 +129,8 @@ def block_parameters(channels: int, depth: int, kernel: int = 3, tied: bool = Tr
 
 def receptive_field(layers: Sequence[tuple[int, int]]) -> int:
     """Receptive field (pixels along one axis) of a chain of ``(kernel, stride)`` layers, Eq. (r2am-rf):
-    ``r_l = r_{l-1} + (k_l - 1) j_{l-1}``, ``j_l = j_{l-1} s_l``, from ``r_0 = j_0 = 1``."""
+    ``r_l = r_{l-1} + (k_l - 1) j_{l-1}``, ``j_l = j_{l-1} s_l``, from ``r_0 = j_0 = 1`` (so an empty chain gives 1:
+    a pixel sees itself)."""
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
         raise ValueError(f"layers must be a list of (kernel, stride) pairs, got {type(layers).__name__}")
     r, jump = 1, 1
@@ -183,6 +186,7 @@ class WordEncoder(nn.Module):
         checks.positive_int(stem_channels, "stem_channels")
         checks.positive_int(feature_dim, "feature_dim")
         _check_block(channels, depth, kernel)
+        context = checks.flag(context, "context")
         self.kind, self.depth = kind, (1 if kind == "plain" else depth)
         self.kernel = kernel
         # Striding the first convolution (rather than pooling after it at full resolution) keeps the stem, the

@@ -64,9 +64,11 @@ def _strings(values: object, name: str, allow_empty: bool = True) -> list[str]:
 def encode_words(words: Sequence[str], max_len: int | None = None) -> torch.Tensor:
     """``words`` -> tokens ``(N, max_len + 2)``: ``<start> c_1 ... c_n <end>`` then ``<pad>``.
 
-    ``words`` is a list of non-empty strings of the letters a-z (a word of length 0 would teach the decoder
-    to stop at once)."""
+    ``words`` is a non-empty list of non-empty strings of the letters a-z (a word of length 0 would teach the
+    decoder to stop at once)."""
     words = _strings(words, "words", allow_empty=False)
+    if not words:
+        raise ValueError("words must hold at least one word, got an empty list")
     longest = max((len(w) for w in words), default=0)
     if max_len is not None:
         checks.positive_int(max_len, "max_len")
@@ -121,6 +123,13 @@ def ctc_loss(column_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     if tokens.shape[0] < 1 or column_logits.shape[1] < 1:
         raise ValueError(f"column_logits must hold at least one word and one column, got {tuple(column_logits.shape)}")
     checks.ids_in_range(tokens, column_logits.shape[-1], "tokens")
+    checks.finite(column_logits.detach(), "column_logits")
+    return _ctc_loss(column_logits, tokens)
+
+
+def _ctc_loss(column_logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+    """:func:`ctc_loss` without its checks: the training step's path (:meth:`R2AM.loss` has checked the tokens;
+    the logits' values are not read at every step)."""
     letters = tokens > END
     lengths = letters.sum(1)
     targets = tokens[letters]  # the letters of every word, concatenated
@@ -191,7 +200,7 @@ class R2AM(nn.Module):
         logits, _ = self.decoder(features, tokens[:, :-1])
         target = tokens[:, 1:]
         nll = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=PAD)
-        ctc = ctc_loss(self.column_head(features), tokens) if ctc_weight > 0 else torch.zeros_like(nll)
+        ctc = _ctc_loss(self.column_head(features), tokens) if ctc_weight > 0 else torch.zeros_like(nll)
         loss = nll + ctc_weight * ctc
         valid = target != PAD
         char_acc = ((logits.argmax(-1) == target) & valid).sum() / valid.sum()
@@ -231,7 +240,7 @@ def train_ocr(
     batch_size: int = 128,
     lr: float = 3e-3,
     seed: int = 0,
-    clip_grad_norm: float = 5.0,
+    clip_grad_norm: float | None = 5.0,
     progress: bool | None = None,
     ctc_weight: float = 0.0,
     fresh: Callable[[int], tuple[torch.Tensor, Sequence[str]]] | None = None,
@@ -246,7 +255,8 @@ def train_ocr(
     the start of every later epoch with the epoch index (1, 2, ...) and returns a new ``(images, words)``
     of the same size: with a fast generator such as :func:`attnlib.data.words.make_words` the model never
     sees an image twice, which removes over-fitting to the training images. ``ctc_weight`` adds the
-    auxiliary CTC loss (Eq. (r2am-joint)).
+    auxiliary CTC loss (Eq. (r2am-joint)). ``clip_grad_norm=None`` turns gradient clipping off. ``images`` must be
+    finite (read once here; the data ``fresh`` returns is not read).
 
     ``eval_fn(model) -> {name: value}`` runs after every epoch; with ``keep_best`` (one of its names) the
     weights of the epoch whose value was best (``keep_best_mode`` ``"max"`` or ``"min"``) are restored at
@@ -259,6 +269,7 @@ def train_ocr(
     checks.tensor(images, "images", ndim=4, dtype="float")
     if images.shape[0] != len(words) or not words:
         raise ValueError(f"images must be ({len(words)}, 1, H, W) for {len(words)} words, got {tuple(images.shape)}")
+    checks.finite(images, "images")
     encode_words(words)  # refuses letters outside a-z before any training
     checks.positive_int(epochs, "epochs")
     checks.positive_int(batch_size, "batch_size")
@@ -267,6 +278,8 @@ def train_ocr(
         raise ValueError(f"seed must be an int, got {seed!r}")
     if clip_grad_norm is not None:
         checks.positive_float(clip_grad_norm, "clip_grad_norm")
+    if progress is not None:
+        checks.flag(progress, "progress")
     checks.non_negative_float(ctc_weight, "ctc_weight")
     for name, fn in (("fresh", fresh), ("eval_fn", eval_fn)):
         if fn is not None and not callable(fn):
@@ -312,6 +325,7 @@ def recognise(
     checks.tensor(images, "images", ndim=4, dtype="float")
     if images.shape[0] < 1:
         raise ValueError(f"images must hold at least one image, got {tuple(images.shape)}")
+    checks.finite(images, "images")
     checks.positive_int(beam_size, "beam_size")
     checks.positive_int(max_len, "max_len")
     checks.positive_int(batch_size, "batch_size")
@@ -366,10 +380,12 @@ def attention_monotonicity(alphas: Sequence[torch.Tensor]) -> tuple[float, int]:
 
     ``alphas``: per word ``(n + 1, W')`` as :func:`recognise` returns (the ``<end>`` row is ignored). Each
     character after the first is one comparison. Returns ``(share, count)``; ``share`` is ``nan`` if no word
-    has two characters.
+    has two characters. An empty list is a ValueError.
     """
     if isinstance(alphas, torch.Tensor) or not isinstance(alphas, Sequence):
         raise ValueError(f"alphas must be a list of (n + 1, W') tensors, got {type(alphas).__name__}")
+    if not alphas:
+        raise ValueError("alphas must hold at least one word's attention, got an empty list")
     moves, count = 0, 0
     for i, alpha in enumerate(alphas):
         if not isinstance(alpha, torch.Tensor) or alpha.ndim != 2:
@@ -384,10 +400,10 @@ def attention_monotonicity(alphas: Sequence[torch.Tensor]) -> tuple[float, int]:
 def evaluate_ocr(model: R2AM, images: torch.Tensor, words: Sequence[str], beam_size: int = 1) -> dict[str, float]:
     """``accuracy`` and ``cer`` (fractions), ``monotonic`` (:func:`attention_monotonicity` share)."""
     words = _strings(words, "words")
-    checks.tensor(images, "images", ndim=4)
+    checks.tensor(images, "images", ndim=4, dtype="float")
     if images.shape[0] != len(words) or not words:
         raise ValueError(f"images must be ({len(words)}, 1, H, W) for {len(words)} words, got {tuple(images.shape)}")
-    predictions, alphas = recognise(model, images, beam_size)
+    predictions, alphas = recognise(model, images, beam_size)  # checks the model and the images' values
     share, _ = attention_monotonicity(alphas)
     return {
         "accuracy": word_accuracy(predictions, words),

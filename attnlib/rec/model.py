@@ -243,7 +243,8 @@ class RECModel(nn.Module):
     granularities
         Groups of the text encoder (one text layer each) paired with the visual tokens.
     group_layers, fusion_layers
-        CA2M layers per group and after the concatenation.
+        CA2M layers per group (``0``: no grouped interaction, the granularities meet the image only in the
+        fusion layers, an ablation) and after the concatenation.
     grid
         Side of the visual token grid.
     channels

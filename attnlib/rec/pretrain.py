@@ -110,8 +110,7 @@ def pretrain_visual(
     checks.tensor(images, "images", dtype="float")
     if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] != len(scenes):
         raise ValueError(f"images must be (S, 3, H, W) with S = len(scenes) = {len(scenes)}, got {tuple(images.shape)}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    checks.positive_int(epochs, "epochs")
     if images.shape[0] == 0:
         raise ValueError("images must hold at least one scene, got 0")
     checks.finite(images, "images")
@@ -166,6 +165,7 @@ def encode_cells(encoder: VisualEncoder, heads: CellHeads, images: torch.Tensor,
         raise ValueError(f"images must be (S, 3, H, W), got {tuple(images.shape)}")
     if images.shape[0] == 0:
         raise ValueError("images must hold at least one scene, got 0")
+    checks.finite(images, "images")
     checks.positive_int(batch_size, "batch_size")
     was = encoder.training
     encoder.eval()

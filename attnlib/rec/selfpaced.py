@@ -103,6 +103,8 @@ def difficulty(loss: torch.Tensor, sigma: torch.Tensor, mu: float = 0.0, form: F
         ``(N,)`` per-sample losses.
     sigma
         Scalar tensor, ``> 0``.
+    mu
+        Any finite number: the loss at which ``d = 1`` (0 in the paper; a negative value shifts every loss up).
 
     Returns
     -------
@@ -135,6 +137,8 @@ def self_paced_loss(
         Scalar width parameters (learnable), ``> 0``; the floored forms use ``max(sigma, sigma_min)``.
     lam
         The weight ``lambda`` of the regulariser (0.75 in the paper).
+    mu
+        Any finite number: the loss at which ``d = 1`` (0 in the paper).
     form
         ``"as_written"`` (Eq. (rec-total)), ``"floored"`` (Eq. (rec-floored)), ``"normalised"``
         (Eq. (rec-normalised)) or ``"easy_first"`` (minus sign in the exponent, detached scores).

@@ -112,6 +112,13 @@ def cell_loss(cell_logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
         raise ValueError(
             f"cell_logits and cells must be (N, G) of one shape, got {tuple(cell_logits.shape)} and {tuple(cells.shape)}"
         )
+    checks.finite(cell_logits.detach(), "cell_logits")
+    checks.finite(cells, "cells")
+    return _cell_loss(cell_logits, cells)
+
+
+def _cell_loss(cell_logits: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """:func:`cell_loss` without its checks: the training step's path (values are not read at every step)."""
     return -(cells * cell_logits.log_softmax(-1)).sum(-1)
 
 
@@ -184,7 +191,7 @@ def make_step(
                 raise ValueError("aux_weight > 0 needs the target cells as the batch's fourth tensor")
             net = getattr(model, "module", model)
             cls_log = net.cls_attention.clamp_min(1e-8).log()
-            aux = (cell_loss(net.cell_logits, batch[3]) + cell_loss(cls_log, batch[3])).mean()
+            aux = (_cell_loss(net.cell_logits, batch[3]) + _cell_loss(cls_log, batch[3])).mean()
             logs["aux"] = aux.item()
             total = total + aux_weight * aux
         count[0] += 1
@@ -219,15 +226,23 @@ def _check_split(data: object, name: str, need: int) -> None:
 
 @torch.no_grad()
 def predict_boxes(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Predicted boxes, normalised xyxy ``(N, 4)``, in eval mode and batches."""
+    """Predicted boxes, normalised xyxy ``(N, 4)``, in eval mode and batches.
+
+    ``images`` (or cached cells) must be finite: they are read once here, the entry point, not in the model's
+    forward."""
+    checks.module(model, "model")
     _check_inputs(images, tokens)
+    checks.finite(images, "images")
     checks.positive_int(batch_size, "batch_size")
     was = model.training
     model.eval()
     device = next(model.parameters()).device
     out = [
         box_convert(
-            model(images[i : i + batch_size].to(device), tokens[i : i + batch_size].to(device)), "cxcywh", "xyxy"
+            model(images[i : i + batch_size].to(device), tokens[i : i + batch_size].to(device)),
+            "cxcywh",
+            "xyxy",
+            name="the model's predicted boxes",
         )
         for i in range(0, images.shape[0], batch_size)
     ]
@@ -237,8 +252,10 @@ def predict_boxes(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, 
 
 def evaluate_rec(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, boxes: torch.Tensor) -> dict[str, float]:
     """``{"acc": Acc@0.5, "miou": mean IoU}`` of ``model`` on the given samples."""
+    checks.module(model, "model")
     check_boxes(boxes, "boxes")
     _check_inputs(images, tokens)
+    checks.finite(images, "images")
     if boxes.shape[0] != images.shape[0]:
         raise ValueError(f"boxes must hold one box per image ({images.shape[0]}), got {boxes.shape[0]}")
     acc, miou = acc_at_iou(predict_boxes(model, images, tokens), boxes.cpu())
@@ -290,6 +307,10 @@ def train_rec(
     checks.positive_int(batch_size, "batch_size")
     checks.positive_float(lr, "lr")
     checks.positive_float(sigma_lr, "sigma_lr")
+    # The self-paced settings are checked whatever the loss (a typo should not wait for loss="self_paced").
+    checks.positive_float(sigma_init, "sigma_init")
+    checks.non_negative_float(lam, "lam")
+    checks.positive_float(sigma_min, "sigma_min")
     checks.non_negative_float(aux_weight, "aux_weight")
     checks.non_negative_int(seed, "seed")
     if not isinstance(keep_best, bool):
@@ -397,7 +418,9 @@ def sigma_descent(
 @torch.no_grad()
 def cost(model: nn.Module, images: torch.Tensor, tokens: torch.Tensor, repeats: int = 5) -> dict[str, float]:
     """Parameters, forward FLOPs per sample (``torch.utils.flop_counter``) and median latency per batch in ms."""
+    checks.module(model, "model")
     _check_inputs(images, tokens)
+    checks.finite(images, "images")
     checks.positive_int(repeats, "repeats")
     was = model.training
     model.eval()
