@@ -197,21 +197,29 @@ def kl_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tenso
     return 0.5 * (mu**2 + torch.exp(2 * log_sigma) - 2 * log_sigma - 1).sum(-1)
 
 
-def _window_layer(in_size: int, height: int, width: int, n: int, write: bool = False) -> nn.Linear:
-    """The linear layer of Eq. (draw-params), started at one window for every input: zero weights; a
-    bias that puts the grid over the whole image (``delta~ = 1``) with neighbouring filters that
-    overlap (``sigma`` = half the stride), so that the first reads and writes cover the image smoothly.
+def _window_layer(
+    in_size: int, height: int, width: int, n: int, write: bool = False, stride: float = 1.0, sigma: float | None = None
+) -> nn.Linear:
+    """The linear layer of Eq. (draw-params), started at one window for every input: zero weights and a
+    bias that puts the grid at the centre with ``delta~ = stride`` (1: over the whole image) and
+    filters of width ``sigma`` (default: half the stride, so that neighbouring filters overlap and the
+    first reads and writes cover their span smoothly).
 
     For a write window, ``gamma`` starts at the squared peak of a normalised filter,
     ``1 / (2 pi sigma^2)``: a patch entry of 1 then adds about 1 to the canvas logit under its filter's
     centre (with ``gamma = 1`` it would add about ``1 / (2 pi sigma^2)``, 0.014 on 28x28 with ``N = 5``,
-    and the first steps could hardly draw)."""
+    and the first steps could hardly draw).
+    """
+    checks.positive_float(stride, "stride")
     layer = nn.Linear(in_size, 5)
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)
-    sigma = max((max(height, width) - 1) / max(n - 1, 1) / 2, 0.5)
+    if sigma is None:
+        sigma = max(stride * (max(height, width) - 1) / max(n - 1, 1) / 2, 0.5)
+    sigma = checks.positive_float(sigma, "sigma")
     with torch.no_grad():
         layer.bias[2] = 2 * math.log(sigma)
+        layer.bias[3] = math.log(stride)
         if write:
             layer.bias[4] = -math.log(2 * math.pi * sigma**2)
     return layer
@@ -510,6 +518,9 @@ class DifferentiableRAM(nn.Module):
         Width of the glimpse layer and of the LSTM.
     n_classes
         Number of classes.
+    start_stride, start_sigma
+        The first window (and, at initialisation, every window): stride ``delta~`` (1: the grid spans
+        the image) and filter width in pixels (``None``: half the stride), at the image centre.
     """
 
     def __init__(
@@ -520,6 +531,8 @@ class DifferentiableRAM(nn.Module):
         read_size: int = 12,
         hidden_size: int = 256,
         n_classes: int = 10,
+        start_stride: float = 1.0,
+        start_sigma: float | None = None,
     ) -> None:
         super().__init__()
         checks.positive_ints(
@@ -527,7 +540,7 @@ class DifferentiableRAM(nn.Module):
             hidden_size=hidden_size, n_classes=n_classes,
         )  # fmt: skip
         self.height, self.width, self.glimpses, self.read_size = height, width, glimpses, read_size
-        self.window = _window_layer(hidden_size, height, width, read_size)
+        self.window = _window_layer(hidden_size, height, width, read_size, stride=start_stride, sigma=start_sigma)
         self.glimpse_net = nn.Sequential(nn.Linear(read_size**2, hidden_size), nn.ReLU())
         self.core = nn.LSTMCell(hidden_size, hidden_size)
         self.classifier = nn.Linear(hidden_size, n_classes)

@@ -199,8 +199,30 @@ def test_bad_inputs_raise_value_errors_naming_the_argument():
         draw.DifferentiableRAM(height=20, width=20)(torch.zeros(2, 1, 20, 21))
     with pytest.raises(ValueError, match="glimpses"):
         draw.DifferentiableRAM(glimpses=0)
+    with pytest.raises(ValueError, match="stride"):
+        draw.DifferentiableRAM(start_stride=0.0)
+    with pytest.raises(ValueError, match="method"):
+        model = draw.DRAW(height=8, width=8, steps=2, enc_size=8, dec_size=8, z_size=3)
+        draw.decoder_gradient_estimates(
+            model, torch.zeros(1, 1, 8, 8), torch.zeros(2, 3), torch.zeros(2, 3), 4, "pathwise"
+        )
     with pytest.raises(ValueError, match="images"):
         draw.binarize(torch.full((1, 1, 2, 2), 1.5))
+
+
+def test_decoder_gradient_estimators_agree_in_mean():
+    torch.manual_seed(0)
+    model = draw.DRAW(height=8, width=8, steps=2, read_size=2, write_size=3, enc_size=8, dec_size=8, z_size=2).double()
+    x = (torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.3).double()
+    mu = torch.zeros(2, 2, dtype=torch.float64)
+    log_sigma = torch.full((2, 2), math.log(0.5), dtype=torch.float64)
+    est = {
+        m: draw.decoder_gradient_estimates(model, x, mu, log_sigma, 20000, m, torch.Generator().manual_seed(2))
+        for m in ("reparam", "score")
+    }
+    se = ((est["reparam"].var(0) + est["score"].var(0)) / 20000).sqrt()
+    assert ((est["reparam"].mean(0) - est["score"].mean(0)).abs() < 5 * se).all()
+    assert est["score"].var(0).sum() > est["reparam"].var(0).sum()
 
 
 def test_learning_the_bound_falls():
@@ -231,7 +253,7 @@ def test_learning_differentiable_ram_moves_its_window_and_classifies():
 
     torch.manual_seed(0)
     loader = canvas.CanvasLoader("train", 40, 0, batch_size=64, seed=0, limit=640)
-    model = draw.DifferentiableRAM(height=40, width=40, glimpses=3, read_size=8, hidden_size=64)
+    model = draw.DifferentiableRAM(height=40, width=40, glimpses=3, read_size=8, hidden_size=64, start_stride=0.6)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(6):
         for images, labels in loader:
@@ -239,7 +261,7 @@ def test_learning_differentiable_ram_moves_its_window_and_classifies():
             opt.zero_grad()
             loss.backward()
             opt.step()
-    images, labels = canvas.translated_mnist("val", 40, seed=0)
+    images, labels, _ = canvas.translated_mnist("val", 40, seed=0)
     with torch.no_grad():
         logits, windows = model.forward_windows(images[:300])
     acc = (logits.argmax(-1) == labels[:300]).float().mean().item()
