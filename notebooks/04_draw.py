@@ -478,7 +478,7 @@ print(
 # (initial weights, batch order, the $\epsilon_t$ of {eq}`draw-dec`); after every epoch the bound is
 # computed on the validation digits (one draw of $z$ per image, a fixed generator) and each run keeps
 # the weights of its best validation epoch. The test bound is then computed once per run, averaged
-# over four draws of $z$ per test digit.
+# over two draws of $z$ per test digit.
 
 
 # %%
@@ -539,7 +539,7 @@ for seed in SEEDS:
             keep_best="val_bound",
             keep_best_mode="min",
         )
-        test_bound = mean_bound(model, X_TEST, samples=4, seed=100)
+        test_bound = mean_bound(model, X_TEST, samples=2, seed=100)
         kept = history["best_epoch"][0]
         GEN_RUNS[side].append(
             {
@@ -1009,7 +1009,7 @@ results.record(
 # | first window (classification) | not stated | centre of the canvas, 12 filters over 29 pixels, $\sigma$ = 1.2 pixels | a whole-canvas start learned to blur rather than zoom in trials (trial, not from this page) |
 # | glimpse network | not detailed | $12 \times 12$ read, one ReLU layer, LSTM of the printed size | |
 # | optimiser | Adam (details not given) | Adam at a constant learning rate (printed at the top), gradient norm clipped at 10 (generation) | |
-# | evaluation | test bound of one model | test bound averaged over 4 draws of $z$, best-validation epoch, 3 seeds, mean ± std | the course's evidence rules |
+# | evaluation | test bound of one model | test bound averaged over 2 draws of $z$, best-validation epoch, 3 seeds, mean ± std | the course's evidence rules |
 #
 # At the `paper` budget (`ATTNLIB_BUDGET=paper`, a GPU, full MNIST through torchvision) the same
 # cells use $T = 64$, a 2x2 read and more epochs.
