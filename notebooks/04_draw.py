@@ -125,6 +125,7 @@ DRAM = {
 DRAM_EPOCHS = budget.choose(smoke=1, book=20, paper=100)
 DRAM_BATCH = 64
 DRAM_LR = 1e-3
+DRAM_CLIP = 1.0  # gradient norm clipping; without it a trial run jumped back to chance-level errors
 print(
     f"generation: {GEN}, {GEN_EPOCHS} epochs (cap), batch {GEN_BATCH}, Adam lr {GEN_LR}"
 )
@@ -739,6 +740,7 @@ for seed in SEEDS:
         epochs=DRAM_EPOCHS,
         device=DEVICE,
         eval_fn=lambda m: {"val_acc": train.evaluate(m, val_loader, device=DEVICE)},
+        clip_grad_norm=DRAM_CLIP,
         desc=f"differentiable RAM, seed {seed}",
         keep_best="val_acc",
         keep_best_mode="max",
@@ -1008,7 +1010,7 @@ results.record(
 # | glimpses (classification) | 4 and 8 | the number printed at the top | time |
 # | first window (classification) | not stated | centre of the canvas, 12 filters over 29 pixels, $\sigma$ = 1.2 pixels | a whole-canvas start learned to blur rather than zoom in trials (trial, not from this page) |
 # | glimpse network | not detailed | $12 \times 12$ read, one ReLU layer, LSTM of the printed size | |
-# | optimiser | Adam (details not given) | Adam at a constant learning rate (printed at the top), gradient norm clipped at 10 (generation) | |
+# | optimiser | Adam (details not given) | Adam at a constant learning rate (printed at the top); gradient norm clipped at 10 (generation) and 1 (classification) | without clipping, a classification trial (seed 1) jumped from 70 % to 82 % validation error at epoch 7 and ended at 69 % after 20 epochs; clipped at 1, the same seed reached 24 % (trial, not from this page) |
 # | evaluation | test bound of one model | test bound averaged over 2 draws of $z$, best-validation epoch, 3 seeds, mean ± std | the course's evidence rules |
 #
 # At the `paper` budget (`ATTNLIB_BUDGET=paper`, a GPU, full MNIST through torchvision) the same
