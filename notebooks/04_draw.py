@@ -38,7 +38,7 @@
 # only when the gap exceeds twice its standard error (`attnlib.evidence.compare`). Every number in the
 # text is printed by the cell above it, from the run that built this page.
 #
-# The code is `attnlib.draw`. API reference: {doc}`../book/api/draw`, {doc}`../book/api/data_canvas`,
+# The code is the package `attnlib.draw` (`filters`, `vae`, `classifier`). API reference: {doc}`../book/api/draw`, {doc}`../book/api/data_canvas`,
 # {doc}`../book/api/train`.
 
 # %% tags=["colab-setup"]
@@ -209,7 +209,7 @@ print(
 # (Chapter 1, section 4). The price: a DRAW glimpse touches every pixel (the products cost
 # $O(N(A + B)\,\max(A,B))$ per channel), while RAM's retina reads only its patches.
 #
-# The whole filterbank, vectorised over the batch (`attnlib.draw.filterbank`):
+# The whole filterbank, vectorised over the batch (`attnlib.draw.filters.filterbank`):
 
 # %%
 print(viz.source_code(draw.filterbank))

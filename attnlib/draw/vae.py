@@ -1,25 +1,9 @@
-"""Chapter 4: DRAW (Gregor et al., 2015): differentiable read and write attention.
+"""The DRAW sequential variational auto-encoder (Chapter 4), with or without attention.
 
-An ``N x N`` grid of Gaussian filters is placed on an ``A x B`` image (``A`` columns, ``B`` rows)
-by five numbers that one linear layer reads off a recurrent state (Eq. (draw-params)):
-the grid centre ``(g_X, g_Y)`` (Eq. (draw-centre)), the stride ``delta`` (Eq. (draw-stride)),
-the filters' variance ``sigma^2`` and an intensity ``gamma``. Filter ``i`` of the ``X`` grid is
-centred at ``mu_X^i = g_X + (i - N/2 - 1/2) delta`` (Eq. (draw-grid)) and is a Gaussian over the
-columns ``a = 1 .. A``, normalised to sum to one (Eq. (draw-filters)). Reading is
-``gamma F_Y x F_X^T`` (Eq. (draw-read)); writing is ``(1 / gamma) F_Y^T w F_X`` (Eq. (draw-write)).
-Every step is a smooth function of the five numbers, so gradients reach the layer that
-predicts them: attention trained by backpropagation, not REINFORCE (Chapter 2).
-
-:class:`DRAW` is the sequential variational auto-encoder (Eqs. (draw-enc) to (draw-canvas)), with
-attention (read ``2 x 2``, write ``5 x 5`` in the paper) or without (read the whole image and the
-whole error image, write the whole canvas) on the same code (``attention=False``). Its loss
-:func:`draw_loss` is the negative variational bound in nats (Eq. (draw-bound)): the Bernoulli
-reconstruction term plus the summed KL terms :func:`kl_standard_normal` (Eq. (draw-kl)).
-:class:`DifferentiableRAM` keeps the read attention alone, feeds the glimpses to an LSTM and
-classifies from its last state (the paper's "differentiable RAM").
-
-Coordinates: columns and rows are numbered from 1, as in the paper, so ``g_X = (A + 1) / 2`` is the
-centre of the image; a pixel's column ``a`` in this module is column ``a - 1`` of the tensor.
+The recurrence is Eqs. (draw-enc), (draw-dec) and (draw-canvas); the loss, the negative variational
+bound in nats, Eq. (draw-bound), with the closed-form KL of Eq. (draw-kl). Also: the importance weights
+``log P(x, z) - log Q(z | x)``, the two gradient estimators of Chapter 1 on the decoder, and a fixed
+binarisation of images.
 """
 
 from __future__ import annotations
@@ -32,155 +16,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from attnlib import checks
+from attnlib.draw.filters import Window, attention_window, filterbank, read, window_layer, write
 
 __all__ = [
     "DRAW",
     "DRAWOutput",
-    "DifferentiableRAM",
-    "Window",
-    "attention_window",
     "binarize",
     "decoder_gradient_estimates",
     "draw_loss",
-    "filterbank",
     "kl_standard_normal",
     "log_weights",
-    "read",
-    "write",
 ]
-
-_EPS = 1e-8
-
-
-class Window(NamedTuple):
-    """The attention window's five parameters, each ``(B,)``: centre ``gx``, ``gy`` (pixels, from 1),
-    stride ``delta`` (pixels), variance ``sigma2`` (pixels squared) and intensity ``gamma``."""
-
-    gx: torch.Tensor
-    gy: torch.Tensor
-    delta: torch.Tensor
-    sigma2: torch.Tensor
-    gamma: torch.Tensor
-
-
-def attention_window(raw: torch.Tensor, height: int, width: int, n: int) -> Window:
-    """Map the linear layer's five outputs to a window, Eqs. (draw-params) to (draw-stride).
-
-    Parameters
-    ----------
-    raw
-        ``(B, 5)``: ``(g~_X, g~_Y, log sigma^2, log delta~, log gamma)``.
-    height, width
-        ``B`` rows and ``A`` columns of the image.
-    n
-        ``N``, the side of the filter grid.
-
-    Returns
-    -------
-    Window
-        ``g_X = (A + 1)/2 (g~_X + 1)``, ``g_Y = (B + 1)/2 (g~_Y + 1)``,
-        ``delta = (max(A, B) - 1)/(N - 1) delta~`` (for ``N = 1``: ``max(A, B) - 1`` times
-        ``delta~``, unused by a single filter), ``sigma^2``, ``gamma``.
-    """
-    checks.positive_ints(height=height, width=width, n=n)
-    checks.tensor(raw, "raw", dtype="float")
-    if raw.ndim != 2 or raw.shape[1] != 5:
-        raise ValueError(f"raw must be (B, 5): g~x, g~y, log sigma^2, log delta~, log gamma; got {tuple(raw.shape)}")
-    gx_, gy_, log_sigma2, log_delta, log_gamma = raw.unbind(1)
-    gx = (width + 1) / 2 * (gx_ + 1)
-    gy = (height + 1) / 2 * (gy_ + 1)
-    delta = (max(width, height) - 1) / max(n - 1, 1) * torch.exp(log_delta)
-    return Window(gx, gy, delta, torch.exp(log_sigma2), torch.exp(log_gamma))
-
-
-def filterbank(window: Window, height: int, width: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two filter matrices of a window, Eqs. (draw-grid) and (draw-filters).
-
-    Parameters
-    ----------
-    window
-        From :func:`attention_window`; each field ``(B,)``.
-    height, width, n
-        ``B`` rows, ``A`` columns, grid side ``N``.
-
-    Returns
-    -------
-    fx
-        ``(B, N, A)``: row ``i`` is the Gaussian ``exp(-(a - mu_X^i)^2 / (2 sigma^2))`` over the
-        columns ``a = 1 .. A``, divided by its sum (plus ``1e-8``).
-    fy
-        ``(B, N, B)``: the same over the rows.
-    """
-    checks.positive_ints(height=height, width=width, n=n)
-    if not isinstance(window, Window):
-        raise ValueError(f"window must be an attnlib.draw.Window, got {type(window).__name__}")
-    gx, gy, delta, sigma2, _ = window
-    offsets = torch.arange(1, n + 1, dtype=gx.dtype, device=gx.device) - n / 2 - 0.5  # (N,)
-    mu_x = gx[:, None] + offsets * delta[:, None]  # (B, N)
-    mu_y = gy[:, None] + offsets * delta[:, None]
-    a = torch.arange(1, width + 1, dtype=gx.dtype, device=gx.device)
-    b = torch.arange(1, height + 1, dtype=gx.dtype, device=gx.device)
-    fx = torch.exp(-((a - mu_x[..., None]) ** 2) / (2 * sigma2[:, None, None]))
-    fy = torch.exp(-((b - mu_y[..., None]) ** 2) / (2 * sigma2[:, None, None]))
-    fx = fx / (fx.sum(-1, keepdim=True) + _EPS)
-    fy = fy / (fy.sum(-1, keepdim=True) + _EPS)
-    return fx, fy
-
-
-def _check_filters(fx: torch.Tensor, fy: torch.Tensor, gamma: torch.Tensor) -> None:
-    checks.tensor(fx, "fx", ndim=3, dtype="float")
-    checks.tensor(fy, "fy", ndim=3, dtype="float")
-    checks.tensor(gamma, "gamma", shape=(fx.shape[0],), dtype="float")
-    if fy.shape[:2] != fx.shape[:2]:
-        raise ValueError(f"fy must be (B, N, H) with fx's (B, N) = {tuple(fx.shape[:2])}, got {tuple(fy.shape)}")
-
-
-def read(images: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    """The glimpse ``gamma F_Y x F_X^T`` of each channel, Eq. (draw-read).
-
-    Parameters
-    ----------
-    images
-        ``(B, C, H, W)``.
-    fx, fy, gamma
-        ``(B, N, W)``, ``(B, N, H)``, ``(B,)``.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, N, N)``.
-    """
-    _check_filters(fx, fy, gamma)
-    checks.tensor(images, "images", ndim=4, dtype="float")
-    if images.shape[0] != fx.shape[0] or images.shape[2] != fy.shape[2] or images.shape[3] != fx.shape[2]:
-        raise ValueError(
-            f"images must be (B, C, H, W) = ({fx.shape[0]}, C, {fy.shape[2]}, {fx.shape[2]}) to match the filters, "
-            f"got {tuple(images.shape)}"
-        )
-    return gamma[:, None, None, None] * torch.einsum("bny,bcyx,bmx->bcnm", fy, images, fx)
-
-
-def write(patch: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
-    """Paint a patch onto the image plane, ``(1 / gamma) F_Y^T w F_X``, Eq. (draw-write).
-
-    Parameters
-    ----------
-    patch
-        ``(B, C, N, N)``.
-    fx, fy, gamma
-        ``(B, N, W)``, ``(B, N, H)``, ``(B,)``.
-
-    Returns
-    -------
-    torch.Tensor
-        ``(B, C, H, W)``.
-    """
-    _check_filters(fx, fy, gamma)
-    checks.tensor(patch, "patch", ndim=4, dtype="float")
-    n = fx.shape[1]
-    if patch.shape[0] != fx.shape[0] or patch.shape[2:] != (n, n):
-        raise ValueError(f"patch must be (B, C, N, N) = ({fx.shape[0]}, C, {n}, {n}), got {tuple(patch.shape)}")
-    return torch.einsum("bny,bcnm,bmx->bcyx", fy, patch, fx) / gamma[:, None, None, None]
 
 
 def kl_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
@@ -195,34 +41,6 @@ def kl_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tenso
             f"mu and log_sigma must have one shape (..., Z), got {tuple(mu.shape)} and {tuple(log_sigma.shape)}"
         )
     return 0.5 * (mu**2 + torch.exp(2 * log_sigma) - 2 * log_sigma - 1).sum(-1)
-
-
-def _window_layer(
-    in_size: int, height: int, width: int, n: int, write: bool = False, stride: float = 1.0, sigma: float | None = None
-) -> nn.Linear:
-    """The linear layer of Eq. (draw-params), started at one window for every input: zero weights and a
-    bias that puts the grid at the centre with ``delta~ = stride`` (1: over the whole image) and
-    filters of width ``sigma`` (default: half the stride, so that neighbouring filters overlap and the
-    first reads and writes cover their span smoothly).
-
-    For a write window, ``gamma`` starts at the squared peak of a normalised filter,
-    ``1 / (2 pi sigma^2)``: a patch entry of 1 then adds about 1 to the canvas logit under its filter's
-    centre (with ``gamma = 1`` it would add about ``1 / (2 pi sigma^2)``, 0.014 on 28x28 with ``N = 5``,
-    and the first steps could hardly draw).
-    """
-    checks.positive_float(stride, "stride")
-    layer = nn.Linear(in_size, 5)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    if sigma is None:
-        sigma = max(stride * (max(height, width) - 1) / max(n - 1, 1) / 2, 0.5)
-    sigma = checks.positive_float(sigma, "sigma")
-    with torch.no_grad():
-        layer.bias[2] = 2 * math.log(sigma)
-        layer.bias[3] = math.log(stride)
-        if write:
-            layer.bias[4] = -math.log(2 * math.pi * sigma**2)
-    return layer
 
 
 class DRAWOutput(NamedTuple):
@@ -287,8 +105,8 @@ class DRAW(nn.Module):
         # the canvas before the first step, c_0, learned (the paper does not say how it starts)
         self.canvas0 = nn.Parameter(torch.zeros(height, width))
         if attention:
-            self.read_window = _window_layer(dec_size, height, width, read_size)
-            self.write_window = _window_layer(dec_size, height, width, write_size, write=True)
+            self.read_window = window_layer(dec_size, height, width, read_size)
+            self.write_window = window_layer(dec_size, height, width, write_size, write=True)
 
     def _window(self, layer: nn.Linear, h: torch.Tensor, n: int) -> tuple[Window, torch.Tensor, torch.Tensor]:
         window = attention_window(layer(h), self.height, self.width, n)
@@ -497,72 +315,6 @@ def log_weights(x: torch.Tensor, out: DRAWOutput) -> torch.Tensor:
     log_q = (-0.5 * eps**2 - out.log_sigma - 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
     log_p = (-0.5 * out.z**2 - 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
     return log_px + log_p - log_q
-
-
-class DifferentiableRAM(nn.Module):
-    """Read attention, an LSTM and a classifier: the paper's differentiable RAM.
-
-    At step ``t`` the window comes from ``h_{t-1}`` (Eq. (draw-params); the first from the bias, a
-    grid over the whole image), the ``N x N`` glimpse (Eq. (draw-read)) passes a ReLU layer into the
-    LSTM, and after ``T`` glimpses a linear layer reads ``h_T``.
-
-    Parameters
-    ----------
-    height, width
-        Image size.
-    glimpses
-        ``T``.
-    read_size
-        ``N``.
-    hidden_size
-        Width of the glimpse layer and of the LSTM.
-    n_classes
-        Number of classes.
-    start_stride, start_sigma
-        The first window (and, at initialisation, every window): stride ``delta~`` (1: the grid spans
-        the image) and filter width in pixels (``None``: half the stride), at the image centre.
-    """
-
-    def __init__(
-        self,
-        height: int = 60,
-        width: int = 60,
-        glimpses: int = 4,
-        read_size: int = 12,
-        hidden_size: int = 256,
-        n_classes: int = 10,
-        start_stride: float = 1.0,
-        start_sigma: float | None = None,
-    ) -> None:
-        super().__init__()
-        checks.positive_ints(
-            height=height, width=width, glimpses=glimpses, read_size=read_size,
-            hidden_size=hidden_size, n_classes=n_classes,
-        )  # fmt: skip
-        self.height, self.width, self.glimpses, self.read_size = height, width, glimpses, read_size
-        self.window = _window_layer(hidden_size, height, width, read_size, stride=start_stride, sigma=start_sigma)
-        self.glimpse_net = nn.Sequential(nn.Linear(read_size**2, hidden_size), nn.ReLU())
-        self.core = nn.LSTMCell(hidden_size, hidden_size)
-        self.classifier = nn.Linear(hidden_size, n_classes)
-
-    def forward_windows(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(B, K)`` and the read windows ``(B, T, 5)`` of ``images`` ``(B, 1, H, W)``."""
-        if images.ndim != 4 or images.shape[1:] != (1, self.height, self.width):
-            raise ValueError(f"images must be (B, 1, {self.height}, {self.width}), got {tuple(images.shape)}")
-        batch = images.shape[0]
-        h = c = images.new_zeros(batch, self.core.hidden_size)
-        windows = []
-        for _ in range(self.glimpses):
-            window = attention_window(self.window(h), self.height, self.width, self.read_size)
-            fx, fy = filterbank(window, self.height, self.width, self.read_size)
-            glimpse = read(images, fx, fy, window.gamma).flatten(1)
-            h, c = self.core(self.glimpse_net(glimpse), (h, c))
-            windows.append(torch.stack(list(window), 1))
-        return self.classifier(h), torch.stack(windows, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, K)`` of ``images`` ``(B, 1, H, W)``."""
-        return self.forward_windows(images)[0]
 
 
 def binarize(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
