@@ -10,12 +10,12 @@ columns ``a = 1 .. A``, normalised to sum to one (Eq. (draw-filters)). Reading i
 Every step is a smooth function of the five numbers, so gradients reach the layer that
 predicts them: attention trained by backpropagation, not REINFORCE (Chapter 2).
 
-:class:`DRAW` is the sequential variational auto-encoder (Eqs. (draw-enc) to (draw-canvas)), with
+:class:`~attnlib.draw.vae.DRAW` is the sequential variational auto-encoder (Eqs. (draw-enc) to (draw-canvas)), with
 attention (read ``2 x 2``, write ``5 x 5`` in the paper) or without (read the whole image and the
 whole error image, write the whole canvas) on the same code (``attention=False``). Its loss
-:func:`draw_loss` is the negative variational bound in nats (Eq. (draw-bound)): the Bernoulli
-reconstruction term plus the summed KL terms :func:`kl_standard_normal` (Eq. (draw-kl)).
-:class:`DifferentiableRAM` keeps the read attention alone, feeds the glimpses to an LSTM and
+:func:`~attnlib.draw.vae.draw_loss` is the negative variational bound in nats (Eq. (draw-bound)): the Bernoulli
+reconstruction term plus the summed KL terms :func:`~attnlib.draw.vae.kl_standard_normal` (Eq. (draw-kl)).
+:class:`~attnlib.draw.classifier.DifferentiableRAM` keeps the read attention alone, feeds the glimpses to an LSTM and
 classifies from its last state (the paper's "differentiable RAM").
 
 Coordinates: columns and rows are numbered from 1, as in the paper, so ``g_X = (A + 1) / 2`` is the
