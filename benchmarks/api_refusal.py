@@ -66,6 +66,8 @@ EXCLUDED: dict[str, str] = {
     "attnlib.results.Entry": "a TypedDict describing a results file record (no constructor checks possible)",
     "attnlib.results.main": "the command line entry point; its argument is argv",
     "attnlib.train.init_distributed": "no arguments",
+    "attnlib.draw.DRAWOutput": "a NamedTuple DRAW.forward returns, not built by users",
+    "attnlib.draw.Window": "a NamedTuple attention_window returns, not built by users",
 }
 
 # (callable, parameter, case) -> why this "mistake" is a legitimate input there; case "*" covers every case

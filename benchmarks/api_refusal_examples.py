@@ -260,6 +260,25 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.data.words.random_strings": lambda t: {"n": 2},
     "attnlib.data.words.render_words": lambda t: {"words": ["cat", "dog"], "height": 16, "width": 48},
     "attnlib.data.words.split_words": lambda t: {"words": ["ant", "bee", "cat", "dog", "eel", "fox"]},
+    # draw
+    "attnlib.draw.attention_window": lambda t: {"raw": torch.randn(2, 5), "height": 8, "width": 8, "n": 3},
+    "attnlib.draw.filterbank": lambda t: {"window": _draw_window(), "height": 8, "width": 8, "n": 3},
+    "attnlib.draw.read": lambda t: {"images": torch.rand(2, 1, 8, 8), **_draw_filters()},
+    "attnlib.draw.write": lambda t: {"patch": torch.rand(2, 1, 3, 3), **_draw_filters()},
+    "attnlib.draw.kl_standard_normal": lambda t: {"mu": torch.randn(2, 3), "log_sigma": torch.randn(2, 3)},
+    "attnlib.draw.binarize": lambda t: {"images": torch.rand(2, 1, 4, 4)},
+    "attnlib.draw.draw_loss": lambda t: _draw_batch(),
+    "attnlib.draw.log_weights": lambda t: _draw_batch(),
+    "attnlib.draw.decoder_gradient_estimates": lambda t: (
+        lambda b: {
+            "model": b["model"],
+            "x": b["x"][:1],
+            "mu": b["out"].mu[0],
+            "log_sigma": b["out"].log_sigma[0],
+            "n_repeats": 2,
+            "method": "score",
+        }  # fmt: skip
+    )(_draw_batch(with_model=True)),
     # evidence
     "attnlib.evidence.compare": lambda t: {"a": [1.0, 2.0, 3.0], "b": [1.5, 2.5, 3.5]},
     "attnlib.evidence.summarize": lambda t: {"values": [1.0, 2.0, 3.0]},
@@ -534,6 +553,30 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     },  # fmt: skip
     "attnlib.widgets.glimpse_explorer": lambda t: {"model": _ram_model(), "images": torch.rand(2, 1, 28, 28)},
 }
+
+
+def _draw_window():
+    from attnlib.draw import attention_window
+
+    return attention_window(torch.randn(2, 5, generator=torch.Generator().manual_seed(0)), 8, 8, 3)
+
+
+def _draw_filters() -> dict:
+    from attnlib.draw import filterbank
+
+    window = _draw_window()
+    fx, fy = filterbank(window, 8, 8, 3)
+    return {"fx": fx, "fy": fy, "gamma": window.gamma}
+
+
+def _draw_batch(with_model: bool = False) -> dict:
+    from attnlib.draw import DRAW
+
+    torch.manual_seed(0)
+    model = DRAW(height=8, width=8, steps=2, read_size=2, write_size=3, enc_size=8, dec_size=8, z_size=4)
+    x = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    out = model(x, generator=torch.Generator().manual_seed(0))
+    return {"x": x, "out": out, **({"model": model} if with_model else {})}
 
 
 def _results():

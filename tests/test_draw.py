@@ -267,3 +267,46 @@ def test_learning_differentiable_ram_moves_its_window_and_classifies():
     acc = (logits.argmax(-1) == labels[:300]).float().mean().item()
     assert acc > 0.4, acc
     assert windows[:, 1:, :2].std(0).mean() > 0.1  # later windows depend on the image
+
+
+def _bad_draw_calls():
+    """Issue 24 follow-up: (call, argument the ValueError must name)."""
+    nan = float("nan")
+    model = draw.DRAW(height=8, width=8, steps=2, enc_size=8, dec_size=8, z_size=3)
+    x = torch.zeros(2, 1, 8, 8)
+    out = model(x)
+    mu, log_sigma = torch.zeros(2, 3), torch.zeros(2, 3)
+    return {
+        "ram start_stride nan": (lambda: draw.DifferentiableRAM(start_stride=nan), "start_stride"),
+        "ram start_stride str": (lambda: draw.DifferentiableRAM(start_stride="1.0"), "start_stride"),
+        "ram start_sigma -1": (lambda: draw.DifferentiableRAM(start_sigma=-1.0), "start_sigma"),
+        "window_layer write str": (lambda: draw.window_layer(8, 8, 8, 3, write="no"), "write"),
+        "window_layer write 2": (lambda: draw.window_layer(8, 8, 8, 3, write=2), "write"),
+        "kl mu nan": (lambda: draw.kl_standard_normal(torch.full((2, 3), nan), log_sigma), "mu"),
+        "kl log_sigma inf": (lambda: draw.kl_standard_normal(mu, torch.full((2, 3), float("inf"))), "log_sigma"),
+        "loss x nan": (lambda: draw.draw_loss(x * nan, out), "x"),
+        "log_weights x nan": (lambda: draw.log_weights(x * nan, out), "x"),
+        "binarize nan": (lambda: draw.binarize(torch.full((1, 1, 2, 2), nan)), "images"),
+        "estimates x nan": (
+            lambda: draw.decoder_gradient_estimates(model, x[:1] * nan, mu, log_sigma, 2, "score"),
+            "x",
+        ),
+        "estimates mu inf": (
+            lambda: draw.decoder_gradient_estimates(model, x[:1], mu + float("inf"), log_sigma, 2, "reparam"),
+            "mu",
+        ),
+        "estimates log_sigma nan": (
+            lambda: draw.decoder_gradient_estimates(model, x[:1], mu, log_sigma * nan, 2, "score"),
+            "log_sigma",
+        ),
+    }
+
+
+_DRAW_BAD = _bad_draw_calls()
+
+
+@pytest.mark.parametrize("case", sorted(_DRAW_BAD))
+def test_bad_input_is_refused_naming_the_argument(case):
+    call, name = _DRAW_BAD[case]
+    with pytest.raises(ValueError, match=name):
+        call()

@@ -51,6 +51,9 @@ class DifferentiableRAM(nn.Module):
             height=height, width=width, glimpses=glimpses, read_size=read_size,
             hidden_size=hidden_size, n_classes=n_classes,
         )  # fmt: skip
+        checks.positive_float(start_stride, "start_stride")
+        if start_sigma is not None:
+            checks.positive_float(start_sigma, "start_sigma")
         self.height, self.width, self.glimpses, self.read_size = height, width, glimpses, read_size
         self.window = window_layer(hidden_size, height, width, read_size, stride=start_stride, sigma=start_sigma)
         self.glimpse_net = nn.Sequential(nn.Linear(read_size**2, hidden_size), nn.ReLU())

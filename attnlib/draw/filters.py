@@ -52,6 +52,9 @@ def attention_window(raw: torch.Tensor, height: int, width: int, n: int) -> Wind
         ``g_X = (A + 1)/2 (g~_X + 1)``, ``g_Y = (B + 1)/2 (g~_Y + 1)``,
         ``delta = (max(A, B) - 1)/(N - 1) delta~`` (for ``N = 1``: ``max(A, B) - 1`` times
         ``delta~``, unused by a single filter), ``sigma^2``, ``gamma``.
+
+    Ranks and dtypes are checked; values are not checked for NaN or inf: this runs inside the models' forward
+    at every step (see :mod:`attnlib.checks`).
     """
     checks.positive_ints(height=height, width=width, n=n)
     checks.tensor(raw, "raw", dtype="float")
@@ -81,6 +84,9 @@ def filterbank(window: Window, height: int, width: int, n: int) -> tuple[torch.T
         columns ``a = 1 .. A``, divided by its sum (plus ``1e-8``).
     fy
         ``(B, N, B)``: the same over the rows.
+
+    Values are not checked for NaN or inf: this runs inside the models' forward at every step (see
+    :mod:`attnlib.checks`).
     """
     checks.positive_ints(height=height, width=width, n=n)
     if not isinstance(window, Window):
@@ -120,6 +126,9 @@ def read(images: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor, gamma: torch.
     -------
     torch.Tensor
         ``(B, C, N, N)``.
+
+    Shapes and dtypes are checked; values are not checked for NaN or inf: this runs inside the models' forward
+    at every step (see :mod:`attnlib.checks`).
     """
     _check_filters(fx, fy, gamma)
     checks.tensor(images, "images", ndim=4, dtype="float")
@@ -145,6 +154,9 @@ def write(patch: torch.Tensor, fx: torch.Tensor, fy: torch.Tensor, gamma: torch.
     -------
     torch.Tensor
         ``(B, C, H, W)``.
+
+    Shapes and dtypes are checked; values are not checked for NaN or inf: this runs inside the models' forward
+    at every step (see :mod:`attnlib.checks`).
     """
     _check_filters(fx, fy, gamma)
     checks.tensor(patch, "patch", ndim=4, dtype="float")
@@ -169,6 +181,7 @@ def window_layer(
     """
     checks.positive_ints(in_size=in_size, height=height, width=width, n=n)
     checks.positive_float(stride, "stride")
+    write = checks.flag(write, "write")
     layer = nn.Linear(in_size, 5)
     nn.init.zeros_(layer.weight)
     nn.init.zeros_(layer.bias)

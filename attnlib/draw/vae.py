@@ -32,7 +32,7 @@ __all__ = [
 def kl_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu, sigma^2) || N(0, 1))`` summed over the last dim, Eq. (draw-kl).
 
-    ``(..., Z), (..., Z) -> (...)``: ``1/2 sum (mu^2 + sigma^2 - 2 log sigma - 1)``.
+    ``(..., Z), (..., Z) -> (...)``: ``1/2 sum (mu^2 + sigma^2 - 2 log sigma - 1)``. Both must be finite.
     """
     checks.tensor(mu, "mu", dtype="float")
     checks.tensor(log_sigma, "log_sigma", dtype="float")
@@ -40,6 +40,8 @@ def kl_standard_normal(mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tenso
         raise ValueError(
             f"mu and log_sigma must have one shape (..., Z), got {tuple(mu.shape)} and {tuple(log_sigma.shape)}"
         )
+    checks.finite(mu.detach(), "mu")
+    checks.finite(log_sigma.detach(), "log_sigma")
     return 0.5 * (mu**2 + torch.exp(2 * log_sigma) - 2 * log_sigma - 1).sum(-1)
 
 
@@ -243,6 +245,8 @@ def decoder_gradient_estimates(
     checks.tensor(x, "x", shape=(1, 1, model.height, model.width), dtype="float")
     checks.tensor(mu, "mu", shape=(model.steps, model.z_size), dtype="float")
     checks.tensor(log_sigma, "log_sigma", shape=(model.steps, model.z_size), dtype="float")
+    for name, value in (("x", x), ("mu", mu), ("log_sigma", log_sigma)):
+        checks.finite(value.detach(), name)
     checks.positive_int(n_repeats, "n_repeats")
     checks.one_of(method, ("score", "reparam"), "method")
     eps = model._noise((n_repeats, model.steps, model.z_size), mu, generator)
@@ -272,6 +276,7 @@ def _targets(x: torch.Tensor, out: DRAWOutput) -> torch.Tensor:
         raise ValueError(
             f"x must be (B, 1, H, W) matching the canvases {tuple(out.canvases.shape)}, got {tuple(x.shape)}"
         )
+    checks.finite(x, "x")
     if bool(((x < 0) | (x > 1)).any()):
         raise ValueError("x must hold Bernoulli targets in [0, 1]")
     return x
@@ -324,6 +329,7 @@ def binarize(images: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """
     checks.tensor(images, "images", ndim=4, dtype="float")
     checks.non_negative_int(seed, "seed")
+    checks.finite(images, "images")
     if bool(((images < 0) | (images > 1)).any()):
         raise ValueError("images must hold intensities in [0, 1]")
     generator = torch.Generator().manual_seed(seed)
