@@ -22,6 +22,7 @@ import torch
 
 __all__ = [
     "finite",
+    "has_values",
     "ids_in_range",
     "non_negative_float",
     "non_negative_int",
@@ -143,12 +144,22 @@ def tensor(
     return value
 
 
+def has_values(value: torch.Tensor) -> bool:
+    """Whether ``value`` holds numbers a check can read: ``False`` on the ``meta`` device (shapes only).
+
+    Value checks (finiteness, ranges) pass meta tensors, so a model can run one step on ``meta`` to show
+    that every tensor it makes follows its inputs' device (``tests/test_device.py``).
+    """
+    return value.device.type != "meta"
+
+
 def finite(value: torch.Tensor, name: str) -> torch.Tensor:
     """``value`` if every element is finite (no NaN, no inf), else ValueError naming ``name``.
 
     Reads the values, so on a GPU it synchronises: use it at entry points, not inside ``forward``.
+    A tensor on the ``meta`` device has no values: it passes (see :func:`has_values`).
     """
-    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+    if value.is_floating_point() and has_values(value) and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite, got a tensor with NaN or inf")
     return value
 
@@ -157,7 +168,7 @@ def ids_in_range(value: torch.Tensor, size: int, name: str, allow: Sequence[int]
     """``value`` if it is an integer tensor with every id in ``[0, size)`` (or in ``allow``, e.g. a padding
     id of -100), else ValueError naming ``name`` and the first id out of range."""
     tensor(value, name, dtype="int")
-    if value.numel() == 0:
+    if value.numel() == 0 or not has_values(value):
         return value
     bad = (value < 0) | (value >= size)
     for ok in allow:

@@ -80,11 +80,11 @@ from IPython.display import Markdown, display
 CHAPTER_START = time.perf_counter()
 # The main model (section 4.2): training images per epoch, drawn anew every epoch, and epochs; the epoch whose
 # weights are kept is chosen on validation words
-N_TRAIN = budget.choose(smoke=256, book=8000, paper=200000)
+N_TRAIN = budget.size(smoke=256, book=8000, paper=200000)
 EPOCHS = budget.choose(smoke=1, book=12, paper=30)
 # The encoder comparison (section 4.1): SEEDS per encoder, each a shorter run (see "What was traded")
 SEEDS = (0, 1, 2)
-N_TRAIN_CMP = budget.choose(smoke=64, book=8000, paper=200000)
+N_TRAIN_CMP = budget.size(smoke=64, book=8000, paper=200000)
 EPOCHS_CMP = budget.choose(smoke=1, book=4, paper=30)
 COMPARED = (
     "recursive",
@@ -93,10 +93,10 @@ COMPARED = (
 # Experiment (b): one seed per training set
 N_TRAIN_LM = N_TRAIN // 2
 EPOCHS_LM = budget.choose(smoke=1, book=8, paper=30)
-N_VAL = budget.choose(
+N_VAL = budget.size(
     smoke=32, book=300, paper=2000
 )  # validation images (English words), for choosing the epoch
-N_TEST = budget.choose(smoke=64, book=1000, paper=5000)  # test images per test set
+N_TEST = budget.size(smoke=64, book=1000, paper=5000)  # test images per test set
 HEIGHT, WIDTH = 32, 96
 DEPTH = 4  # T, applications of the block's convolution
 MODEL = dict(
