@@ -155,3 +155,23 @@ def test_chapter_runs_installed_outside_the_checkout(reader_python, notebook, tm
     )
     recorded = course / "attnlib_results" / "smoke" / f"{notebook.stem}.json"
     assert recorded.is_file(), "results must fall back to ./attnlib_results outside the repository"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_colab_cell_installs_the_package_with_the_dependencies_pyproject_declares(notebook):
+    """The set-up cell installs the repository itself and nothing named by hand: its dependencies are then
+    exactly `pyproject.toml`'s (no extras), the environment `test_chapter_runs_installed_outside_the_checkout`
+    runs the chapters in."""
+    import ast
+
+    import nbformat
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells if "colab-setup" in c.metadata.get("tags", []))
+    strings = {
+        n.value for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    }
+    assert f"git+{repo}" in strings, "the set-up cell must pip-install the course repository"
+    extra = strings - {"-m", "pip", "install", "-q", "--quiet", "attnlib", f"git+{repo}"}
+    assert not extra, f"the set-up cell installs more than the package (and pyproject's dependencies): {extra}"

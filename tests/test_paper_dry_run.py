@@ -16,8 +16,9 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-#: the caps of the dry run: tiny, so that all chapters together add about a minute or two to `make test`
-MAX_STEPS, MAX_SAMPLES = 2, 128
+#: the caps of the dry run: one step per training run (the smoke budget also trains one epoch) and 128 samples
+#: per split (RAM's policy-gradient variance needs two batches of 64)
+MAX_STEPS, MAX_SAMPLES = 1, 128
 
 
 def _text(nb: nbformat.NotebookNode) -> str:
