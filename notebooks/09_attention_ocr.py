@@ -865,7 +865,8 @@ results.record(
     data=f"{N_TRAIN_LM:,} images per epoch, {EPOCHS_LM} epochs, last epoch, 1 seed",
     note="one seed: an illustration, no verdict drawn",
 )
-if count:  # no word of two or more decoded characters (an untrained model): nothing to record
+# no word of two or more decoded characters (an untrained model): nothing to record
+if count:
     results.record(
         "09_attention_ocr",
         "attention peak advances for decoded characters",
