@@ -22,7 +22,7 @@ Two more variables cut a run short without changing anything else, so that the
 ``paper`` budget's models, data pipeline, evaluation and plots can execute on a
 CPU in the tests (``tests/test_paper_dry_run.py``)::
 
-    ATTNLIB_BUDGET=paper ATTNLIB_MAX_STEPS=2 ATTNLIB_MAX_SAMPLES=64
+    ATTNLIB_BUDGET=paper ATTNLIB_MAX_STEPS=1 ATTNLIB_MAX_SAMPLES=128
 
 ``ATTNLIB_MAX_STEPS=k``
     every training run takes at most ``k`` optimiser steps in all. :func:`attnlib.train.fit`
