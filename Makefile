@@ -27,7 +27,9 @@ book: $(STAMP)
 	ATTNLIB_BUDGET=$(BUDGET) $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Open _build/html/index.html"
 
-## Unit tests, learning tests, the book's configuration, pairs, and every notebook at the `smoke` budget.
+## Unit tests, learning tests, the book's configuration, pairs, and every notebook at the `smoke` budget;
+## every notebook again at the `paper` budget capped to 1 step and 128 samples (tests/test_paper_dry_run.py)
+## and at `smoke` from a venv holding the installed wheel without dev extras (tests/test_installed.py).
 ## The network is blocked for the test process (pytest-socket) and every child process, notebook
 ## kernels included (tests/offline_guard/sitecustomize.py): only the loopback is reachable.
 test: $(STAMP) lint

@@ -25,6 +25,7 @@ __all__ = [
     "device",
     "finite",
     "flag",
+    "has_values",
     "ids_in_range",
     "same_length",
     "module",
@@ -199,13 +200,23 @@ def same_length(**values: Any) -> int:
     return next(iter(sizes.values()), 0)
 
 
+def has_values(value: torch.Tensor) -> bool:
+    """Whether ``value`` holds numbers a check can read: ``False`` on the ``meta`` device (shapes only).
+
+    Value checks (finiteness, ranges) pass meta tensors, so a model can run one step on ``meta`` to show
+    that every tensor it makes follows its inputs' device (``tests/test_device.py``).
+    """
+    return value.device.type != "meta"
+
+
 def finite(value: torch.Tensor, name: str) -> torch.Tensor:
     """``value`` if every element is finite (no NaN, no inf), else ValueError naming ``name``.
 
     Reads the values, so on a GPU it synchronises: use it at entry points, not inside ``forward``.
+    A tensor on the ``meta`` device has no values: it passes (see :func:`has_values`).
     """
     tensor(value, name)
-    if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+    if value.is_floating_point() and has_values(value) and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} must be finite, got a tensor with NaN or inf")
     return value
 
@@ -217,7 +228,7 @@ def ids_in_range(value: torch.Tensor, size: int, name: str, allow: Sequence[int]
     positive_int(size, "size")
     if isinstance(allow, (str, bytes)) or not isinstance(allow, Sequence) or not all(_is_int(a) for a in allow):
         raise ValueError(f"allow must be a sequence of int ids, got {allow!r}")
-    if value.numel() == 0:
+    if value.numel() == 0 or not has_values(value):
         return value
     bad = (value < 0) | (value >= size)
     for ok in allow:

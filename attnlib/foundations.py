@@ -107,7 +107,11 @@ def hard_attention(
         raise ValueError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
     checks.finite(scores, "scores")  # the sampling reads them on the CPU anyway
     log_probs = scores.log_softmax(dim=-1)
-    index = torch.multinomial(log_probs.detach().exp().cpu(), 1, generator=generator).squeeze(1).to(scores.device)
+    probs = log_probs.detach().exp()
+    if generator is not None and generator.device != probs.device:  # a CPU generator draws on the CPU
+        index = torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(1).to(scores.device)
+    else:  # on the scores' device: no copy to the host on a GPU
+        index = torch.multinomial(probs, 1, generator=generator).squeeze(1)
     context = values[torch.arange(values.shape[0], device=values.device), index]
     return context, index, log_probs.gather(1, index[:, None]).squeeze(1)
 

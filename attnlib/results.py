@@ -40,11 +40,13 @@ def results_dir(budget_name: str | None = None) -> Path:
 
     ``ATTNLIB_RESULTS_DIR`` wins; otherwise ``results/`` at the root of the
     course repository the current directory is in (notebooks run in
-    ``notebooks/``), else ``./attnlib_results`` (for example on Colab).
+    ``notebooks/``), else ``./attnlib_results`` (for example on Colab, or a notebook copied out of
+    the repository). A dry run (a cap of :mod:`attnlib.budget` in force) writes to
+    ``<budget>-capped``, which the tables never read.
     """
-    name = budget_name or budget.current()
-    if name not in budget.BUDGETS:
-        raise ValueError(f"budget_name must be one of {budget.BUDGETS}, got {name!r}")
+    if budget_name is not None and budget_name not in budget.BUDGETS:
+        raise ValueError(f"budget_name must be one of {budget.BUDGETS}, got {budget_name!r}")
+    name = budget_name or (budget.current() + ("-capped" if budget.capped() else ""))
     base = os.environ.get("ATTNLIB_RESULTS_DIR")
     if base:
         root = Path(base)

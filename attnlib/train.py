@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from attnlib import checks
+from attnlib import budget, checks
 from attnlib.checkpoint import load_checkpoint, save_checkpoint  # noqa: F401  (re-exported; moved there)
 
 __all__ = [
@@ -315,6 +315,9 @@ def fit(
         its numbers join the history (for example ``{"test_acc": 0.97}``).
     max_seconds
         Stop after the epoch in which this much wall time has passed.
+        In a dry run, ``ATTNLIB_MAX_STEPS`` (:mod:`attnlib.budget`) caps the optimiser steps of the
+        whole run: the epoch in which the last allowed step happens ends there, is evaluated, and
+        is the last.
     scheduler_interval
         ``"epoch"`` (default: ``scheduler.step()`` after every epoch, e.g. cosine annealing over
         epochs) or ``"step"`` (after every optimiser step, e.g. ``OneCycleLR`` with
@@ -388,6 +391,7 @@ def fit(
     sampler = getattr(loader, "sampler", None)
     history: dict[str, list[float]] = {"epoch": [], "seconds": []}
     train_seconds = 0.0
+    taken = 0  # optimiser steps of this run, for the dry-run cap ATTNLIB_MAX_STEPS
     for epoch in range(1, epochs + 1):
         model.train()
         if isinstance(sampler, DistributedSampler):
@@ -422,8 +426,11 @@ def fit(
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
             n_batches += 1
+            taken += 1
             if n_batches % 10 == 0:
                 bar.set_postfix({k: f"{v / n_batches:.3f}" for k, v in sums.items()})
+            if budget.steps_exhausted(taken):
+                break
         if n_batches == 0:
             raise ValueError(
                 f"loader yielded no batches in epoch {epoch}: an empty dataset, or drop_last with a "
@@ -460,6 +467,8 @@ def fit(
                     best_value, best_epoch = current, epoch
                     best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         if max_seconds is not None and train_seconds >= max_seconds:
+            break
+        if budget.steps_exhausted(taken):
             break
     if best_state is not None:
         model.load_state_dict(best_state)

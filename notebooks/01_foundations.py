@@ -214,7 +214,7 @@ print(viz.source_code(reinforce.score_function_surrogate))
 rewards = ink[0] + 1.0
 logits = torch.randn(grid * grid, generator=generator)
 exact = foundations.exact_policy_gradient(logits, rewards)
-n_repeats = budget.choose(smoke=200, book=4000, paper=20000)
+n_repeats = budget.size(smoke=200, book=4000, paper=20000)
 sample_counts = (
     [2, 4, 8, 16, 32, 64, 128] if budget.current() != "smoke" else [2, 8, 32]
 )
@@ -347,7 +347,7 @@ plt.show()
 # %%
 mu, center, width = torch.tensor([0.0, 0.0]), torch.tensor([0.3, -0.2]), 0.2
 sigmas = [0.02, 0.05, 0.1, 0.2, 0.4]
-n_gauss = budget.choose(smoke=200, book=5000, paper=20000)
+n_gauss = budget.size(smoke=200, book=5000, paper=20000)
 gauss_rows = [
     "| $\\sigma$ | exact gradient norm | variance, score function | variance, reparameterised | ratio |",
     "|---|---|---|---|---|",

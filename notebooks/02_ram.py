@@ -303,7 +303,7 @@ plt.show()
 # %%
 check_images = canvas.cluttered_mnist("test", 60, seed=1)[0][:256]
 pixel_centres = torch.randint(
-    0, 61, (256, 2), generator=generator
+    0, 61, (len(check_images), 2), generator=generator
 ).double()  # whole-pixel centres
 check_centres = (pixel_centres / 60 * 2 - 1).float()
 fast = glimpse.extract_glimpses(check_images, check_centres, 12, 3)

@@ -66,9 +66,9 @@ from attnlib.results import glue  # numbers quoted in the text are glued from th
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=256, book=8000, paper=60000)
-N_TEST = budget.choose(smoke=64, book=1000, paper=5000)
-N_VAL = budget.choose(smoke=32, book=300, paper=1000)
+N_TRAIN = budget.size(smoke=256, book=8000, paper=60000)
+N_TEST = budget.size(smoke=64, book=1000, paper=5000)
+N_VAL = budget.size(smoke=32, book=300, paper=1000)
 MNIST_SOURCE = budget.choose(smoke="bundled", book="bundled", paper="torchvision")
 results.start(
     "05_show_attend_tell"

@@ -55,11 +55,11 @@ from attnlib.data import shapes, vqa
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=60, book=3000, paper=20000)  # scenes, 4 questions each
-N_VAL = budget.choose(smoke=30, book=500, paper=2000)  # for choosing the epoch
-N_TEST = budget.choose(smoke=40, book=500, paper=3000)
+N_TRAIN = budget.size(smoke=60, book=3000, paper=20000)  # scenes, 4 questions each
+N_VAL = budget.size(smoke=30, book=500, paper=2000)  # for choosing the epoch
+N_TEST = budget.size(smoke=40, book=500, paper=3000)
 SEEDS = (0, 1, 2)  # every compared model is trained once per seed
-N_PRETRAIN = budget.choose(
+N_PRETRAIN = budget.size(
     smoke=60, book=2000, paper=20000
 )  # scenes the image encoder is pretrained on
 EPOCHS = budget.choose(smoke=1, book=6, paper=40)

@@ -66,9 +66,9 @@ from attnlib.evidence import compare, summarize
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=256, book=4000, paper=20000)
-N_VAL = budget.choose(smoke=128, book=500, paper=2000)
-N_TEST = budget.choose(smoke=128, book=1000, paper=5000)
+N_TRAIN = budget.size(smoke=256, book=4000, paper=20000)
+N_VAL = budget.size(smoke=128, book=500, paper=2000)
+N_TEST = budget.size(smoke=128, book=1000, paper=5000)
 results.start(
     "07_a2net"
 )  # this run's figures replace the last run's; none are left over

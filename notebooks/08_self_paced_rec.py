@@ -85,9 +85,9 @@ from attnlib.rec.selfpaced import _total
 from IPython.display import Markdown, display
 
 CHAPTER_START = time.perf_counter()
-N_TRAIN = budget.choose(smoke=256, book=6000, paper=20000)
-N_VAL = budget.choose(smoke=64, book=500, paper=2000)
-N_TEST = budget.choose(smoke=64, book=500, paper=2000)
+N_TRAIN = budget.size(smoke=256, book=6000, paper=20000)
+N_VAL = budget.size(smoke=64, book=500, paper=2000)
+N_TEST = budget.size(smoke=64, book=500, paper=2000)
 IMAGE = 48
 GRID = 6
 DATA = (

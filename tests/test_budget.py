@@ -33,3 +33,36 @@ def test_announce_names_budget_device_and_data(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "budget: smoke" in out and "device: cpu" in out and "data: bundled MNIST" in out
     assert str(device) == "cpu"
+
+
+def test_caps_are_off_by_default(monkeypatch):
+    monkeypatch.setenv("ATTNLIB_BUDGET", "book")
+    monkeypatch.delenv("ATTNLIB_MAX_STEPS", raising=False)
+    monkeypatch.delenv("ATTNLIB_MAX_SAMPLES", raising=False)
+    assert budget.max_steps() is None and budget.max_samples() is None and not budget.capped()
+    assert budget.size(smoke=1, book=2, paper=60000) == 2
+    assert not budget.steps_exhausted(10**9)
+    assert "DRY RUN" not in budget.describe()
+
+
+def test_caps_cut_sizes_and_steps(monkeypatch):
+    monkeypatch.setenv("ATTNLIB_BUDGET", "paper")
+    monkeypatch.setenv("ATTNLIB_MAX_STEPS", "3")
+    monkeypatch.setenv("ATTNLIB_MAX_SAMPLES", "64")
+    assert budget.capped() and budget.max_steps() == 3 and budget.max_samples() == 64
+    assert budget.size(smoke=1, book=2, paper=60000) == 64
+    assert budget.size(smoke=1, book=2, paper=10) == 10
+    assert budget.choose(smoke=1, book=2, paper=60000) == 60000  # choose is not a data size: never capped
+    assert [budget.steps_exhausted(t) for t in range(5)] == [False, False, False, True, True]
+    assert "budget: paper" in budget.describe() and "DRY RUN" in budget.describe()
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_bad_caps_are_refused(monkeypatch, value):
+    monkeypatch.setenv("ATTNLIB_MAX_STEPS", value)
+    with pytest.raises(ValueError, match="ATTNLIB_MAX_STEPS.*positive whole number"):
+        budget.max_steps()
+    with pytest.raises(ValueError, match="n must be"):
+        budget.cap_samples(-1)
+    with pytest.raises(ValueError, match="taken must be"):
+        budget.steps_exhausted(-1)

@@ -99,3 +99,25 @@ _MNIST_BAD = [
 def test_mnist_and_quadrants_refuse_bad_input(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def test_full_mnist_reads_torchvision_raw_files_offline(mnist_idx_root, monkeypatch):
+    """The torchvision path on a small IDX fixture in torchvision's raw layout: the last twelfth of the
+    training file is the validation split (5,000 of MNIST's 60,000); ATTNLIB_DATA_DIR is the default root."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load_mnist opened a socket")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setenv("ATTNLIB_DATA_DIR", str(mnist_idx_root))
+    sizes = {split: load_mnist(split, source="torchvision")[0].shape for split in ("train", "val", "test")}
+    assert sizes == {"train": (550, 1, 28, 28), "val": (50, 1, 28, 28), "test": (100, 1, 28, 28)}
+    images, labels = load_mnist("val", source="torchvision", root=mnist_idx_root, download=False)
+    assert images.dtype == torch.float32 and 0 <= images.min() and images.max() <= 1
+    assert set(labels.tolist()) == set(range(10))
+
+
+def test_sample_cap_spreads_over_the_split(monkeypatch):
+    monkeypatch.setenv("ATTNLIB_MAX_SAMPLES", "20")
+    images, labels = load_mnist("train")  # the bundled file is in class order: the cap keeps every class
+    assert images.shape == (20, 1, 28, 28) and labels.bincount(minlength=10).tolist() == [2] * 10

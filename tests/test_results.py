@@ -149,3 +149,22 @@ def test_start_forgets_the_last_run(tmp_path, monkeypatch):
     results.start("06_adahan")  # nothing recorded yet: nothing to forget
     with pytest.raises(ValueError, match="chapter"):
         results.start("adahan")
+
+
+def test_capped_runs_record_apart_from_the_tables(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNLIB_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("ATTNLIB_BUDGET", "paper")
+    monkeypatch.setenv("ATTNLIB_MAX_STEPS", "2")
+    assert results.results_dir() == tmp_path / "paper-capped"
+    assert results.results_dir("paper") == tmp_path / "paper"
+    results.record("02_ram", "x", 1.0)
+    assert (tmp_path / "paper-capped" / "02_ram.json").is_file() and results.load("paper") == {}
+
+
+def test_results_fall_back_to_a_local_folder_outside_the_repository(tmp_path, monkeypatch):
+    monkeypatch.delenv("ATTNLIB_RESULTS_DIR", raising=False)
+    monkeypatch.delenv("ATTNLIB_MAX_STEPS", raising=False)
+    monkeypatch.delenv("ATTNLIB_MAX_SAMPLES", raising=False)
+    monkeypatch.setenv("ATTNLIB_BUDGET", "smoke")
+    monkeypatch.chdir(tmp_path)
+    assert results.results_dir() == tmp_path / "attnlib_results" / "smoke"

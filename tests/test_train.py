@@ -259,3 +259,16 @@ def test_fit_accepts_a_warm_up_that_starts_the_learning_rate_at_zero(generator):
     train.fit(
         model, _toy_loader(generator), optimizer, 1, scheduler=scheduler, scheduler_interval="step", progress=False
     )
+
+
+def test_fit_honours_the_dry_run_step_cap(generator, monkeypatch):
+    """ATTNLIB_MAX_STEPS: the run stops inside the epoch of the last allowed step, which is still evaluated."""
+    monkeypatch.setenv("ATTNLIB_MAX_STEPS", "3")
+    loader = _toy_loader(generator)
+    assert len(loader) > 3
+    model = nn.Linear(2, 2)
+    steps = []
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    optimizer.register_step_post_hook(lambda *args: steps.append(1))
+    history = train.fit(model, loader, optimizer, 5, eval_fn=lambda m: {"val_acc": 0.5}, keep_best="val_acc")
+    assert len(steps) == 3 and history["epoch"] == [1] and history["val_acc"] == [0.5]

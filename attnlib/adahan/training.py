@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from attnlib import checks
+from attnlib import budget, checks
 from attnlib.adahan.model import ImageEncoder, VQAModel
 
 __all__ = ["pretrain_encoder", "encode_images", "answer_step", "predict_answers"]
@@ -79,6 +79,7 @@ def pretrain_encoder(
     generator = torch.Generator().manual_seed(seed)
     history = []
     encoder.train()
+    taken = 0  # optimiser steps, for the dry-run cap (attnlib.budget.steps_exhausted)
     for _ in range(epochs):
         order = torch.randperm(images.shape[0], generator=generator)
         right, total = 0.0, 0
@@ -94,7 +95,12 @@ def pretrain_encoder(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            taken += 1
+            if budget.steps_exhausted(taken):
+                break
         history.append(right / total)
+        if budget.steps_exhausted(taken):
+            break
     encoder.eval()
     return history
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import box_convert
 
-from attnlib import checks
+from attnlib import budget, checks
 from attnlib.data.refexp import target_boxes
 from attnlib.data.shapes import COLOR_NAMES, SHAPES, SIZES, Scenes, cell_labels
 from attnlib.rec.model import VisualEncoder
@@ -117,19 +117,22 @@ def pretrain_visual(
     checks.positive_int(batch_size, "batch_size")
     checks.positive_float(lr, "lr")
     checks.non_negative_int(seed, "seed")
-    targets = cell_targets(scenes, images.shape[-1], encoder.grid, threshold)
-    heads = CellHeads(encoder.cell_features)
+    device = next(encoder.parameters()).device  # the heads, batches and targets follow the encoder
+    targets = {k: v.to(device) for k, v in cell_targets(scenes, images.shape[-1], encoder.grid, threshold).items()}
+    heads = CellHeads(encoder.cell_features).to(device)
     opt = torch.optim.Adam([*encoder.parameters(), *heads.parameters()], lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = []
     encoder.train()
+    taken = 0  # optimiser steps, for the dry-run cap (attnlib.budget.steps_exhausted)
     for _ in range(epochs):
         order = torch.randperm(images.shape[0], generator=generator)
         acc, err, count = 0.0, 0.0, 0
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
-            out = heads(encoder.cells(images[idx]))
-            loss = torch.zeros(())
+            out = heads(encoder.cells(images[idx.to(images.device)].to(device)))
+            idx = idx.to(device)
+            loss = torch.zeros((), device=device)
             for name, _ in _ATTRS:
                 logits, target = out[name], targets[name][idx]
                 loss = loss + F.cross_entropy(logits.flatten(0, 1), target.flatten())
@@ -142,7 +145,12 @@ def pretrain_visual(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            taken += 1
+            if budget.steps_exhausted(taken):
+                break
         history.append({"attr_acc": acc / count, "box_l1": err / count})
+        if budget.steps_exhausted(taken):
+            break
     encoder.eval()
     heads.eval()
     return heads, history
