@@ -206,6 +206,8 @@ def has_values(value: torch.Tensor) -> bool:
     Value checks (finiteness, ranges) pass meta tensors, so a model can run one step on ``meta`` to show
     that every tensor it makes follows its inputs' device (``tests/test_device.py``).
     """
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"value must be a torch.Tensor, got {type(value).__name__}")
     return value.device.type != "meta"
 
 

@@ -109,6 +109,7 @@ def _refexp_batch(n: int = 2):
 EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     # checks: name the argument as the harness does, so the message can be matched
     "attnlib.checks.finite": lambda t: {"value": torch.ones(2), "name": "value"},
+    "attnlib.checks.has_values": lambda t: {"value": torch.ones(2)},
     "attnlib.checks.device": lambda t: {"value": "cpu", "name": "value"},
     "attnlib.checks.flag": lambda t: {"value": True, "name": "value"},
     "attnlib.checks.module": lambda t: {"value": nn.Linear(1, 1), "name": "value"},

@@ -67,6 +67,7 @@ def test_good_values_pass_through():
         (lambda: checks.one_of("a", "abc", "mode"), "options"),
         (lambda: checks.tensor(torch.zeros(2), "x", ndim=2.0), "ndim"),
         (lambda: checks.tensor(torch.zeros(2), "x", dtype=["float"]), "dtype"),
+        (lambda: checks.has_values([1.0, 2.0]), "value"),
     ],
 )
 def test_the_newer_checks_name_the_argument(call, name):
