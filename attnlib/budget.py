@@ -166,8 +166,14 @@ def size(*, smoke: int, book: int, paper: int | None = None) -> int:
     """:func:`choose` for a data size (images, scenes, words, draws): capped by ``ATTNLIB_MAX_SAMPLES``.
 
     ``N_TRAIN = budget.size(smoke=256, book=8000, paper=60000)`` gives 60,000 at the ``paper`` budget
-    and, in a dry run with ``ATTNLIB_MAX_SAMPLES=64``, 64.
+    and, in a dry run with ``ATTNLIB_MAX_SAMPLES=64``, 64. Each size must be a whole number >= 0 (``paper`` may
+    be ``None``: then it is ``book``), whichever budget is current.
     """
+    for name, value in (("smoke", smoke), ("book", book), ("paper", paper)):
+        if value is None and name == "paper":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a whole number of samples >= 0, got {value!r}")
     return cap_samples(choose(smoke=smoke, book=book, paper=paper))
 
 

@@ -66,3 +66,20 @@ def test_bad_caps_are_refused(monkeypatch, value):
         budget.cap_samples(-1)
     with pytest.raises(ValueError, match="taken must be"):
         budget.steps_exhausted(-1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"smoke": -1, "book": 2}, "smoke"),
+        ({"smoke": 1, "book": 2.5}, "book"),
+        ({"smoke": "1", "book": 2}, "smoke"),
+        ({"smoke": 1, "book": 2, "paper": True}, "paper"),
+        ({"smoke": 1, "book": None}, "book"),
+    ],
+)
+def test_sizes_of_every_budget_are_checked_naming_the_budget(monkeypatch, kwargs, name):
+    # a mistake in the size of another budget is caught now, not when that budget runs
+    monkeypatch.setenv("ATTNLIB_BUDGET", "book" if name == "smoke" else "smoke")
+    with pytest.raises(ValueError, match=f"^{name} must be a whole number"):
+        budget.size(**kwargs)
