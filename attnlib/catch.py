@@ -109,7 +109,9 @@ class Catch:
             raise ValueError(f"state.ball_col must lie in [0, {self.width})")
         half = self.paddle_width // 2
         if ((state.paddle < half) | (state.paddle > self.width - 1 - half)).any():
-            raise ValueError(f"state.paddle must lie in [{half}, {self.width - 1 - half}] (the paddle inside the screen)")
+            raise ValueError(
+                f"state.paddle must lie in [{half}, {self.width - 1 - half}] (the paddle inside the screen)"
+            )
         if ((state.ball_row < 0) | (state.ball_row >= self.height - 1) | (state.ball_row % self.fall_speed != 0)).any():
             raise ValueError(f"state.ball_row must be a multiple of fall_speed in [0, {self.height - 1})")
         self.state = CatchState(*(x.to(self.device, torch.long) for x in state))
