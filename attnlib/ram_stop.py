@@ -122,17 +122,27 @@ def anytime_loss(output: AnytimeOutput, labels: torch.Tensor) -> tuple[torch.Ten
 
 
 class StopHead(nn.Module):
-    """``f_s``: the stop logit from the detached state and the answer's log-probabilities,
-    ``(states (B, T, hidden), logits (B, T, K)) -> (B, T)``; a two-layer perceptron."""
+    """``f_s``: the stop logit from the detached state, the answer's log-probabilities, its confidence
+    (largest log-probability and entropy) and the glimpse count (one-hot); a two-layer perceptron.
 
-    def __init__(self, hidden: int, n_classes: int = 10, width: int = 64) -> None:
+    ``(states (B, T, hidden), logits (B, T, K)) -> (B, T)`` with ``T = n_steps``.
+    """
+
+    def __init__(self, hidden: int, n_classes: int = 10, n_steps: int = 6, width: int = 64) -> None:
         super().__init__()
-        checks.positive_ints(hidden=hidden, n_classes=n_classes, width=width)
-        self.net = nn.Sequential(nn.Linear(hidden + n_classes, width), nn.ReLU(), nn.Linear(width, 1))
+        checks.positive_ints(hidden=hidden, n_classes=n_classes, n_steps=n_steps, width=width)
+        self.n_steps = n_steps
+        self.net = nn.Sequential(nn.Linear(hidden + n_classes + 2 + n_steps, width), nn.ReLU(), nn.Linear(width, 1))
 
     def forward(self, states: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        features = torch.cat([states.detach(), F.log_softmax(logits.detach(), -1)], -1)
-        return self.net(features).squeeze(-1)
+        checks.tensor(states, "states", ndim=3, dtype="float")
+        checks.tensor(logits, "logits", shape=(*states.shape[:2], None), dtype="float")
+        if states.shape[1] != self.n_steps:
+            raise ValueError(f"states must have {self.n_steps} steps (dim 1), got {tuple(states.shape)}")
+        log_p = F.log_softmax(logits.detach(), -1)
+        confidence = torch.stack([log_p.max(-1).values, -(log_p.exp() * log_p).sum(-1)], -1)
+        step = torch.eye(self.n_steps, device=states.device, dtype=states.dtype).expand(states.shape[0], -1, -1)
+        return self.net(torch.cat([states.detach(), log_p, confidence, step], -1)).squeeze(-1)
 
 
 def _check_stop_logits(stop_logits: torch.Tensor) -> None:

@@ -124,7 +124,7 @@ STOP_UPDATES = budget.choose(smoke=5, book=400, paper=2000)
 LIMIT = budget.choose(
     smoke=128, book=None, paper=None
 )  # digits used per split (None: all)
-PENALTIES = (0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.02, 0.05)
+PENALTIES = (0.0, 0.002, 0.004, 0.006, 0.008, 0.01, 0.015, 0.02, 0.05)
 print(
     f"Catch: {SCREEN}x{SCREEN} screen, retina 3 scales of {RETINA}x{RETINA}, LSTM {HIDDEN}, {UPDATES} updates of "
     f"{GAMES} games; stopping: {WARM_EPOCHS} + {RAM_EPOCHS} epochs of the anytime RAM, {STOP_UPDATES} updates "
@@ -523,8 +523,8 @@ display(HTML(html))
 # to come. We train it once per seed. It starts on centred digits, then follows a curriculum of
 # growing shifts, then trains on the full translated 60x60 canvases, and we keep its best validation
 # epoch. Reading its answer after glimpse $T$, for $T = 1, \dots, 6$, gives the **fixed-$T$ RAM**
-# curve. Then, for each penalty $\lambda$, a small stop head ($h_t$ and the answer's
-# log-probabilities in, one logit out) learns by {eq}`agent-stop-gradient` on the frozen RAM's
+# curve. Then, for each penalty $\lambda$, a small stop head (in: $h_t$, the answer's
+# log-probabilities, its confidence and the number of glimpses so far; out: one logit) learns by {eq}`agent-stop-gradient` on the frozen RAM's
 # trajectories over training canvases, with a per-step moving-average baseline. The trajectory is
 # computed for all six glimpses and masked after $\tau$, so the saving is counted in glimpses, not in
 # wall time.
@@ -639,7 +639,7 @@ def trajectories(model, loader):
 def train_stop_head(data, penalty, seed):
     states, logits, correct = data
     torch.manual_seed(seed)
-    head = StopHead(RAM60["hidden"], 10).to(DEVICE)
+    head = StopHead(RAM60["hidden"], 10, RAM60["n_glimpses"]).to(DEVICE)
     optimizer = torch.optim.Adam(head.parameters(), lr=3e-3)
     baseline, gen = (
         MovingAverageBaseline(steps=RAM60["n_glimpses"]),

@@ -146,7 +146,7 @@ def test_anytime_ram_shapes_and_loss():
     loss, logs = anytime_loss(out, labels)
     loss.backward()
     assert model.policy.weight.grad.abs().sum() > 0 and model.classifier.weight.grad.abs().sum() > 0
-    head = StopHead(16, 10)
+    head = StopHead(16, 10, 3)
     assert head(out.states, out.logits).shape == (5, 3)
     with pytest.raises(ValueError, match="labels"):
         anytime_loss(out, labels[:3])
