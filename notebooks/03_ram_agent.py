@@ -430,7 +430,7 @@ plt.show()
 # ### One game, watched through the retina
 #
 # The animation replays one test game of the first RAM seed. The outer square is the coarsest scale,
-# the inner ones the finer scales. The line below the frame says whether the ball lies inside
+# the inner ones the finer scales. The title above the frame says whether the ball lies inside
 # the finest patch. It is made with `matplotlib.animation` and `to_jshtml`, so it plays in the static
 # page, with no kernel and no network.
 
@@ -676,12 +676,12 @@ for seed in SEEDS:
         trajectories(model, val_canvases),
         trajectories(model, test_canvases),
     )
-    train_data = trajectories(
-        model,
-        canvas.CanvasLoader(
-            "train", 60, batch_size=500, seed=1000 + seed, limit=LIMIT, source=SOURCE
-        ),
+    # two epochs of fresh training canvases (7,000 scenes at the book budget) for the stop heads
+    train_canvases = canvas.CanvasLoader(
+        "train", 60, batch_size=500, seed=1000 + seed, limit=LIMIT, source=SOURCE
     )
+    parts = [trajectories(model, train_canvases) for _ in range(2)]
+    train_data = tuple(torch.cat(z) for z in zip(*parts))
     STOP["fixed"]["val"].append(val_data[2].mean(0).cpu().numpy())
     STOP["fixed"]["test"].append(test_data[2].mean(0).cpu().numpy())
     for penalty in PENALTIES:
