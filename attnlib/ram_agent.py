@@ -212,22 +212,33 @@ def play(
 
 
 def agent_loss(
-    episode: Episode, baseline_weight: float = 1.0, entropy_weight: float = 0.0
+    episode: Episode, baseline_weight: float = 1.0, entropy_weight: float = 0.0, normalize: bool = False
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """REINFORCE for both heads with rewards-to-go and the learned baseline (Eq. (agent-two-head)).
 
     ``loss = score_function_surrogate(log pi_a + log pi_l, R_t, b_t) + baseline_weight * MSE(b_t, R_t)
     - entropy_weight * mean entropy(pi_a)``. The two heads' log-probabilities are stacked as two actions of
     the same step, so the surrogate sums them and weights both by the step's advantage ``R_t - b_t``.
+
+    With ``normalize`` the advantages ``A = R_t - b_t`` of the batch, ``(B, T)``, are standardised,
+    ``(A - mean A) / (std A + 1e-6)`` over all games and steps, before they weight the log-probabilities
+    (a per-batch rescaling of the step size; the baseline still learns from the raw ``R_t``).
     Returns the scalar loss and floats ``loss``, ``reinforce``, ``baseline``, ``return`` (mean episode return).
     """
     if not isinstance(episode, Episode):
         raise ValueError(f"episode must be the Episode that play() returns, got {type(episode).__name__}")
     checks.non_negative_float(baseline_weight, "baseline_weight")
     checks.non_negative_float(entropy_weight, "entropy_weight")
+    if not isinstance(normalize, bool):
+        raise ValueError(f"normalize must be True or False, got {normalize!r}")
     returns = rewards_to_go(episode.rewards)  # (B, T)
     log_probs = torch.stack([episode.action_log_probs, episode.location_log_probs], -1)  # (B, T, 2)
-    reinforce = score_function_surrogate(log_probs, returns, episode.baselines)
+    if normalize:
+        advantage = (returns - episode.baselines).detach()
+        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-6)
+        reinforce = score_function_surrogate(log_probs, advantage)
+    else:
+        reinforce = score_function_surrogate(log_probs, returns, episode.baselines)
     b_loss = baseline_loss(episode.baselines, returns)
     loss = reinforce + baseline_weight * b_loss - entropy_weight * episode.entropies.mean()
     logs = {

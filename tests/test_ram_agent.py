@@ -67,6 +67,29 @@ def test_two_head_gradient_is_the_sum_of_each_heads_reinforce():
     torch.testing.assert_close(g, ref)
 
 
+def test_normalized_advantage_is_the_standardised_r_minus_b():
+    # agent_loss(normalize=True): -(1/B) sum_t A'_t (log pi_a + log pi_l), A' = (A - mean A) / (std A + 1e-6)
+    agent, env = small_agent(), Catch(6, height=7, width=7)
+    ep = play(agent, env, torch.Generator().manual_seed(0))
+    ep = ep._replace(rewards=torch.rand(ep.rewards.shape, generator=torch.Generator().manual_seed(1)))
+    loss, _ = agent_loss(ep, baseline_weight=0.0, normalize=True)
+    adv = (rewards_to_go(ep.rewards) - ep.baselines).detach()
+    adv = (adv - adv.mean()) / (adv.std() + 1e-6)
+    by_hand = -((adv * (ep.action_log_probs + ep.location_log_probs)).sum(1)).mean()
+    params = [p for p in agent.parameters() if p.requires_grad]
+    ours = torch.autograd.grad(loss, params, allow_unused=True, retain_graph=True)
+    theirs = torch.autograd.grad(by_hand, params, allow_unused=True, retain_graph=True)
+    for g1, g2 in zip(ours, theirs):
+        if g1 is not None or g2 is not None:
+            zero = torch.zeros_like(g1 if g1 is not None else g2)
+            torch.testing.assert_close(zero if g1 is None else g1, zero if g2 is None else g2)
+    # the baseline's regression target is unchanged by the normalisation
+    full, _ = agent_loss(ep, baseline_weight=1.0, normalize=True)
+    torch.testing.assert_close(full - loss, baseline_loss(ep.baselines, rewards_to_go(ep.rewards)))
+    with pytest.raises(ValueError, match="normalize"):
+        agent_loss(ep, normalize=1)
+
+
 def test_rewards_to_go_weight_each_step():
     # the action at step t is weighted by the rewards from t on: with reward only at the end, all steps by R
     rewards = torch.tensor([[0.0, 0.0, 1.0], [0.5, 0.0, 1.0]])
