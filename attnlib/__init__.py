@@ -1,6 +1,6 @@
 """attnlib: the library of the executable course on visual attention.
 
-One module per paper (``ram``, ``draw``, ``sat``, ``adahan``, ``a2net``, ``rec``,
+One module per paper (``ram``, ``ram_agent`` with ``catch`` and ``ram_stop``, ``draw``, ``sat``, ``adahan``, ``a2net``, ``rec``,
 ``r2am``) and shared pieces (``budget``, ``data``, ``train``, ``reinforce``,
 ``glimpse``, ``boxes``, ``viz``). Submodules load on first use, so
 ``import attnlib`` stays quick and ``attnlib.data.load_mnist`` just works.
@@ -23,6 +23,9 @@ _SUBMODULES = (
     "foundations",
     "glimpse",
     "ram",
+    "catch",
+    "ram_agent",
+    "ram_stop",
     "draw",
     "sat",
     "adahan",

@@ -32,7 +32,7 @@ CPU in the tests (``tests/test_paper_dry_run.py``)::
 ``ATTNLIB_MAX_SAMPLES=m``
     every data set holds at most ``m`` samples per split. A chapter asks for a data size (training
     images, test scenes, Monte Carlo draws) with :func:`size` instead of :func:`choose`;
-    :func:`attnlib.data.load_mnist` caps what it returns by itself.
+    :func:`attnlib.data.mnist.load_mnist` caps what it returns by itself.
 
 Numbers measured under a cap mean nothing: :func:`describe` says so, and
 :mod:`attnlib.results` records them under ``<budget>-capped`` so they never reach the tables.

@@ -377,7 +377,7 @@ tiny = draw.DRAW(
     z_size=8,
 ).double()
 x_check = draw.binarize(digits[:4], seed=0).double()
-K = budget.choose(smoke=200, book=2000, paper=5000)
+K = budget.size(smoke=200, book=2000, paper=5000)
 with torch.no_grad():
     out = tiny(x_check.repeat(K, 1, 1, 1), generator=torch.Generator().manual_seed(1))
     _, recon, kl = draw.draw_loss(x_check.repeat(K, 1, 1, 1), out)
@@ -418,7 +418,7 @@ print(
 # spread differs.
 
 # %%
-n_rep = budget.choose(smoke=200, book=4000, paper=20000)
+n_rep = budget.size(smoke=200, book=4000, paper=20000)
 x_one = x_check[:1]
 mu_one, ls_one = out.mu[0], out.log_sigma[0]
 est = {

@@ -22,7 +22,7 @@ Four weightings share one code path (``form``):
     losses: bounded (at least ``-lambda`` per term) but hard samples are weighted *less*: classical self-paced
     learning, the opposite emphasis.
 
-No weighting at all is the plain ``L1 + GIoU`` loss (``loss="l1+giou"`` of :func:`attnlib.rec.train_rec`).
+No weighting at all is the plain ``L1 + GIoU`` loss (``loss="l1+giou"`` of :func:`attnlib.rec.train.train_rec`).
 """
 
 from __future__ import annotations

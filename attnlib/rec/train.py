@@ -139,7 +139,7 @@ def make_step(
     added: :func:`cell_loss` of the model's ``cell_logits`` plus :func:`cell_loss` of the log of its
     ``cls_attention`` (where [CLS] looks), averaged over the batch.
     If ``record`` is a list, every ``record_every`` steps it receives ``(l1, giou, w0, w1)`` per sample
-    (CPU tensors; ``w`` the weights of :func:`attnlib.rec.self_paced_loss`). If ``trace`` is a list, every step
+    (CPU tensors; ``w`` the weights of :func:`attnlib.rec.selfpaced.self_paced_loss`). If ``trace`` is a list, every step
     appends a dict of floats: ``sigma0, sigma1`` (before the step), the batch's mean and largest weights
     ``w0_mean, w0_max, w1_mean, w1_max``, the mean losses ``l1, giou`` and the self-paced ``total``. ``on_step(i)`` is called first at every step (the learning-rate schedule).
     """
