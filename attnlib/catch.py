@@ -78,7 +78,7 @@ class Catch:
             raise ValueError(f"max_dx must be < width = {width}, got {max_dx}")
         self.batch_size, self.height, self.width = batch_size, height, width
         self.paddle_width, self.max_dx, self.fall_speed = paddle_width, max_dx, fall_speed
-        self.device = torch.device(device)
+        self.device = checks.device(device, "device")
         self.steps = (height - 1) // fall_speed
         self.state: CatchState | None = None
         self.t = 0
@@ -171,7 +171,11 @@ class Catch:
 
 def random_policy_rate(env: Catch, episodes: int, generator: torch.Generator) -> float:
     """Catch rate of the uniformly random policy over ``episodes`` games (in batches of ``env.batch_size``)."""
+    if not isinstance(env, Catch):
+        raise ValueError(f"env must be an attnlib.catch.Catch, got {type(env).__name__}")
     checks.positive_int(episodes, "episodes")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator (reproducible games), got {type(generator).__name__}")
     caught = []
     while sum(len(c) for c in caught) < episodes:
         env.reset(generator)

@@ -79,6 +79,7 @@ class CatchAgent(RecurrentAttentionModel):
     ) -> None:
         if not isinstance(block_sum, bool):
             raise ValueError(f"block_sum must be True or False, got {block_sum!r}")
+        checks.positive_int(n_actions, "n_actions")  # named here: the parent calls it n_classes
         super().__init__(
             glimpse_size=glimpse_size,
             n_scales=n_scales,
@@ -255,7 +256,11 @@ def catch_rate(
     agent: CatchAgent | FullViewAgent, env: Catch, episodes: int, generator: torch.Generator, sample: bool = False
 ) -> float:
     """Fraction of ``episodes`` games caught (played in batches of ``env.batch_size``), greedy by default."""
+    if not isinstance(agent, (CatchAgent, FullViewAgent)):
+        raise ValueError(f"agent must be a CatchAgent or a FullViewAgent, got {type(agent).__name__}")
     checks.positive_int(episodes, "episodes")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator (reproducible games), got {type(generator).__name__}")
     was_training = agent.training
     agent.eval()
     caught, n = 0.0, 0

@@ -149,6 +149,12 @@ def _check_stop_logits(stop_logits: torch.Tensor) -> None:
     checks.tensor(stop_logits, "stop_logits", ndim=2, dtype="float")
     if stop_logits.shape[1] < 1 or stop_logits.shape[0] < 1:
         raise ValueError(f"stop_logits must be (B, T) with B, T >= 1, got {tuple(stop_logits.shape)}")
+    checks.finite(stop_logits.detach(), "stop_logits")
+
+
+def _check_generator(generator: object) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
 
 
 def sample_stops(
@@ -160,6 +166,8 @@ def sample_stops(
     above one half (``sample=False``); the last column is ignored: step ``T`` always answers.
     """
     _check_stop_logits(stop_logits)
+    _check_generator(generator)
+    sample = checks.flag(sample, "sample")
     p = torch.sigmoid(stop_logits.detach())
     if sample:
         u = torch.rand(p.shape, generator=generator, dtype=p.dtype)
@@ -189,6 +197,7 @@ def stop_rewards(correct: torch.Tensor, tau: torch.Tensor, penalty: float) -> to
     """Per-step rewards ``(B, T)``: ``-penalty`` for each decision to go on (``t < tau``), the answer's
     correctness ``correct[:, tau - 1]`` at ``tau``, zero after; they sum to ``c_tau - penalty (tau - 1)``."""
     checks.tensor(correct, "correct", ndim=2)
+    checks.finite(correct, "correct")
     b, steps = correct.shape
     checks.tensor(tau, "tau", shape=(b,), dtype="int")
     if ((tau < 1) | (tau > steps)).any():
@@ -214,6 +223,8 @@ def stop_loss(
     """
     _check_stop_logits(stop_logits)
     checks.tensor(correct, "correct", shape=tuple(stop_logits.shape))
+    checks.finite(correct, "correct")
+    _check_generator(generator)
     if baseline is not None and not isinstance(baseline, MovingAverageBaseline):
         raise ValueError(f"baseline must be None or a MovingAverageBaseline, got {type(baseline).__name__}")
     tau = sample_stops(stop_logits, generator)

@@ -66,6 +66,9 @@ EXCLUDED: dict[str, str] = {
     "attnlib.results.Entry": "a TypedDict describing a results file record (no constructor checks possible)",
     "attnlib.results.main": "the command line entry point; its argument is argv",
     "attnlib.train.init_distributed": "no arguments",
+    "attnlib.catch.CatchState": "a NamedTuple of four tensors; Catch.set_state checks it",
+    "attnlib.ram_agent.Episode": "a NamedTuple play returns, not built by users",
+    "attnlib.ram_stop.AnytimeOutput": "a NamedTuple AnytimeRAM.forward returns, not built by users",
     "attnlib.draw.DRAWOutput": "a NamedTuple DRAW.forward returns, not built by users",
     "attnlib.draw.Window": "a NamedTuple attention_window returns, not built by users",
 }
@@ -78,6 +81,8 @@ _INT_BOXES = "integer pixel boxes are boxes (IoU is computed in float)"
 _INT_REWARD = "integer rewards (0 / 1 for wrong / right) are rewards"
 _BROADCAST = "documented: rewards broadcast over leading (sample) dims"
 _ANY_SHAPE = "documented: any shape"
+_GLOBAL_RNG = "documented: generator None draws from torch's global generator"
+_INT_CORRECT = "0 / 1 integers (or bools) say whether an answer is right"
 _SCORE = "documented: a difficulty is any finite number, int or float (a score, not an id)"
 _PLOT = "a plot shows what it is given: matplotlib draws NaN / inf pixels blank"
 ACCEPTABLE: dict[tuple[str, str, str], str] = {
@@ -186,6 +191,12 @@ ACCEPTABLE: dict[tuple[str, str, str], str] = {
     ("attnlib.rec.evaluate_rec", "boxes", "int dtype"): _INT_BOXES,
     ("attnlib.train.accuracy", "logits", "int dtype"): "integer scores have an argmax",
     ("attnlib.train.fit", "desc", "misspelt option"): _FREE_TEXT,
+    ("attnlib.catch.Catch", "max_dx", "zero"): "documented: max_dx 0 is a ball that falls straight",
+    ("attnlib.ram_agent.play", "generator", "None"): _GLOBAL_RNG,
+    ("attnlib.ram_stop.sample_stops", "generator", "None"): _GLOBAL_RNG,
+    ("attnlib.ram_stop.stop_loss", "generator", "None"): _GLOBAL_RNG,
+    ("attnlib.ram_stop.stop_rewards", "correct", "int dtype"): _INT_CORRECT,
+    ("attnlib.ram_stop.stop_loss", "correct", "int dtype"): _INT_CORRECT,
     ("attnlib.r2am.receptive_field", "layers", "empty"): "documented: no layer is the base case r_0 = 1 of "
     "Eq. (r2am-rf) (a pixel sees itself; tests/test_r2am.py asserts it)",
     ("attnlib.data.refexp.hardest", "difficulty", "id far out of range"): _SCORE,

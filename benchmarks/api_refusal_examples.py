@@ -199,6 +199,35 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     # budget
     "attnlib.budget.announce": lambda t: {"data": "test data"},
     "attnlib.budget.choose": lambda t: {"smoke": 1, "book": 2},
+    # catch, ram_agent, ram_stop (chapter 3)
+    "attnlib.catch.random_policy_rate": lambda t: {
+        "env": _catch(),
+        "episodes": 4,
+        "generator": torch.Generator().manual_seed(0),
+    },
+    "attnlib.ram_agent.play": lambda t: {"agent": _catch_agent(), "env": _catch(), "generator": _gen()},
+    "attnlib.ram_agent.catch_rate": lambda t: {
+        "agent": _catch_agent(),
+        "env": _catch(),
+        "episodes": 2,
+        "generator": _gen(),
+    },
+    "attnlib.ram_agent.agent_loss": lambda t: {"episode": _episode()},
+    "attnlib.ram_stop.anytime_loss": lambda t: {"output": _anytime_output(), "labels": torch.tensor([1, 2])},
+    "attnlib.ram_stop.sample_stops": lambda t: {"stop_logits": torch.randn(3, 4), "generator": _gen()},
+    "attnlib.ram_stop.stop_log_probs": lambda t: {"stop_logits": torch.randn(3, 4), "tau": torch.tensor([1, 2, 4])},
+    "attnlib.ram_stop.stop_rewards": lambda t: {
+        "correct": torch.tensor([[0.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]),
+        "tau": torch.tensor([1, 2, 4]),
+        "penalty": 0.1,
+    },
+    "attnlib.ram_stop.stop_loss": lambda t: {
+        "stop_logits": torch.randn(3, 4),
+        "correct": torch.tensor([[0.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 1.0], [0.0, 0.0, 0.0, 1.0]]),
+        "penalty": 0.1,
+        "baseline": __import__("attnlib.reinforce").reinforce.MovingAverageBaseline(steps=4),
+        "generator": _gen(),
+    },
     # checkpoint
     "attnlib.checkpoint.save_checkpoint": lambda t: {"path": t / "m.pt", "model": nn.Linear(2, 2)},
     "attnlib.checkpoint.load_checkpoint": lambda t: {
@@ -578,6 +607,37 @@ def _draw_batch(with_model: bool = False) -> dict:
     x = (torch.rand(2, 1, 8, 8) > 0.5).float()
     out = model(x, generator=torch.Generator().manual_seed(0))
     return {"x": x, "out": out, **({"model": model} if with_model else {})}
+
+
+def _gen() -> torch.Generator:
+    return torch.Generator().manual_seed(0)
+
+
+def _catch():
+    from attnlib.catch import Catch
+
+    return Catch(2, height=5, width=5)
+
+
+def _catch_agent():
+    from attnlib.ram_agent import CatchAgent
+
+    torch.manual_seed(0)
+    return CatchAgent(glimpse_size=2, n_scales=2, hidden=8, glimpse_hidden=8, location_hidden=8)
+
+
+def _episode():
+    from attnlib.ram_agent import play
+
+    return play(_catch_agent(), _catch(), _gen())
+
+
+def _anytime_output():
+    from attnlib.ram_stop import AnytimeRAM
+
+    torch.manual_seed(0)
+    model = AnytimeRAM(n_glimpses=3, glimpse_hidden=8, location_hidden=8, hidden=8)
+    return model(torch.rand(2, 1, 28, 28), generator=_gen())
 
 
 def _results():

@@ -140,3 +140,22 @@ def test_bad_steps():
         env.set_state(state((0, 0, 0, 0), (0, 0, 0, 2)))
     with pytest.raises(ValueError, match="generator"):
         env.reset(generator=5)
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24 follow-up)
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: Catch(2, device="gpu0"), "device"),
+        (lambda: Catch(2, device=""), "device"),
+        (lambda: Catch(2, device=["cpu"]), "device"),
+        (lambda: random_policy_rate("catch", 4, torch.Generator()), "env"),
+        (lambda: random_policy_rate(Catch(2, height=5, width=5), 4, None), "generator"),
+        (lambda: random_policy_rate(Catch(2, height=5, width=5), 4, 7), "generator"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()

@@ -210,3 +210,31 @@ def test_catch_agent_learns_well_above_random():
     rate = catch_rate(agent, test, 500, torch.Generator().manual_seed(1))
     random = random_policy_rate(test, 500, torch.Generator().manual_seed(1))
     assert rate > random + 0.15, (rate, random)  # 0.58 against 0.36 when written
+
+
+# ----------------------------------------------------------------------------- bad input (issue 24 follow-up)
+
+_NAN = float("nan")
+_CORRECT = torch.tensor([[0.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: CatchAgent(n_actions=0), "n_actions"),
+        (lambda: CatchAgent(n_actions="3"), "n_actions"),
+        (lambda: catch_rate("agent", Catch(2, height=5, width=5), 2, torch.Generator()), "agent"),
+        (lambda: catch_rate(small_agent(), Catch(2, height=5, width=5), 2, None), "generator"),
+        (lambda: sample_stops(torch.tensor([[0.0, _NAN, 0.0]])), "stop_logits"),
+        (lambda: sample_stops(torch.zeros(2, 3), generator=3), "generator"),
+        (lambda: sample_stops(torch.zeros(2, 3), sample="no"), "sample"),
+        (lambda: stop_log_probs(torch.full((2, 3), float("inf")), torch.tensor([1, 2])), "stop_logits"),
+        (lambda: stop_rewards(_CORRECT * _NAN, torch.tensor([1, 2]), 0.1), "correct"),
+        (lambda: stop_loss(torch.zeros(2, 3), _CORRECT * _NAN, 0.1), "correct"),
+        (lambda: stop_loss(torch.full((2, 3), _NAN), _CORRECT, 0.1), "stop_logits"),
+        (lambda: stop_loss(torch.zeros(2, 3), _CORRECT, 0.1, generator="seed"), "generator"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_argument(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
