@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from attnlib import checks
 
-__all__ = ["GlimpseSensor", "extract_glimpses", "glimpse_boxes"]
+__all__ = ["GlimpseSensor", "extract_glimpses", "glimpse_boxes", "glimpse_distances"]
 
 # Sub-pixel offsets this close to an integer are snapped to it, so that centres
 # meant to sit on pixel boundaries (but rounded by float32) cut exactly those pixels.
@@ -213,3 +213,44 @@ class GlimpseSensor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}, n_scales={self.n_scales}, scale_factor={self.scale_factor}"
+
+
+def glimpse_distances(locations: torch.Tensor, targets: torch.Tensor, image_size: tuple[int, int]) -> torch.Tensor:
+    """Distance in pixels from every glimpse centre to a target point of its image (Chapter 2, section 7).
+
+    A location ``(x, y)`` in ``[-1, 1]^2`` is the pixel point ``u = (x + 1) / 2 * W``,
+    ``v = (y + 1) / 2 * H`` (the retina's convention, Eq. (ram-retina)); the distance is the
+    Euclidean one between ``(u, v)`` and the target, so on a non-square image each axis keeps
+    its own scale.
+
+    Parameters
+    ----------
+    locations
+        ``(B, T, 2)`` glimpse centres ``(x, y)`` in ``[-1, 1]`` (``RAMOutput.locations``).
+    targets
+        ``(B, 2)`` points ``(u, v)`` in pixels, e.g. the centre of each digit's box
+        ``((x1 + x2) / 2, (y1 + y2) / 2)`` from :func:`attnlib.data.canvas.cluttered_mnist`.
+    image_size
+        ``(H, W)`` of the images, in pixels.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, T)`` distances in pixels.
+    """
+    checks.tensor(locations, "locations", ndim=3, dtype="float")
+    if locations.shape[-1] != 2:
+        raise ValueError(f"locations must be (B, T, 2), got {tuple(locations.shape)}")
+    _check_centers_values(locations, "locations")
+    checks.tensor(targets, "targets", shape=(locations.shape[0], 2), dtype="float")
+    checks.finite(targets, "targets")
+    if (
+        not isinstance(image_size, (tuple, list))
+        or len(image_size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)
+    ):
+        raise ValueError(f"image_size must be (H, W), two positive ints, got {image_size!r}")
+    height, width = image_size
+    scale = locations.new_tensor([width / 2, height / 2])
+    pixels = (locations + 1) * scale
+    return (pixels - targets.to(pixels)[:, None]).norm(dim=-1)

@@ -307,3 +307,24 @@ def test_bad_inputs_are_refused_naming_the_argument(case):
     call, match = _bad_ram_calls()[case]
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_glimpse_distances_in_pixels():
+    """The retina's convention: (-1, -1) is the top-left corner, (1, 1) the bottom-right, x along the width."""
+    from attnlib.glimpse import glimpse_distances
+
+    locations = torch.tensor([[[0.0, 0.0], [-1.0, -1.0], [1.0, 1.0], [0.5, -0.5]]])
+    target = torch.tensor([[30.0, 20.0]])  # the centre of a 40-high, 60-wide image
+    d = glimpse_distances(locations, target, (40, 60))
+    expected = torch.tensor([[0.0, math.hypot(30, 20), math.hypot(30, 20), math.hypot(15, 10)]])
+    torch.testing.assert_close(d, expected)
+    for bad, name in [
+        (lambda: glimpse_distances(locations[0], target, (40, 60)), "locations"),
+        (lambda: glimpse_distances(locations * 2, target, (40, 60)), "locations"),
+        (lambda: glimpse_distances(locations, target[:, :1], (40, 60)), "targets"),
+        (lambda: glimpse_distances(locations, torch.full((1, 2), float("nan")), (40, 60)), "targets"),
+        (lambda: glimpse_distances(locations, target, (40,)), "image_size"),
+        (lambda: glimpse_distances(locations, target, (40, 0)), "image_size"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            bad()
