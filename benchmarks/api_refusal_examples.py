@@ -356,6 +356,11 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "centers": torch.zeros(2, 2),
         "size": 4,
     },  # fmt: skip
+    "attnlib.glimpse.glimpse_distances": lambda t: {
+        "locations": torch.rand(2, 3, 2) * 2 - 1,
+        "targets": torch.tensor([[4.0, 5.0], [10.0, 2.0]]),
+        "image_size": (16, 16),
+    },  # fmt: skip
     "attnlib.glimpse.glimpse_boxes": lambda t: {"centers": torch.zeros(2, 2), "image_size": (16, 16), "size": 4},
     # r2am
     "attnlib.r2am.RecursiveConvBlock": lambda t: {"channels": 4, "depth": 2},
