@@ -501,7 +501,7 @@ print(
 
 @torch.no_grad()
 def mean_bound(model, images, samples=1, seed=0):
-    """The bound of Eq. (draw-bound) in nats, averaged over `images` and `samples` draws of z each."""
+    """The bound of equation draw-bound in nats, averaged over `images` and `samples` draws of z each."""
     model.eval()
     gen = torch.Generator().manual_seed(seed)
     total = 0.0

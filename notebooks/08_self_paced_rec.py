@@ -435,7 +435,7 @@ print(viz.source_code(_total))
 # rate of 0.05 so that 400 steps show where each form goes).
 
 # %%
-SIGMA_MIN = 1.0  # > lambda / sqrt(2) = 0.53, Eq. (rec-floored)
+SIGMA_MIN = 1.0  # > lambda / sqrt(2) = 0.53, equation rec-floored
 easy = torch.linspace(0.05, 0.6, 32)
 runs = {
     form: sigma_descent(easy, easy, form, steps=400, sigma_min=SIGMA_MIN)

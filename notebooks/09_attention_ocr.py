@@ -283,7 +283,9 @@ for depth in range(1, 7):
     )
     recurrent = block_parameters(C, depth, K, recurrent=True)
     built = sum(p.numel() for p in RecurrentConvBlock(C, depth, K).parameters())
-    assert built == recurrent, "Eq. (r2am-params-recurrent) disagrees with the module"
+    assert built == recurrent, (
+        "equation r2am-params-recurrent disagrees with the module"
+    )
     rows.append(
         f"| {depth} | {receptive_field(enc.width_layers())} | {tied:,} | {recurrent:,} | {untied:,} "
         f"| {untied / tied:.2f} |"
@@ -553,7 +555,7 @@ rows = [
 for view, widths in VIEWS.items():
     for kind, c in widths.items():
         enc = WordEncoder(kind, HEIGHT, channels=c, depth=DEPTH, context=False)
-        field = receptive_field(enc.width_layers())  # Eq. (r2am-rf)
+        field = receptive_field(enc.width_layers())  # equation r2am-rf
         rows.append(
             f"| {view} | {kind} | {c} | {enc.depth} | {field} | {encoder_parameters(kind, c):,} |"
         )
