@@ -34,7 +34,7 @@
 # {doc}`../book/api/foundations`, {doc}`../book/api/reinforce`); this page imports it and shows
 # the parts that are the explanation. A survey of the estimators is {cite}`mohamed2020monte`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

@@ -39,7 +39,7 @@
 #
 # API reference for this chapter's code: {doc}`../book/api/glimpse`, {doc}`../book/api/ram`, {doc}`../book/api/ram_baselines`, {doc}`../book/api/data_canvas`, {doc}`../book/api/widgets`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

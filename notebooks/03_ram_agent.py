@@ -37,7 +37,7 @@
 #
 # API reference for this chapter's code: {doc}`../book/api/catch`, {doc}`../book/api/ram_agent`, {doc}`../book/api/ram_stop`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

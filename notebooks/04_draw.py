@@ -41,7 +41,7 @@
 # The code is the package `attnlib.draw` (`filters`, `vae`, `classifier`). API reference: {doc}`../book/api/draw`, {doc}`../book/api/data_canvas`,
 # {doc}`../book/api/train`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

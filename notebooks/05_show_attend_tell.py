@@ -32,7 +32,7 @@
 #
 # API reference for this chapter's code: {doc}`../book/api/sat`, {doc}`../book/api/data_captions`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

@@ -25,7 +25,7 @@
 #
 # API reference for this chapter's code: {doc}`../book/api/adahan`, {doc}`../book/api/data_shapes`, {doc}`../book/api/data_vqa`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

@@ -35,7 +35,7 @@
 #
 # API reference for this chapter's code: {doc}`../book/api/a2net`, {doc}`../book/api/a2net_bench`, {doc}`../book/api/data_longrange`.
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess

@@ -28,7 +28,7 @@
 # API reference for this chapter's code: {doc}`../book/api/r2am`, {doc}`../book/api/data_words`,
 # {doc}`../book/api/sat` (the attention and the decoders it reuses).
 
-# %% tags=["colab-setup"]
+# %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
 import importlib.util
 import subprocess
