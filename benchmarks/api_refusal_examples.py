@@ -106,6 +106,11 @@ def _refexp_batch(n: int = 2):
     return data
 
 
+def _box_pair(t):
+    """A valid (pred, target) pair of xyxy boxes, the example of every paired box function."""
+    return {"pred": torch.tensor([[0.0, 0.0, 2.0, 3.0]]), "target": torch.tensor([[1.0, 0.0, 2.0, 2.0]])}
+
+
 EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     # checks: name the argument as the harness does, so the message can be matched
     "attnlib.checks.finite": lambda t: {"value": torch.ones(2), "name": "value"},
@@ -180,22 +185,10 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "out_fmt": "cxcywh",
     },  # fmt: skip
     "attnlib.boxes.check_boxes": lambda t: {"boxes": torch.tensor([[0.0, 0.0, 2.0, 3.0]]), "name": "boxes"},
-    "attnlib.boxes.paired_iou": lambda t: {
-        "pred": torch.tensor([[0.0, 0.0, 2.0, 3.0]]),
-        "target": torch.tensor([[1.0, 0.0, 2.0, 2.0]]),
-    },  # fmt: skip
-    "attnlib.boxes.generalized_box_iou": lambda t: {
-        "pred": torch.tensor([[0.0, 0.0, 2.0, 3.0]]),
-        "target": torch.tensor([[1.0, 0.0, 2.0, 2.0]]),
-    },  # fmt: skip
-    "attnlib.boxes.generalized_box_iou_loss": lambda t: {
-        "pred": torch.tensor([[0.0, 0.0, 2.0, 3.0]]),
-        "target": torch.tensor([[1.0, 0.0, 2.0, 2.0]]),
-    },  # fmt: skip
-    "attnlib.boxes.acc_at_iou": lambda t: {
-        "pred": torch.tensor([[0.0, 0.0, 2.0, 3.0]]),
-        "target": torch.tensor([[1.0, 0.0, 2.0, 2.0]]),
-    },  # fmt: skip
+    "attnlib.boxes.paired_iou": _box_pair,
+    "attnlib.boxes.generalized_box_iou": _box_pair,
+    "attnlib.boxes.generalized_box_iou_loss": _box_pair,
+    "attnlib.boxes.acc_at_iou": _box_pair,
     # budget
     "attnlib.budget.announce": lambda t: {"data": "test data"},
     "attnlib.budget.choose": lambda t: {"smoke": 1, "book": 2},
