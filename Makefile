@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 # Progress bars are for people at a keyboard; executed pages and logs stay clean.
 export ATTNLIB_PROGRESS ?= 0
 
-.PHONY: book test clean sync install lint
+.PHONY: book book-student test clean sync install lint
 
 install: $(STAMP)
 
@@ -19,13 +19,20 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## Execute every chapter at the `book` budget (override: make book BUDGET=paper) and build the HTML.
+## Chapters are executed through jupyter-cache (tools/build_book.py): a prose edit re-executes nothing,
+## a code edit re-executes that chapter, a change to attnlib/, pyproject.toml or BUDGET re-executes all.
 ## The chapters record their figures in results/ while they run; the results page and the README's
 ## table are then regenerated from them, and a second, incremental build renders that page alone.
 book: $(STAMP)
-	ATTNLIB_BUDGET=$(BUDGET) $(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python tools/build_book.py --budget $(BUDGET) --strict
 	$(BIN)/python -m attnlib.results
-	ATTNLIB_BUDGET=$(BUDGET) $(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python tools/build_book.py --budget $(BUDGET) --strict
 	@echo "Open _build/html/index.html"
+
+## The student edition: the same executed pages with every exercise's solution hidden (_build/student).
+book-student: $(STAMP)
+	$(BIN)/python tools/build_book.py --budget $(BUDGET) --strict --student
+	@echo "Open _build/student/_build/html/index.html"
 
 ## Unit tests, learning tests, the book's configuration, pairs, and every notebook at the `smoke` budget;
 ## every notebook again at the `paper` budget capped to 1 step and 128 samples (tests/test_paper_dry_run.py)

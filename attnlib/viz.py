@@ -11,6 +11,7 @@ import inspect
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,7 +22,7 @@ from matplotlib.patches import Rectangle
 
 from attnlib import checks
 
-__all__ = ["draw_box", "overlay_heatmap", "plot_history", "show_images", "source_code", "to_numpy_image"]
+__all__ = ["draw_box", "overlay_heatmap", "plot_history", "show_code", "show_images", "source_code", "to_numpy_image"]
 
 
 def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -225,3 +226,37 @@ def source_code(obj: object, docstring: bool = False) -> str:
         first, last = body[0].lineno - 1, body[0].end_lineno
         return "\n".join(lines[:first] + lines[last:])
     return source
+
+
+def show_code(obj: object, docstring: bool = False, from_line: str | None = None) -> Any:
+    """Display the source of a library function or class, syntax-highlighted, in a notebook or the book.
+
+    The chapter's markdown beside it links to the object's API page; this shows the code itself, as
+    :func:`source_code` extracts it (docstring dropped by default).
+
+    Parameters
+    ----------
+    obj
+        A function, method or class of the library.
+    docstring
+        Keep the docstring.
+    from_line
+        Show the code from the first line that contains this text (skipping argument checks, say);
+        ``None`` shows it all.
+
+    Returns
+    -------
+    IPython.display.Code
+        Rendered with highlighting in Jupyter, Colab and the HTML book (no JavaScript needed).
+    """
+    from IPython.display import Code
+
+    source = source_code(obj, docstring=docstring)
+    if from_line is not None:
+        from_line = checks.string(from_line, "from_line")
+        lines = source.splitlines()
+        start = next((k for k, line in enumerate(lines) if from_line in line), None)
+        if start is None:
+            raise ValueError(f"from_line: no line of {getattr(obj, '__qualname__', obj)!r} contains {from_line!r}")
+        source = textwrap.dedent("\n".join(lines[start:]))
+    return Code(source, language="python")
