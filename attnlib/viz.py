@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +23,16 @@ from matplotlib.patches import Rectangle
 
 from attnlib import checks
 
-__all__ = ["draw_box", "overlay_heatmap", "plot_history", "show_code", "show_images", "source_code", "to_numpy_image"]
+__all__ = [
+    "draw_box",
+    "overlay_heatmap",
+    "plot_history",
+    "animation_html",
+    "show_code",
+    "show_images",
+    "source_code",
+    "to_numpy_image",
+]
 
 
 def to_numpy_image(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -260,3 +270,54 @@ def show_code(obj: object, docstring: bool = False, from_line: str | None = None
             raise ValueError(f"from_line: no line of {getattr(obj, '__qualname__', obj)!r} contains {from_line!r}")
         source = textwrap.dedent("\n".join(lines[start:]))
     return Code(source, language="python")
+
+
+# matplotlib's player draws its buttons with Font Awesome icons fetched from a CDN; offline they would be blank.
+_PLAYER_SYMBOLS = {
+    "fa-minus": "\u2212",  # slower
+    "fa-fast-backward": "\u23ee",  # first frame
+    "fa-step-backward": "\u23f4",  # previous frame
+    "fa-play fa-flip-horizontal": "\u25c0",  # play backwards
+    "fa-pause": "\u23f8",
+    "fa-play": "\u25b6",
+    "fa-step-forward": "\u23f5",  # next frame
+    "fa-fast-forward": "\u23ed",  # last frame
+    "fa-plus": "+",  # faster
+}
+
+
+def animation_html(animation: Any, default_mode: str = "loop") -> Any:
+    """A matplotlib animation as a self-contained HTML player that works in the static book, offline.
+
+    The frames are embedded as images and the player (slider, step and play buttons) is inline JavaScript, so it
+    runs without a kernel, in the HTML book as in Jupyter and Colab. Unlike ``animation.to_jshtml()`` as
+    matplotlib writes it, nothing is fetched from a CDN: the buttons' icons are plain characters. The figure
+    is closed, so it is not drawn a second time below the player.
+
+    Parameters
+    ----------
+    animation
+        A ``matplotlib.animation.Animation`` (``FuncAnimation``, ``ArtistAnimation``).
+    default_mode
+        What the player does at the last frame: ``"loop"``, ``"once"`` or ``"reflect"``.
+
+    Returns
+    -------
+    IPython.display.HTML
+    """
+    from IPython.display import HTML
+    from matplotlib import animation as mpl_animation
+
+    if not isinstance(animation, mpl_animation.Animation):
+        raise ValueError(f"animation must be a matplotlib.animation.Animation, got {type(animation).__name__}")
+    default_mode = checks.one_of(default_mode, ("loop", "once", "reflect"), "default_mode")
+    html = animation.to_jshtml(default_mode=default_mode)
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+
+    def symbol(match: re.Match) -> str:
+        icon = match.group(1).removeprefix("fa ").strip()
+        return f'<span aria-hidden="true">{_PLAYER_SYMBOLS.get(icon, "?")}</span>'
+
+    html = re.sub(r'<i class="(fa [^"]*)"></i>', symbol, html)
+    plt.close(animation._fig)
+    return HTML(html)

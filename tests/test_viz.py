@@ -124,3 +124,30 @@ def test_plot_options_are_checked_before_matplotlib_sees_them(call, name):
     with pytest.raises(ValueError, match=rf"^{name}"):
         call()
     plt.close("all")
+
+
+def test_show_code_highlights_and_starts_where_asked():
+    from attnlib import glimpse
+
+    code = viz.show_code(glimpse.extract_glimpses, from_line="_validate(")
+    assert code.data.startswith("_validate(")
+    assert '<div class="highlight"' in code._repr_html_() or "highlight" in code._repr_html_()
+    with pytest.raises(ValueError, match="from_line"):
+        viz.show_code(glimpse.extract_glimpses, from_line="no such line")
+
+
+def test_animation_html_is_self_contained():
+    from matplotlib import animation
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    (line,) = ax.plot([0, 1])
+    anim = animation.FuncAnimation(fig, lambda k: line.set_ydata([0, k]), frames=3)
+    html = viz.animation_html(anim).data
+    assert "http" not in html, "nothing may be fetched from the network"
+    assert html.count("data:image/png;base64") == 3
+    assert 'title="Next frame"' in html and "fa-" not in html.split('<div class="animation">')[1]
+    assert not plt.fignum_exists(fig.number), "the figure is closed so it is not drawn twice"
+    with pytest.raises(ValueError, match="animation"):
+        viz.animation_html(fig)
+    with pytest.raises(ValueError, match="default_mode"):
+        viz.animation_html(animation.FuncAnimation(plt.figure(), lambda k: None, frames=2), default_mode="bounce")
