@@ -503,6 +503,22 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     },  # fmt: skip
     "attnlib.viz.show_images": lambda t: {"images": torch.rand(2, 1, 8, 8)},
     "attnlib.viz.source_code": lambda t: {"obj": _loader},
+    "attnlib.viz.show_code": lambda t: {"obj": _loader},
+    "attnlib.viz.animation_html": lambda t: {"animation": _animation()},
+    # the exercise checkers' shared core (issue 17)
+    "attnlib.exercises.Case": lambda t: {
+        "description": "a vector",
+        "args": (torch.ones(2),),
+        "expected": torch.ones(2),
+    },
+    "attnlib.exercises.Report": lambda t: {"exercise": "an exercise"},
+    "attnlib.exercises.check_cases": lambda t: {
+        "fn": torch.clone,
+        "cases": [_case()],
+        "exercise": "an exercise",
+        "verbose": False,
+    },
+    "attnlib.exercises.compare": lambda t: {"expected": torch.ones(2), "got": torch.ones(2)},
     "attnlib.viz.to_numpy_image": lambda t: {"image": torch.rand(1, 8, 8)},
     # examples that need a model or a data set
     "attnlib.adahan.answer_step": lambda t: (lambda d: {"model": _vqa_model(), "batch": next(iter(_vqa_loader(d)))})(
@@ -720,6 +736,21 @@ def _ram_model():
     from attnlib.ram import RecurrentAttentionModel
 
     return RecurrentAttentionModel(n_glimpses=2, glimpse_hidden=8, location_hidden=8, hidden=8)
+
+
+def _animation():
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    plt.close("all")
+    fig, ax = plt.subplots(figsize=(1, 1))
+    return animation.FuncAnimation(fig, lambda k: None, frames=2)
+
+
+def _case():
+    from attnlib.exercises import Case
+
+    return Case("a vector", (torch.ones(2),), expected=torch.ones(2))
 
 
 def _axes():

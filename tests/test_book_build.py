@@ -221,17 +221,11 @@ def test_chapter_in_a_browser(site, chapter):
     frames = browser.find_elements(By.CSS_SELECTOR, "img[id^='_anim_img']")
     assert frames, f"{chapter}: no kernel-free interactive (to_jshtml animation) on the page"
     frame = frames[0]
-    anim_id = frame.get_attribute("id").removeprefix("_anim_img")
+    player = frame.find_element(By.XPATH, "./ancestor::div[contains(@class, 'animation')][1]")
+    browser.execute_script("arguments[0].scrollIntoView()", player)
+    player.find_element(By.CSS_SELECTOR, "button[title='Pause']").click()
     before = frame.get_attribute("src")
-    button = (
-        browser.find_element(By.CSS_SELECTOR, f"#_anim_buttons{anim_id} button[title='Next frame']")
-        if browser.find_elements(By.CSS_SELECTOR, f"#_anim_buttons{anim_id}")
-        else frame.find_element(
-            By.XPATH, "./ancestor::div[contains(@class,'animation')]//button[contains(@title,'Next')]"
-        )
-    )
-    browser.execute_script("arguments[0].scrollIntoView()", button)
-    button.click()
+    player.find_element(By.CSS_SELECTOR, "button[title='Next frame']").click()
     wait.until(lambda b: frame.get_attribute("src") != before)
 
     # the launch button opens this chapter's notebook

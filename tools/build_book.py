@@ -66,6 +66,10 @@ def write_config(out: Path, *, student: bool, execute_only: list[str] | None, ca
     """The book's ``_config.yml`` with this build's changes, written under ``out``."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["cache"] = str(cache)
+    # paths that jupyter-book resolves against the config file's folder, which is not the book's root here
+    extensions = config.get("sphinx", {}).get("local_extensions") or {}
+    for name, folder in extensions.items():
+        extensions[name] = str(ROOT / folder)
     if execute_only is not None:
         skipped = [name for name in chapter_names() if name not in execute_only]
         config["execute"]["exclude_patterns"] = [f"notebooks/{name}.ipynb" for name in skipped]
