@@ -18,7 +18,10 @@ def _drop_duplicate_scripts(app, pagename: str, templatename: str, context: dict
     for script in scripts:
         attributes = getattr(script, "attributes", {}) or {}
         # an inline script has filename None or "" depending on how it was added
-        key = (getattr(script, "filename", str(script)) or "", tuple(sorted((k, str(v)) for k, v in attributes.items())))
+        key = (
+            getattr(script, "filename", str(script)) or "",
+            tuple(sorted((k, str(v)) for k, v in attributes.items())),
+        )
         if key in seen:
             continue
         seen.add(key)
