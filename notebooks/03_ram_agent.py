@@ -85,9 +85,7 @@ from attnlib.ram_stop import (
     stop_loss,
 )
 from attnlib.reinforce import MovingAverageBaseline
-from attnlib.results import (
-    glue,
-)  # figures are glued into the text; a no-op outside the book
+from attnlib.results import glue
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
@@ -263,8 +261,8 @@ fig.suptitle(
     f"reward {reward.item():.0f}"
 )
 plt.tight_layout()
-glue("fig-agent-game", fig)
-plt.close(fig)
+glue("fig-agent-game", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-agent-game
@@ -477,8 +475,8 @@ ax.set_ylim(0, 100)
 ax.legend(fontsize=8)
 ax.set_title("Catch: greedy play on the validation games, three seeds per agent")
 plt.tight_layout()
-glue("fig-agent-curves", fig)
-plt.close(fig)
+glue("fig-agent-curves", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-agent-curves
@@ -909,8 +907,8 @@ ax.set_ylabel("test images")
 ax.set_title(f"seed {SEEDS[0]}, penalty {chosen[0]}: where each image stopped")
 ax.legend(fontsize=8)
 plt.tight_layout()
-glue("fig-agent-stop", fig)
-plt.close(fig)
+glue("fig-agent-stop", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-agent-stop

@@ -73,9 +73,7 @@ import numpy as np
 import torch
 from attnlib import budget, draw, evidence, results, train, viz
 from attnlib.data import canvas, load_mnist
-from attnlib.results import (
-    glue,
-)  # figures are glued into the text; a no-op outside the book
+from attnlib.results import glue
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
@@ -265,8 +263,8 @@ for k, (name, raw) in enumerate(settings.items()):
 for ax in axes.flat:
     ax.axis("off")
 fig.tight_layout()
-glue("fig-draw-windows", fig)
-plt.close(fig)
+glue("fig-draw-windows", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-draw-windows
@@ -658,8 +656,8 @@ fig = viz.plot_history(
     titles=["validation bound (nats) per epoch"],
     size=(6.5, 3.6),
 )
-glue("fig-draw-curves", fig)
-plt.close(fig)
+glue("fig-draw-curves", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-draw-curves
@@ -691,8 +689,8 @@ for row, side in enumerate(GEN_MODELS):
         axes[row, k].axis("off")
     axes[row, 0].set_title(side, fontsize=9, loc="left")
 fig.tight_layout()
-glue("fig-draw-samples", fig)
-plt.close(fig)
+glue("fig-draw-samples", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-draw-samples
@@ -771,8 +769,8 @@ for k in range(n_anim):
         ax.set_ylim(27.5, -0.5)
         ax.axis("off")
 fig.tight_layout()
-glue("fig-draw-steps", fig)
-plt.close(fig)
+glue("fig-draw-steps", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-draw-steps
@@ -960,8 +958,8 @@ for i, ax in enumerate(axes.flat):
     ax.set_ylim(60, 0)
     ax.axis("off")
 fig.tight_layout()
-glue("fig-draw-clutter", fig)
-plt.close(fig)
+glue("fig-draw-clutter", fig, display=False)
+plt.show()
 
 # %% [markdown]
 # ```{glue:figure} fig-draw-clutter
