@@ -596,6 +596,21 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "center": (0.0, 0.0),
     },  # fmt: skip
     "attnlib.widgets.glimpse_explorer": lambda t: {"model": _ram_model(), "images": torch.rand(2, 1, 28, 28)},
+    # exercise checkers (issue 17): a correct fn built from the library
+    "attnlib.exercises.ram_agent.check_catch_step": lambda t: {"fn": _catch_step_fn(), "verbose": False},
+    "attnlib.exercises.ram_agent.check_two_head_surrogate": lambda t: {
+        "fn": lambda alp, llp, rewards, baselines: _reinforce().score_function_surrogate(
+            torch.stack([alp, llp], -1), _reinforce().rewards_to_go(rewards), baselines
+        ),
+        "verbose": False,
+    },
+    "attnlib.exercises.draw.check_filterbank": lambda t: {
+        "fn": lambda gx, gy, delta, sigma2, height, width, n: _draw().filterbank(
+            _draw().Window(gx, gy, delta, sigma2, torch.ones_like(gx)), height, width, n
+        ),
+        "verbose": False,
+    },
+    "attnlib.exercises.draw.check_kl": lambda t: {"fn": _draw().kl_standard_normal, "verbose": False},
 }
 
 
@@ -758,3 +773,28 @@ def _axes():
 
     plt.close("all")
     return plt.subplots()[1]
+
+
+def _reinforce():
+    import attnlib.reinforce
+
+    return attnlib.reinforce
+
+
+def _draw():
+    import attnlib.draw
+
+    return attnlib.draw
+
+
+def _catch_step_fn():
+    """One step of Catch through the library's environment (the exercise's reference, built from attnlib)."""
+    from attnlib.catch import Catch, CatchState
+
+    def step(ball_col, dx, paddle, actions, width, paddle_width):
+        env = Catch(len(ball_col), 8, width, paddle_width, max(1, int(dx.abs().max())))
+        env.set_state(CatchState(torch.zeros_like(ball_col), ball_col, dx, paddle))
+        env.step(actions)
+        return env.state.ball_col, env.state.dx, env.state.paddle
+
+    return step

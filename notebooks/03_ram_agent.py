@@ -9,21 +9,23 @@
 # ---
 
 # %% [markdown]
-# # Chapter 3: RAM as an agent: playing Catch, and learning when to stop looking
+# (ch-ram-agent)=
+# # RAM as an agent: playing Catch, and learning when to stop looking
 #
-# Chapter 2 used the Recurrent Attention Model {cite}`mnih2014ram` as a classifier: a fixed image, a
+# {numref}`Chapter %s <ch-ram>` used the Recurrent Attention Model {cite}`mnih2014ram` as a classifier: a fixed image, a
 # few glimpses, one answer. The paper frames it more generally, as an *agent* in a partially observed
 # world. At each step it sees the world only through its retina, and it takes two kinds of action:
 # where to look next, and an action that changes the world. The paper shows this on a game of
 # Catch, where a ball falls and the agent moves a paddle to catch it. It also describes a third
 # action, *stop*, which lets the agent decide when it has seen enough, at a price per glimpse.
-# Chapter 2's classifier uses neither the environment action nor the stop action. This chapter
+# {numref}`Chapter %s <ch-ram>`'s classifier uses neither the environment action nor the stop action. This chapter
 # derives both, implements them, and measures them.
 #
-# Two experiments. (a) **Catch**: a RAM agent with an LSTM core plays a batched Catch
+# Two experiments. (a) **Catch** ({numref}`Section %s <agent-sec-catch>`): a RAM agent with an LSTM core plays a batched Catch
 # environment. We compare it with a random policy, with a network of about the same size that sees
-# the whole screen, and with the same RAM whose retina stays at the centre. (b) **Stopping**: on
-# Chapter 2's translated 60x60 digits, an agent that decides after each glimpse whether to answer is
+# the whole screen, and with the same RAM whose retina stays at the centre. (b) **Stopping**
+# ({numref}`Section %s <agent-sec-stop>`): on
+# {numref}`Chapter %s <ch-ram>`'s translated 60x60 digits, an agent that decides after each glimpse whether to answer is
 # compared, as its penalty per glimpse varies, with a RAM that always takes $T = 1, \dots, 6$ glimpses.
 #
 # Evidence follows the course's rules. Everything is chosen on validation data (validation games
@@ -33,7 +35,8 @@
 #
 # The code: `attnlib.catch` (the environment), `attnlib.ram_agent` (the two-headed agent and its
 # loss) and `attnlib.ram_stop` (the anytime RAM and the stop action). They reuse `attnlib.glimpse`,
-# `attnlib.ram` and `attnlib.reinforce` from Chapters 1 and 2.
+# `attnlib.ram` and `attnlib.reinforce` from {numref}`Chapters %s <ch-foundations>` and
+# {numref}`%s <ch-ram>`.
 #
 # API reference for this chapter's code: {doc}`../book/api/catch`, {doc}`../book/api/ram_agent`, {doc}`../book/api/ram_stop`.
 
@@ -57,14 +60,13 @@ if importlib.util.find_spec("attnlib") is None:
 
 # %%
 import copy
-import inspect
 import os
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from attnlib import budget, evidence, results, train
+from attnlib import budget, evidence, results, train, viz
 from attnlib.catch import Catch, CatchState, random_policy_rate
 from attnlib.data import canvas
 from attnlib.glimpse import glimpse_boxes
@@ -83,6 +85,7 @@ from attnlib.ram_stop import (
     stop_loss,
 )
 from attnlib.reinforce import MovingAverageBaseline
+from attnlib.results import glue
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
@@ -132,10 +135,10 @@ print(
 )
 
 # %% [markdown]
-# ## 1. The agent in a partially observed world
+# ## The agent in a partially observed world
 #
 # **The decision process.** The world has a state $s_t$ that the agent never sees. It sees an
-# observation $x_t$ (a frame of the screen), and only through the retina of Chapter 2,
+# observation $x_t$ (a frame of the screen), and only through the retina of {numref}`Chapter %s <ch-ram>`,
 # $\rho(x_t, l_{t-1})$, centred where it chose to look at the previous step. Its core summarises what
 # it has seen so far in a state $h_t$. From $h_t$ it chooses a new location $l_t$ and an
 # environment action $a_t$. The world moves on and pays a reward:
@@ -145,7 +148,7 @@ print(
 # s_{t+1} \sim P(\cdot \mid s_t, a_t), \qquad r_{t+1} = r(s_t, a_t, s_{t+1}),
 # $$ (agent-pomdp)
 #
-# and the agent maximises $J = \mathbb E\big[\sum_t r_t\big]$. In Chapter 2 the world never moves
+# and the agent maximises $J = \mathbb E\big[\sum_t r_t\big]$. In {numref}`Chapter %s <ch-ram>` the world never moves
 # ($x_t$ is the same image), there is no $a_t$, and the only reward is for the final answer.
 #
 # **Catch.** The world is a screen of $H \times W$ pixels. A ball starts on the top row at a
@@ -176,7 +179,7 @@ print(
 # direction $d_t$ shows only in the difference between two frames. Through the retina it is worse,
 # because a glimpse shows the ball sharply only if the ball lies in the fine patch. The state
 # $h_t$ has to carry the ball's recent positions and its own past actions (where the paddle went, where
-# it looked). Chapter 2's ReLU RNN can do this in principle. The paper uses an LSTM for the dynamic
+# it looked). {numref}`Chapter %s <ch-ram>`'s ReLU RNN can do this in principle. The paper uses an LSTM for the dynamic
 # task, and so do we: its gated memory carries information across the 9 to 23 steps of a game
 # without the repeated products that make a plain RNN's gradients vanish or explode.
 #
@@ -187,17 +190,30 @@ print(
 # a_t \sim \operatorname{Categorical}\big(\operatorname{softmax}(W_a h_t)\big),
 # $$ (agent-policy)
 #
-# so $\log \pi(l_t, a_t \mid h_t) = \log \pi_l(l_t \mid h_t) + \log \pi_a(a_t \mid h_t)$. The
-# score-function identity of Chapter 1 applies to the whole trajectory $\tau$, whose probability
-# is a product of these two factors at every step times the world's transitions, which do not depend
-# on $\theta$. An action at step $t$ cannot change the rewards already paid, so it is weighted only by
-# the reward still to come $R_t = \sum_{t' \ge t} r_{t'}$ (the reward-to-go). Subtracting a baseline
-# $b(h_t)$ that does not depend on $(l_t, a_t)$ keeps the estimate unbiased:
+# so $\log \pi(l_t, a_t \mid h_t) = \log \pi_l(l_t \mid h_t) + \log \pi_a(a_t \mid h_t)$.
+#
+# ```{prf:proposition} Two-head REINFORCE with rewards-to-go
+# :label: prop-agent-two-head
+#
+# Let $R_t = \sum_{t' \ge t} r_{t'}$ be the reward still to come at step $t$ (the reward-to-go) and
+# $b(h_t)$ any baseline that does not depend on $(l_t, a_t)$. For the policy {eq}`agent-policy`,
 #
 # $$
 # \nabla_\theta J = \mathbb E\Big[\sum_{t} \big(R_t - b(h_t)\big)\big(\nabla_\theta \log \pi_a(a_t \mid h_t)
 #   + \nabla_\theta \log \pi_l(l_t \mid h_t)\big)\Big].
 # $$ (agent-two-head)
+# ```
+#
+# ```{prf:proof}
+# The score-function identity of {numref}`Chapter %s <ch-foundations>` applies to the whole trajectory
+# $\tau$, whose probability is a product of the two factors above at every step times the world's
+# transitions, which do not depend on $\theta$; so $\nabla_\theta \log P(\tau)$ is the sum over steps of
+# $\nabla_\theta \log \pi_a + \nabla_\theta \log \pi_l$. An action at step $t$ cannot change the rewards
+# already paid: given the history up to $h_t$, the score of the step-$t$ actions has mean zero, so a
+# reward $r_{t'}$ with $t' < t$, fixed by that history, contributes nothing in expectation, and only the
+# reward still to come $R_t$ remains. The same argument removes the baseline $b(h_t)$, which is fixed by
+# the history too: subtracting it keeps the estimate unbiased.
+# ```
 #
 # Both heads share one advantage $R_t - b(h_t)$ per step. The two heads' gradients are those of two
 # separate REINFORCE problems, added. In code, `agent_loss` stacks the two log-probabilities as two
@@ -206,26 +222,27 @@ print(
 # comes only at the end, so $R_t = r_T$ for every $t$. The environment is written for per-step
 # rewards anyway, and so is the loss.
 #
-# What gets detached is as in Chapter 2. The sampled location is fed to the sensor as a constant,
+# What gets detached is as in {numref}`Chapter %s <ch-ram>`. The sampled location is fed to the sensor as a constant,
 # the baseline reads a detached $h_t$ and is trained only by its squared error, and the location
-# head reads a detached $h_t$. Unlike in Chapter 2, there is no cross-entropy here. The core learns
-# only through the action head's REINFORCE gradient.
+# head reads a detached $h_t$. Unlike in {numref}`Chapter %s <ch-ram>`, there is no cross-entropy here. The core learns
+# only through the action head's REINFORCE gradient. The loss in code,
+# {py:func}`attnlib.ram_agent.agent_loss` (re-derived in {numref}`ex-agent-surrogate`):
 
 # %%
-print(inspect.getsource(agent_loss))
+viz.show_code(agent_loss)
 
 # %% [markdown]
-# ## 2. The environment, batched
+# ## The environment, batched
 #
 # `Catch` holds a batch of $B$ games as four integer tensors: ball row, ball column, sideways speed
 # and paddle centre. `step` advances all of them with a few tensor operations and no loop over
 # games. This works because every game lasts the same $T$ steps. The tests in
 # `tests/test_catch.py` check the dynamics against hand-worked games (a catch, a miss, bounces off
 # both walls), check that a seed fixes the games, and check that a batch of 64 games matches a plain
-# Python loop, one game at a time, step for step. Here is one game, played with the paddle standing
-# still.
+# Python loop, one game at a time, step for step ({numref}`ex-agent-catch-step` asks you to write
+# the step). {numref}`fig-agent-game` shows one game, played with the paddle standing still.
 
-# %%
+# %% tags=["remove-output", "hide-input"]
 demo = Catch(1, height=SCREEN, width=SCREEN, max_dx=1)
 demo.set_state(
     CatchState(*(torch.tensor([v]) for v in (0, SCREEN - 3, 1, SCREEN // 2)))
@@ -244,8 +261,21 @@ fig.suptitle(
     f"reward {reward.item():.0f}"
 )
 plt.tight_layout()
+glue("fig-agent-game", fig, display=False)
 plt.show()
 
+# %% [markdown]
+# ```{glue:figure} fig-agent-game
+# :name: fig-agent-game
+#
+# One game of Catch at this page's screen size, six of its frames: the ball starts near the right wall
+# moving right, bounces off it {eq}`agent-catch-bounce` and falls one row per step; the paddle (bottom
+# row) never moves. The reward in the title is {eq}`agent-catch-reward`, paid at the last step only.
+# ```
+#
+# The batched environment's speed, and the catch rate of a policy that presses random buttons:
+
+# %%
 ENV = {"height": SCREEN, "width": SCREEN, "paddle_width": 3, "max_dx": 1}
 # separate seed streams: training games from the run's seed, validation games from 10_000, test games from 20_000
 VAL_SEED, TEST_SEED = 10_000, 20_000
@@ -263,7 +293,8 @@ print(
 )
 
 # %% [markdown]
-# ## 3. Experiment (a): learning to play Catch
+# (agent-sec-catch)=
+# ## Experiment (a): learning to play Catch
 #
 # Three agents learn with the same loss {eq}`agent-two-head`, the same optimiser (Adam with cosine
 # decay, gradient norm clipped at 1), the same batches of games and an entropy bonus on the action head.
@@ -323,7 +354,7 @@ def make_agent(kind, seed):
 def train_agent(kind, seed):
     """Train one agent; keep the weights of its best validation point; return agent, curve, seconds."""
     agent = make_agent(kind, seed).to(DEVICE)
-    # the location head learns 10 times more slowly than the rest (section 3 says why)
+    # the location head learns 10 times more slowly than the rest (the text of Experiment (a) says why)
     named = [(n, p) for n, p in agent.named_parameters() if p.requires_grad]
     where = [p for n, p in named if n.startswith("policy.")]
     groups = [
@@ -421,8 +452,10 @@ print(
 # costs little.
 #
 # ### Learning curves
+#
+# {numref}`fig-agent-curves` follows each agent's greedy play on the validation games during training.
 
-# %%
+# %% tags=["remove-output", "hide-input"]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for kind, colour in zip(KINDS, ("C0", "C2", "C1")):
     for i, curve in enumerate(CATCH[kind]["curves"]):
@@ -442,17 +475,27 @@ ax.set_ylim(0, 100)
 ax.legend(fontsize=8)
 ax.set_title("Catch: greedy play on the validation games, three seeds per agent")
 plt.tight_layout()
+glue("fig-agent-curves", fig, display=False)
 plt.show()
+
+# %% [markdown]
+# ```{glue:figure} fig-agent-curves
+# :name: fig-agent-curves
+#
+# Validation games caught against training updates, one line per seed, for RAM (blue), RAM with its
+# retina fixed at the centre (green) and the full-view network (orange). The dashed line is the random
+# policy, the dotted line the goal; each seed is kept at its highest point.
+# ```
 
 # %% [markdown]
 # ### One game, watched through the retina
 #
-# The animation replays one test game of the first RAM seed. The outer square is the coarsest scale,
-# the inner ones the finer scales. The title above the frame says whether the ball lies inside
-# the finest patch. It is made with `matplotlib.animation` and `to_jshtml`, so it plays in the static
-# page, with no kernel and no network.
+# The animation below replays one test game of the first RAM seed, one frame per step: use the slider
+# or the buttons under it. The outer square is the coarsest scale, the inner ones the finer scales.
+# The title above the frame says whether the ball lies inside the finest patch. It is made with
+# `matplotlib.animation` and `to_jshtml`, so it plays in the static page, with no kernel and no network.
 
-# %%
+# %% tags=["hide-input"]
 agent = AGENTS["RAM", 0]
 agent.eval()
 show = Catch(8, **ENV)
@@ -503,9 +546,16 @@ plt.close(fig)
 display(HTML(html))
 
 # %% [markdown]
-# ## 4. Learning when to stop looking
+# *Animation: one test game of the first RAM seed seen through its three-scale retina (red: finest
+# patch, orange: middle, blue: coarsest), from the first frame to the landing. Where the squares go is
+# the location head's mean {eq}`agent-policy`; the line printed above it gives the share of frames
+# with the ball in the finest patch.*
+
+# %% [markdown]
+# (agent-sec-stop)=
+# ## Learning when to stop looking
 #
-# **The stop action as a decision with a cost.** Go back to classification, Chapter 2's task. After
+# **The stop action as a decision with a cost.** Go back to classification, {numref}`Chapter %s <ch-ram>`'s task. After
 # glimpse $t < T$ the agent may stop and answer with its classifier's reading of $h_t$, or go on and
 # pay for one more glimpse. A Bernoulli head decides: it stops with probability
 # $p_t = \sigma(f_s(h_t))$, and at $t = T$ it must answer. If it stops at glimpse $\tau$, the
@@ -519,14 +569,29 @@ display(HTML(html))
 #
 # where $c_\tau = 1$ when the answer after glimpse $\tau$ is right, and $\lambda$ is the price of a
 # glimpse (the first one is free). Charge the price at the moment of deciding: $r_t = -\lambda$ for
-# every decision to go on ($t < \tau$) and $r_\tau = c_\tau$. Then the decision at step $t$ is
-# weighted by what it can still change, $R_t = \sum_{t' \ge t} r_{t'}$:
+# every decision to go on ($t < \tau$) and $r_\tau = c_\tau$.
+#
+# ```{prf:proposition} The gradient of the stop head
+# :label: prop-agent-stop
+#
+# With these rewards, $J(\lambda) = \mathbb E[R(\tau)]$ and per-step baselines $b_t$ that do not depend
+# on the decision at step $t$, the decision at step $t$ is weighted by what it can still change,
+# $R_t = \sum_{t' \ge t} r_{t'}$:
 #
 # $$
 # \nabla J(\lambda) = \mathbb E\Big[\sum_{t \le \min(\tau, T-1)} \big(R_t - b_t\big)\,
 #   \nabla \log \pi(s_t \mid h_t)\Big], \qquad
 # \log \pi(s_t \mid h_t) = \begin{cases} \log(1 - p_t) & t < \tau \\ \log p_\tau & t = \tau \end{cases}.
 # $$ (agent-stop-gradient)
+# ```
+#
+# ```{prf:proof}
+# The rewards add up to the return of {eq}`agent-stop`: $\sum_t r_t = -\lambda(\tau - 1) + c_\tau$. The
+# stopping time's probability {eq}`agent-stop` is a product of one Bernoulli factor per decision, one
+# for each $t \le \min(\tau, T - 1)$ (at $t = T$ the agent must answer, so there is no decision and no
+# factor). This is {prf:ref}`prop-agent-two-head` with one action per step, the stop decision $s_t$,
+# in place of the two heads.
+# ```
 #
 # Read the weight of a decision to go on at step $t$: it is $-\lambda\,(\tau - t) + c_\tau$, the
 # glimpses it will pay for against the answer it will get. A larger $\lambda$ pushes every $p_t$ up,
@@ -536,7 +601,7 @@ display(HTML(html))
 # $\mathbb E[R]$ written out in closed form.
 #
 # **What we train.** The stop decision needs a classifier that can answer after *any* glimpse.
-# `AnytimeRAM` is Chapter 2's RAM with its classifier read after every glimpse, trained by
+# `AnytimeRAM` is {numref}`Chapter %s <ch-ram>`'s RAM with its classifier read after every glimpse, trained by
 # cross-entropy averaged over the glimpses, with REINFORCE for the locations on the correctness still
 # to come. We train it once per seed. It starts on centred digits, then follows a curriculum of
 # growing shifts, then trains on the full translated 60x60 canvases, and we keep its best validation
@@ -545,10 +610,10 @@ display(HTML(html))
 # log-probabilities, its confidence and the number of glimpses so far; out: one logit) learns by {eq}`agent-stop-gradient` on the frozen RAM's
 # trajectories over training canvases, with a per-step moving-average baseline. The trajectory is
 # computed for all six glimpses and masked after $\tau$, so the saving is counted in glimpses, not in
-# wall time.
+# wall time. The stop head's loss, {py:func}`attnlib.ram_stop.stop_loss`:
 
 # %%
-print(inspect.getsource(stop_loss))
+viz.show_code(stop_loss)
 
 # %%
 RAM60 = {
@@ -776,7 +841,10 @@ print(
     f"-> {'met' if STOP_MET else 'NOT met'}"
 )
 
-# %%
+# %% [markdown]
+# {numref}`fig-agent-stop` puts the two ways of spending glimpses side by side.
+
+# %% tags=["remove-output", "hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 ax = axes[0]
 fixed = 100 * np.array(STOP["fixed"]["test"])
@@ -839,7 +907,21 @@ ax.set_ylabel("test images")
 ax.set_title(f"seed {SEEDS[0]}, penalty {chosen[0]}: where each image stopped")
 ax.legend(fontsize=8)
 plt.tight_layout()
+glue("fig-agent-stop", fig, display=False)
 plt.show()
+
+# %% [markdown]
+# ```{glue:figure} fig-agent-stop
+# :name: fig-agent-stop
+#
+# Left: test accuracy against the mean number of glimpses, for the anytime RAM read after a fixed
+# number of glimpses $T = 1, \dots, 6$ (blue, mean and standard deviation over three seeds) and for the
+# learned stop heads, one point per penalty $\lambda$ (red squares: means over seeds; dots: single
+# seeds). Right: for the first seed at its chosen penalty, after how many glimpses each test image was
+# answered, split by whether the answer after the first glimpse was already right.
+# ```
+
+# %%
 easy_tau = tau0[right_at_1].float().mean().item() if right_at_1.any() else float("nan")
 hard_tau = (
     tau0[~right_at_1].float().mean().item() if (~right_at_1).any() else float("nan")
@@ -850,13 +932,13 @@ print(
 )
 
 # %% [markdown]
-# On the right, an image is called "easy" when the answer after the first glimpse is already right.
+# On the right of {numref}`fig-agent-stop`, an image is called "easy" when the answer after the first glimpse is already right.
 # If the stop head has learned something, easy images should stop earlier than the rest; the line
-# under the figure gives both means from this run. The stop head never sees the label. It sees only
+# under {numref}`fig-agent-stop` gives both means from this run. The stop head never sees the label. It sees only
 # the state and how confident the answer is, so stopping early on easy images is something it
 # learned, not something it was told.
 #
-# ## 5. Summary: the goals of this chapter, measured
+# ## Summary: the goals of this chapter, measured
 
 # %%
 total_minutes = (time.perf_counter() - CHAPTER_START) / 60
@@ -874,6 +956,7 @@ goal_rows = [
 ]
 display(Markdown("\n".join(goal_rows)))
 
+# %% tags=["remove-cell"]
 DATA_CATCH = f"Catch {SCREEN}x{SCREEN}, paddle 3, |dx| <= 1; {TEST_GAMES} test games"
 DATA_STOP = "translated 60x60 MNIST canvases, " + (
     "3,500/500/1,000 bundled digits" if SOURCE == "bundled" else "full MNIST"
@@ -941,7 +1024,7 @@ results.record(
 )
 
 # %% [markdown]
-# ## 6. Choices, and the data they were made on
+# ## Choices, and the data they were made on
 #
 # | choice | made on |
 # |---|---|
@@ -952,7 +1035,7 @@ results.record(
 # | 40 epochs for the anytime RAM at the `book` budget (was 12) | a first book run with 12 epochs kept the last epoch of every seed on validation (still improving; validation accuracy after 6 glimpses about 64 %) |
 # | test games (seed stream 20,000) and test canvases | read once per reported number |
 #
-# ## 7. Departures from the paper
+# ## Departures from the paper
 #
 # | | paper (Mnih et al., 2014) | this chapter | why |
 # |---|---|---|---|
@@ -960,19 +1043,167 @@ results.record(
 # | Catch rules | a ball falls, the agent moves a paddle left, right or not at all, reward when the ball lands; further details (paddle width, speeds) are not given in the sources we could check | paddle 3 pixels, sideways speed in $\{-1, 0, 1\}$, bounces off the side walls, reward 1 if caught | a documented, testable version of the game |
 # | retina | 6 x 6, three scales (finest patch a quarter of the screen) | three scales of 5 x 5 at `book`, finest patch **half** the screen (6 x 6 on 24 x 24 at `paper`); every cell reports the **sum** of its pixels (`block_sum=True`) | in trials a 3 x 3 retina (a quarter of the 10 x 10 screen) learned more slowly; without the sum a one-pixel ball would be 1/16 as bright at the coarsest scale |
 # | core | LSTM, 256 units | LSTM, 64 units at `book` (256 at `paper`) | time |
-# | heads | location and environment action from the core | the same; location mean $\tanh(W_l h_t)$, zero-initialised (starts at the centre), fed a detached state; $\sigma = 0.02$ | as in Chapter 2; in trials the location head drifted to the corners when randomly initialised, and $\sigma = 0.02$ keeps the glimpse near its mean (not compared alone with 0.1 at this budget) |
+# | heads | location and environment action from the core | the same; location mean $\tanh(W_l h_t)$, zero-initialised (starts at the centre), fed a detached state; $\sigma = 0.02$ | as in {numref}`Chapter %s <ch-ram>`; in trials the location head drifted to the corners when randomly initialised, and $\sigma = 0.02$ keeps the glimpse near its mean (not compared alone with 0.1 at this budget) |
 # | training | REINFORCE with a learned baseline | the same, with rewards-to-go, advantages standardised per batch, an entropy bonus 3 on the action head, Adam (learning rate 3e-3) with cosine decay (the location head at a tenth of the learning rate), gradient clipping, 800 batches of 256 games | standard variance and stability aids, named here; in trials without normalisation and with a small entropy bonus the action head froze deterministic at 75-90 %, and the slower location head kept the retina from drifting off the ball |
 # | evaluation | a video, no table | catch rate on 1,000 test games, greedy, three seeds, best validation point | the course's evidence rules |
-# | stop action | mentioned (section 3.1.3), not evaluated | a Bernoulli stop head with a per-glimpse penalty, trained by REINFORCE on a **frozen** anytime RAM; the RAM and the stop head are not trained jointly | time; joint training is exercise 3 |
+# | stop action | mentioned (section 3.1.3), not evaluated | a Bernoulli stop head with a per-glimpse penalty, trained by REINFORCE on a **frozen** anytime RAM; the RAM and the stop head are not trained jointly | time; joint training is {numref}`ex-agent-joint` |
 # | fixed-$T$ RAM | separate models per number of glimpses | one anytime RAM per seed, read after glimpse $T$ | one model instead of six per seed |
 #
 # ## Exercises
 #
-# 1. **Direction from one frame?** Make the ball fall straight (`max_dx=0`) and train the RAM agent
-#    with a ReLU RNN core instead of the LSTM. Why should the gap between the cores shrink?
+# The first two exercises are coding exercises: write the function, run the cell, and the checker
+# (from `attnlib.exercises.ram_agent`) tries it on a few small cases and says in words what differs.
+# On the page it runs on the unfinished skeleton, so you see the form of its report.
+
+# %% [markdown]
+# ```{exercise-start} One step of Catch
+# :label: ex-agent-catch-step
+# ```
 #
-# ```{admonition} Solution
+# Write one step of the batched Catch dynamics of {eq}`agent-catch-bounce`, without a loop over games.
+# Your function receives four int64 tensors of shape `(B,)`: the ball's column (`0 .. width - 1`, as a
+# tensor index), its sideways speed `dx`, the paddle's centre, and the actions (`0`: left, `1`: stay,
+# `2`: right). It returns the ball's new column, its new speed and the paddle's new centre. The paddle
+# moves by `actions - 1` and never leaves the screen; the ball moves by `dx` and bounces off the side
+# walls. The checker compares your step with {py:meth}`attnlib.catch.Catch.step`.
+
+# %%
+from attnlib.exercises.ram_agent import check_catch_step
+
+
+def my_catch_step(ball_col, dx, paddle, actions, width, paddle_width):
+    """(B,) int64 tensors -> new (ball_col, dx, paddle) after one step of Catch."""
+    raise NotImplementedError("write this function")
+
+
+report = check_catch_step(my_catch_step)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-agent-catch-step
 # :class: dropdown
+# ```
+#
+# **A common mistake** is to keep the ball on the screen by clamping its column, as one does for the
+# paddle. The ball then sticks to the wall for a step and keeps its speed; the checker's wall cases
+# catch it.
+
+# %%
+import torch
+from attnlib.exercises.ram_agent import check_catch_step
+
+
+def catch_step_clamped(ball_col, dx, paddle, actions, width, paddle_width):
+    half = paddle_width // 2
+    paddle = (paddle + actions - 1).clamp(half, width - 1 - half)
+    return (ball_col + dx).clamp(0, width - 1), dx, paddle
+
+
+report = check_catch_step(catch_step_clamped)
+
+# %% [markdown]
+# **The step.** Move the paddle and clamp its centre so that the whole paddle stays on the screen;
+# move the ball, reflect the columns that crossed a wall ($-\tilde u$ on the left,
+# $2(W - 1) - \tilde u$ on the right) and flip their speed, all with `torch.where`:
+
+
+# %%
+def catch_step(ball_col, dx, paddle, actions, width, paddle_width):
+    half = paddle_width // 2
+    paddle = (paddle + actions - 1).clamp(half, width - 1 - half)
+    col = ball_col + dx
+    low, high = col < 0, col > width - 1
+    col = torch.where(low, -col, torch.where(high, 2 * (width - 1) - col, col))
+    dx = torch.where(low | high, -dx, dx)
+    return col, dx, paddle
+
+
+report = check_catch_step(catch_step)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start} The two-head REINFORCE surrogate
+# :label: ex-agent-surrogate
+# ```
+#
+# Write the REINFORCE part of {py:func}`attnlib.ram_agent.agent_loss`: a scalar surrogate whose gradient
+# is minus the estimate {eq}`agent-two-head`. Your function receives four float tensors of shape
+# `(B, T)`: the log-probabilities of the sampled environment actions and of the sampled locations (they
+# carry the gradient), the reward paid after each step, and the learned baseline $b_t$ of each step
+# (it carries a gradient too, as a baseline network's output does). Average over the games, sum over
+# the steps, weight each step by its reward-to-go minus its baseline. The checker compares the value
+# and the gradients with respect to the three tensors that carry one.
+
+# %%
+from attnlib.exercises.ram_agent import check_two_head_surrogate
+
+
+def my_two_head_surrogate(action_log_probs, location_log_probs, rewards, baselines):
+    """(B, T) tensors -> the scalar surrogate of both heads."""
+    raise NotImplementedError("write this function")
+
+
+report = check_two_head_surrogate(my_two_head_surrogate)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-agent-surrogate
+# :class: dropdown
+# ```
+#
+# **A common mistake** is to weight every step by the whole return $\sum_t r_t$ instead of the
+# reward still to come. In Catch, where the only reward is paid at the end, the two are the same
+# (this is {numref}`ex-agent-reward-to-go`), so the checker's first case passes; its cases with a
+# reward at earlier steps do not.
+
+# %%
+from attnlib.exercises.ram_agent import check_two_head_surrogate
+
+
+def surrogate_whole_return(action_log_probs, location_log_probs, rewards, baselines):
+    advantage = (rewards.sum(1, keepdim=True) - baselines).detach()
+    return -(advantage * (action_log_probs + location_log_probs)).sum(1).mean()
+
+
+report = check_two_head_surrogate(surrogate_whole_return)
+
+# %% [markdown]
+# **The surrogate.** Rewards-to-go are a reversed cumulative sum along the steps; the advantage is
+# detached, because the reward and the baseline are constants of the surrogate (the baseline learns
+# from its own squared error); the two heads' log-probabilities share their step's advantage:
+
+
+# %%
+def two_head_surrogate(action_log_probs, location_log_probs, rewards, baselines):
+    to_go = rewards.flip(1).cumsum(1).flip(1)  # R_t, the reward still to come
+    advantage = (to_go - baselines).detach()
+    return -(advantage * (action_log_probs + location_log_probs)).sum(1).mean()
+
+
+report = check_two_head_surrogate(two_head_surrogate)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Direction from one frame?
+# :label: ex-agent-rnn
+#
+# Make the ball fall straight (`max_dx=0`) and train the RAM agent with a ReLU RNN core instead of the
+# LSTM. Why should the gap between the cores shrink?
+# ```
+#
+# ```{solution} ex-agent-rnn
+# :class: dropdown
+#
 # With a straight fall the landing column is visible in every frame, so the policy needs no memory of
 # the ball's past positions: a reactive policy (move towards the ball's column) is optimal. The core's
 # memory then matters only for the retina: the agent has to remember where the ball was if it looks
@@ -980,37 +1211,51 @@ results.record(
 # games, decide it.
 # ```
 #
-# 2. **Is reward-to-go needed in Catch?** In Catch the reward comes only at the end. Show that then
-#    $R_t = r_T$ for every $t$, so reward-to-go and the whole return give the same estimator. Build a
-#    variant of Catch that pays $-0.01$ per step in which the paddle moves, and say which estimator
-#    now has the lower variance.
+# ```{exercise} Is reward-to-go needed in Catch?
+# :label: ex-agent-reward-to-go
 #
-# ```{admonition} Solution
+# In Catch the reward comes only at the end. Show that then $R_t = r_T$ for every $t$, so reward-to-go
+# and the whole return give the same estimator. Build a variant of Catch that pays $-0.01$ per step in
+# which the paddle moves, and say which estimator now has the lower variance.
+# ```
+#
+# ```{solution} ex-agent-reward-to-go
 # :class: dropdown
+#
 # $R_t = \sum_{t' \ge t} r_{t'} = r_T$ when $r_{t'} = 0$ for $t' < T$. With a cost per move, the whole
 # return includes the costs of moves made *before* $t$, which the action at $t$ cannot change. They
 # add noise to its weight without changing its expectation. Reward-to-go drops them, so it has the
-# lower variance (Chapter 5 measures the same effect for captions).
+# lower variance ({numref}`Chapter %s <ch-sat>` measures the same effect for captions).
 # ```
 #
-# 3. **Joint training.** Unfreeze the anytime RAM and train it together with the stop head, for one
-#    penalty. The per-step rewards of {eq}`agent-stop-gradient` then also weight the location
-#    decisions. What changes in the locations the agent chooses?
+# ```{exercise} Joint training
+# :label: ex-agent-joint
 #
-# ```{admonition} Solution
+# Unfreeze the anytime RAM and train it together with the stop head, for one penalty. The per-step
+# rewards of {eq}`agent-stop-gradient` then also weight the location decisions. What changes in the
+# locations the agent chooses?
+# ```
+#
+# ```{solution} ex-agent-joint
 # :class: dropdown
+#
 # A hypothesis to test: with a price on glimpses, the locations are rewarded for making the answer
 # right *early*. The policy should therefore move to the digit in fewer steps than the frozen policy,
 # which was trained on correctness averaged over all six glimpses. Compare the distance from each
-# glimpse to the digit's centre (Chapter 2, section 6) for the two, on validation canvases.
+# glimpse to the digit's centre ({numref}`Chapter %s <ch-ram>`, translated digits) for the two, on
+# validation canvases.
 # ```
 #
-# 4. **The price of a glimpse.** Derive the penalty $\lambda^\ast$ above which stopping after the
-#    first glimpse is optimal for an image whose answer is right with probability $q_1$ after one
-#    glimpse and $q_6$ after six.
+# ```{exercise} The price of a glimpse
+# :label: ex-agent-price
 #
-# ```{admonition} Solution
+# Derive the penalty $\lambda^\ast$ above which stopping after the first glimpse is optimal for an
+# image whose answer is right with probability $q_1$ after one glimpse and $q_6$ after six.
+# ```
+#
+# ```{solution} ex-agent-price
 # :class: dropdown
+#
 # Stopping at 1 gives $q_1$ and going to 6 gives $q_6 - 5\lambda$. Stopping early is better when
 # $\lambda > (q_6 - q_1)/5$. Easy images, with $q_1 \approx q_6$, stop first. Images whose answer
 # improves a lot with more glimpses go on.

@@ -9,9 +9,10 @@
 # ---
 
 # %% [markdown]
-# # Chapter 4: DRAW: differentiable attention, for drawing and for classifying clutter
+# (ch-draw)=
+# # DRAW: differentiable attention, for drawing and for classifying clutter
 #
-# RAM (Chapter 2) looks through a retina whose position is a *sampled* decision. Nothing in its loss
+# RAM ({numref}`Chapter %s <ch-ram>`) looks through a retina whose position is a *sampled* decision. Nothing in its loss
 # is a smooth function of that position, so the policy learns from a score-function estimator
 # ({eq}`foundations-gauss-score`), one noisy 0/1 reward per image, and our cluttered 60x60 runs
 # showed how slowly that goes on a small budget. Gregor et al. {cite}`gregor2015draw` asked a
@@ -26,17 +27,20 @@
 # - **generation**: a sequential variational auto-encoder {cite}`kingma2014auto` whose decoder
 #   *writes* onto a canvas through such a window, a few strokes at a time, and whose encoder *reads*
 #   the image and the current error through another one. The latent variables are trained with the
-#   reparameterisation trick of Chapter 1 ({eq}`foundations-reparam`);
+#   reparameterisation trick of {numref}`Chapter %s <ch-foundations>` ({eq}`foundations-reparam`);
 # - **classification of cluttered digits**: read attention alone, an LSTM and a classifier, the
 #   "differentiable RAM".
 #
 # This chapter derives the filterbank and the sequential bound, checks both numerically, and runs
 # both experiments on the course's bundled MNIST digits (3,500 training, 500 validation, 1,000 test):
 # a binarised-MNIST likelihood bound with and without attention, and the differentiable RAM on the
-# very cluttered 60x60 canvases of Chapter 2. Epochs are chosen on the validation digits; each test
+# very cluttered 60x60 canvases of {numref}`Chapter %s <ch-ram>`. Epochs are chosen on the validation digits; each test
 # number is computed once, after training. Comparisons a conclusion rests on run three seeds and count
 # only when the gap exceeds twice its standard error (`attnlib.evidence.compare`). Every number in the
 # text is printed by the cell above it, from the run that built this page.
+#
+# Two coding exercises ({numref}`ex-draw-filterbank` and {numref}`ex-draw-kl`) re-derive the
+# filterbank and the KL term of the bound.
 #
 # The code is the package `attnlib.draw` (`filters`, `vae`, `classifier`). API reference: {doc}`../book/api/draw`, {doc}`../book/api/data_canvas`,
 # {doc}`../book/api/train`.
@@ -69,6 +73,7 @@ import numpy as np
 import torch
 from attnlib import budget, draw, evidence, results, train, viz
 from attnlib.data import canvas, load_mnist
+from attnlib.results import glue
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
@@ -137,7 +142,8 @@ print(
 )
 
 # %% [markdown]
-# ## 1. A glimpse you can differentiate: the Gaussian filterbank
+# (draw-sec-filterbank)=
+# ## A glimpse you can differentiate: the Gaussian filterbank
 #
 # Take an image $x$ of $B$ rows and $A$ columns, with columns $a = 1, \dots, A$ and rows
 # $b = 1, \dots, B$ numbered from 1 as in the paper. A linear layer reads the decoder's state and
@@ -196,30 +202,42 @@ print(
 #
 # **Why it is differentiable.** Every step above is a smooth function of the five numbers: the
 # exponentials are smooth in $\mu$ and $\sigma^2$, the normalisation divides by a positive sum, and
-# {eq}`draw-read` is bilinear in the filters. With $u_a = (a - \mu_X^i)/\sigma^2$, the derivative of
-# a normalised filter with respect to its centre is
+# {eq}`draw-read` is bilinear in the filters. The derivative that moves the window is explicit:
+#
+# ```{prf:proposition} A filter's derivative in its centre
+# :label: prop-draw-deriv
+#
+# With $u_a = (a - \mu_X^i)/\sigma^2$, the derivative of a normalised filter {eq}`draw-filters` with
+# respect to its centre is
 #
 # $$
-# \frac{\partial F_X[i, a]}{\partial \mu_X^i} = F_X[i, a]\,\Big(u_a - \sum_{a'} F_X[i, a']\, u_{a'}\Big),
+# \frac{\partial F_X[i, a]}{\partial \mu_X^i} = F_X[i, a]\,\Big(u_a - \sum_{a'} F_X[i, a']\, u_{a'}\Big).
 # $$ (draw-deriv)
+# ```
 #
-# the filter times how far pixel $a$ lies to the right of the filter's own centre of mass: it is
+# ```{prf:proof}
+# Write $e_a = \exp\big(-(a - \mu_X^i)^2/(2\sigma^2)\big)$, so that $\partial e_a / \partial \mu_X^i = u_a e_a$,
+# and $F_X[i, a] = e_a / Z_X^i$ with $Z_X^i = \sum_{a'} e_{a'}$. The quotient rule gives
+# $\partial F_X[i, a]/\partial \mu_X^i = u_a e_a / Z_X^i - e_a \sum_{a'} u_{a'} e_{a'} / (Z_X^i)^2$, which is
+# {eq}`draw-deriv`.
+# ```
+#
+# It is the filter times how far pixel $a$ lies to the right of the filter's own centre of mass: it is
 # non-zero wherever the filter has weight, so the loss tells the window which way to move. RAM's
 # sampled location has no such derivative; the reward is a step function of it
-# (Chapter 1, section 4). The price: a DRAW glimpse touches every pixel (the products cost
-# $O(N(A + B)\,\max(A,B))$ per channel), while RAM's retina reads only its patches.
+# ({numref}`Chapter %s <ch-foundations>`). The price: a DRAW glimpse touches every pixel (the products
+# cost $O(N(A + B)\,\max(A,B))$ per channel), while RAM's retina reads only its patches.
 #
-# The whole filterbank, vectorised over the batch (`attnlib.draw.filters.filterbank`):
+# The whole filterbank, vectorised over the batch ({py:func}`attnlib.draw.filters.filterbank`;
+# {numref}`ex-draw-filterbank` asks you to write it):
 
 # %%
-print(viz.source_code(draw.filterbank))
+viz.show_code(draw.filterbank)
 
 # %% [markdown]
-# Four windows on a training digit: the grid of filter centres (dots), and what a $12 \times 12$ read
-# returns. A wide stride with wide filters gives a blurred view of the whole digit; a small stride
-# with narrow filters a sharp view of a part.
+# {numref}`fig-draw-windows` shows four windows on a training digit.
 
-# %%
+# %% tags=["remove-output", "hide-input"]
 digits, digit_labels = load_mnist("train", source=SOURCE)
 x0 = digits[3:4]
 settings = {
@@ -245,9 +263,18 @@ for k, (name, raw) in enumerate(settings.items()):
 for ax in axes.flat:
     ax.axis("off")
 fig.tight_layout()
+glue("fig-draw-windows", fig, display=False)
 plt.show()
 
 # %% [markdown]
+# ```{glue:figure} fig-draw-windows
+# :name: fig-draw-windows
+#
+# Four attention windows on one training digit. Top: the grid of filter centres {eq}`draw-grid` (red
+# dots); bottom: the $12 \times 12$ read {eq}`draw-read` through it. A wide stride with wide filters
+# gives a blurred view of the whole digit; a small stride with narrow filters a sharp view of a part.
+# ```
+#
 # Two numerical checks of the derivation on this digit: the derivative {eq}`draw-deriv` against
 # autograd, and the gradient of the read with respect to all five parameters against central finite
 # differences (`tests/test_draw.py` also checks the filterbank against a per-pixel loop over
@@ -299,7 +326,8 @@ print(
 )
 
 # %% [markdown]
-# ## 2. Drawing as a sequence: the DRAW auto-encoder and its bound
+# (draw-sec-vae)=
+# ## Drawing as a sequence: the DRAW auto-encoder and its bound
 #
 # A variational auto-encoder {cite}`kingma2014auto` explains an image $x$ by latent variables $z$
 # with a prior $P(z)$ and a decoder $D(x \mid z)$, and trains an encoder $Q(z \mid x)$ alongside. DRAW
@@ -317,7 +345,7 @@ print(
 # \end{aligned}
 # $$ (draw-enc)
 #
-# a sample is drawn by **reparameterisation** ({eq}`foundations-reparam` of Chapter 1), and the
+# a sample is drawn by **reparameterisation** ({eq}`foundations-reparam` of {numref}`Chapter %s <ch-foundations>`), and the
 # **decoder** turns it into a stroke on the canvas:
 #
 # $$
@@ -335,22 +363,44 @@ print(
 # rest of the code is shared (`DRAW(attention=False)`).
 #
 # **The bound.** The prior is $P(Z_t) = \mathcal N(0, I)$ at every step, independent of the past, and
-# $Q$ factorises over the steps given the states. Jensen's inequality applied to
-# $\log P(x) = \log \mathbb E_{Q}\big[P(x, z)/Q(z \mid x)\big]$ gives
+# $Q$ factorises over the steps given the states.
+#
+# ```{prf:proposition} The sequential variational bound
+# :label: prop-draw-bound
+#
+# For the model {eq}`draw-enc` to {eq}`draw-canvas`,
 #
 # $$
 # -\log P(x) \;\le\; \mathcal L = \underbrace{\mathbb E_{Q}\big[-\log D(x \mid c_T)\big]}_{\mathcal L^x}
-#   + \underbrace{\sum_{t=1}^T \mathbb E_Q\Big[\operatorname{KL}\big(Q(Z_t \mid h^{enc}_t)\,\big\|\,P(Z_t)\big)\Big]}_{\mathcal L^z},
+#   + \underbrace{\sum_{t=1}^T \mathbb E_Q\Big[\operatorname{KL}\big(Q(Z_t \mid h^{enc}_t)\,\big\|\,P(Z_t)\big)\Big]}_{\mathcal L^z}.
 # $$ (draw-bound)
+# ```
 #
-# and each KL term between diagonal Gaussians has a closed form (integrate
-# $\log\frac{\mathcal N(z; \mu, \sigma^2)}{\mathcal N(z; 0, 1)}$ against $\mathcal N(\mu, \sigma^2)$:
-# the quadratic terms give $\mu^2 + \sigma^2$ and $-1$, the normalisers $-\log\sigma^2$),
+# ```{prf:proof}
+# Jensen's inequality applied to $\log P(x) = \log \mathbb E_{Q}\big[P(x, z)/Q(z \mid x)\big]$ gives
+# $-\log P(x) \le \mathbb E_Q\big[-\log P(x, z) + \log Q(z \mid x)\big]$. With the prior and $Q$
+# factorised over the steps, the bracket is $-\log D(x \mid c_T) + \sum_t \big(\log Q(z_t \mid h^{enc}_t)
+# - \log P(z_t)\big)$. The expectation of the step-$t$ term over $z_t$, given the earlier steps (which fix
+# $h^{enc}_t$), is the KL divergence in {eq}`draw-bound`.
+# ```
+#
+# Each KL term between diagonal Gaussians has a closed form:
+#
+# ```{prf:proposition} KL divergence from the standard normal
+# :label: prop-draw-kl
 #
 # $$
 # \operatorname{KL}\big(\mathcal N(\mu, \operatorname{diag}\sigma^2)\,\|\,\mathcal N(0, I)\big)
 # = \frac12 \sum_k \big(\mu_k^2 + \sigma_k^2 - \log\sigma_k^2 - 1\big).
 # $$ (draw-kl)
+# ```
+#
+# ```{prf:proof}
+# Both distributions factorise over the coordinates, so the divergence is a sum over $k$. For one
+# coordinate, integrate $\log\frac{\mathcal N(z; \mu, \sigma^2)}{\mathcal N(z; 0, 1)}
+# = -\log\sigma - \frac{(z - \mu)^2}{2\sigma^2} + \frac{z^2}{2}$ against $\mathcal N(\mu, \sigma^2)$: the
+# quadratic terms give $-\frac12$ and $\frac12(\mu^2 + \sigma^2)$, the normalisers $-\frac12\log\sigma^2$.
+# ```
 #
 # In nats, $\mathcal L$ is the number the paper reports: "$\le 80.97$" on binarised MNIST is this
 # bound, averaged over test images. Training minimises a one-sample estimate of $\mathcal L$ with the
@@ -405,9 +455,10 @@ print(
 )
 
 # %% [markdown]
-# ## 3. Reparameterisation against the score function, on DRAW's own decoder
+# (draw-sec-estimators)=
+# ## Reparameterisation against the score function, on DRAW's own decoder
 #
-# Chapter 1 compared the two gradient estimators on a Gaussian bump. Here is the same comparison
+# {numref}`Chapter %s <ch-foundations>` compared the two gradient estimators on a Gaussian bump. Here is the same comparison
 # where it matters for this chapter: the gradient of the reconstruction term
 # $\mathbb E_{z \sim \mathcal N(\mu, \sigma^2)}[-\log D(x \mid z)]$ with respect to the posterior means
 # $\mu$ of all $T$ steps, for one test digit, with the decoder of the small model above
@@ -460,18 +511,19 @@ print(
 # Both estimate the same gradient (whether the two means agree within twice the standard error of
 # their distance is printed above), and the score function's variance is larger by the factor
 # printed there: each of its estimates multiplies a loss of hundreds of nats by noise of order
-# $1/\sigma$, here without a baseline (Chapter 1 shows how much a baseline removes). This is the
+# $1/\sigma$, here without a baseline ({numref}`Chapter %s <ch-foundations>` shows how much a baseline removes). This is the
 # variance that a differentiable model, glimpse included, does not pay.
 
 # %% [markdown]
-# ## 4. Experiment (a): binarised MNIST, with and without attention
+# (draw-sec-generation)=
+# ## Experiment (a): binarised MNIST, with and without attention
 #
 # **Data.** The course's fixed split of the bundled digits, binarised *once*: each pixel is 1 with
 # probability equal to its grey level, drawn from a fixed seed per split (0 for training, 1 for
 # validation, 2 for test; `draw.binarize`), so every run sees the same bits, as with the fixed
 # binarisation of Salakhutdinov and Murray that the paper uses. The paper trains on 60,000 such
 # digits and tests on 10,000; we train on 3,500 and test on 1,000, which matters for the numbers
-# (section 6).
+# ({numref}`Section %s <draw-sec-measured>`).
 #
 # **Models.** Two DRAWs with the same $T$, the same LSTM and latent sizes and the same optimiser
 # (sizes printed at the top): one reads and writes through windows (read $N$ and write $N$ printed
@@ -589,6 +641,11 @@ print(
     f"goal: attention's bound at least {GEN_GOAL:.0f} nats below no attention's, outside the noise -> "
     f"no attention minus attention {gen_gap.format(unit=' nats', digits=2)}; verdict: {gen_verdict}"
 )
+
+# %% [markdown]
+# {numref}`fig-draw-curves` shows how the two bounds fell during training.
+
+# %% tags=["remove-output", "hide-input"]
 fig = viz.plot_history(
     {
         f"DRAW {side} (seed {SEEDS[0]})": runs[0]["history"]
@@ -599,18 +656,27 @@ fig = viz.plot_history(
     titles=["validation bound (nats) per epoch"],
     size=(6.5, 3.6),
 )
+glue("fig-draw-curves", fig, display=False)
 plt.show()
+
+# %% [markdown]
+# ```{glue:figure} fig-draw-curves
+# :name: fig-draw-curves
+#
+# The validation bound {eq}`draw-bound` after each epoch, for the first seed of the DRAW with attention
+# and of the DRAW without; lower is better. Each run is kept at its lowest point.
+# ```
 
 # %% [markdown]
 # ### Samples, and watching the model draw
 #
 # Digits generated from the prior ($z_t \sim \mathcal N(0, I)$, decoder only) by the first seed's
-# models: the final canvases $\operatorname{sigmoid}(c_T)$ of each model, then the canvases after
-# every step of the attention model with its write window drawn (the red square spans the grid's
-# filter centres, from $\mu^1$ to $\mu^N$, and its line width grows with the filters' width
-# $\sigma$).
+# models: the final canvases $\operatorname{sigmoid}(c_T)$ of each model ({numref}`fig-draw-samples`),
+# then the canvases after every step of the attention model with its write window drawn (the red
+# square spans the grid's filter centres, from $\mu^1$ to $\mu^N$, and its line width grows with the
+# filters' width $\sigma$).
 
-# %%
+# %% tags=["remove-output", "hide-input"]
 n_show = 10
 samples = {
     side: GEN_MODELS[side].eval().sample(n_show, torch.Generator().manual_seed(7))
@@ -623,9 +689,23 @@ for row, side in enumerate(GEN_MODELS):
         axes[row, k].axis("off")
     axes[row, 0].set_title(side, fontsize=9, loc="left")
 fig.tight_layout()
+glue("fig-draw-samples", fig, display=False)
 plt.show()
 
+# %% [markdown]
+# ```{glue:figure} fig-draw-samples
+# :name: fig-draw-samples
+#
+# Ten digits drawn from the prior by each model of the first seed (the final canvas
+# $\operatorname{sigmoid}(c_T)$): top row with attention, bottom row without; the same noise seed for
+# both.
+# ```
+#
+# The animation below replays the first five of the attention model's samples step by step, with its
+# write window: use the slider or the buttons under it (it plays in the static page, without a kernel).
 
+
+# %% tags=["hide-input"]
 def window_box(window, n):
     """(x0, y0, side, line width) of a write window `(g_X, g_Y, delta, sigma^2, gamma)` in tensor
     coordinates (pixel numbers minus 1), spanning the outermost filter centres."""
@@ -667,9 +747,13 @@ plt.close(fig)
 HTML(html)
 
 # %% [markdown]
-# The same sequences as a still, one row per digit, one column per step:
+# *Animation: the DRAW with attention writing five samples, one frame per step $t = 1, \dots, T$;
+# each frame shows the canvas $\operatorname{sigmoid}(c_t)$ {eq}`draw-canvas` and the write window of
+# that step (red square).*
+#
+# The same sequences as a still, one row per digit, one column per step ({numref}`fig-draw-steps`):
 
-# %%
+# %% tags=["remove-output", "hide-input"]
 fig, axes = plt.subplots(
     n_anim, GEN["steps"], figsize=(GEN["steps"] * 0.9, n_anim * 0.95)
 )
@@ -685,15 +769,26 @@ for k in range(n_anim):
         ax.set_ylim(27.5, -0.5)
         ax.axis("off")
 fig.tight_layout()
+glue("fig-draw-steps", fig, display=False)
 plt.show()
 
 # %% [markdown]
-# ## 5. Experiment (b): differentiable RAM on cluttered 60x60 digits
+# ```{glue:figure} fig-draw-steps
+# :name: fig-draw-steps
 #
-# The read window alone, on Chapter 2's hardest 60x60 task: one digit at a random place on a 60x60
+# The canvases of {numref}`fig-draw-samples`'s first five attention samples after every step (columns),
+# with the write window of the step (red square; thicker for wider filters). Where the window goes and
+# how wide it is are learned, not given.
+# ```
+
+# %% [markdown]
+# (draw-sec-clutter)=
+# ## Experiment (b): differentiable RAM on cluttered 60x60 digits
+#
+# The read window alone, on {numref}`Chapter %s <ch-ram>`'s hardest 60x60 task: one digit at a random place on a 60x60
 # canvas among 4 pieces of clutter cut from other digits of the same split
 # (`attnlib.data.canvas.CanvasLoader`, fresh scenes every training epoch; the validation and test
-# canvases are Chapter 2's, the same seeds and the same digit split). `DifferentiableRAM` takes
+# canvases are {numref}`Chapter %s <ch-ram>`'s, the same seeds and the same digit split). `DifferentiableRAM` takes
 # `glimpses` reads of $12 \times 12$ filters, each through a ReLU layer into an LSTM; the window of
 # glimpse $t$ comes from $h_{t-1}$ by {eq}`draw-params`, and a linear classifier reads the last
 # state. The first window comes from the layer's bias alone: we start it at the centre of the canvas
@@ -702,7 +797,7 @@ plt.show()
 # the full span and $\sigma$ grew, and the validation error stayed near 78 % after 4 epochs; trial,
 # not from this page.) Everything is trained by
 # cross-entropy alone, three seeds, each kept from its best validation epoch and tested once.
-# Chapter 2's figures are read from its recorded results (`results/book/02_ram.json`), the numbers
+# {numref}`Chapter %s <ch-ram>`'s figures are read from its recorded results (`results/book/02_ram.json`), the numbers
 # its own run printed.
 
 
@@ -820,17 +915,17 @@ else:
     )
 
 # %% [markdown]
-# Chapter 2's RAM there is a different model (a three-scale retina, 6 glimpses, epochs from a warm
+# {numref}`Chapter %s <ch-ram>`'s RAM there is a different model (a three-scale retina, 6 glimpses, epochs from a warm
 # start; see that chapter), trained on the same canvases; the comparison is between the two ways of
 # training a glimpse policy at this course's budget, not between the papers' fully trained models. The
 # paper's figures are for 100x100 canvases with 8 pieces of clutter and 60,000 training digits.
 #
 # ### Where the windows go
 #
-# The read windows of the first seed's model on test canvases, glimpse by glimpse (square: the span
-# of the filter centres, numbered by glimpse; green box: the digit):
+# The read windows of the first seed's model on test canvases, glimpse by glimpse
+# ({numref}`fig-draw-clutter`):
 
-# %%
+# %% tags=["remove-output", "hide-input"]
 scenes, scene_labels, scene_boxes = canvas.cluttered_mnist(
     "test", 60, seed=0, source=SOURCE
 )
@@ -863,7 +958,21 @@ for i, ax in enumerate(axes.flat):
     ax.set_ylim(60, 0)
     ax.axis("off")
 fig.tight_layout()
+glue("fig-draw-clutter", fig, display=False)
 plt.show()
+
+# %% [markdown]
+# ```{glue:figure} fig-draw-clutter
+# :name: fig-draw-clutter
+#
+# Eight test canvases with the read windows of the first seed's differentiable RAM: each square spans
+# the filter centres of one glimpse and is numbered by glimpse; the green box is the digit. The title
+# gives the label and the prediction.
+# ```
+#
+# How often the window's centre lies on the digit, over 500 test canvases:
+
+# %%
 with torch.no_grad():
     w_all = dram_model.forward_windows(scenes[:500].to(DEVICE))[1].cpu()
 b = scene_boxes[:500]
@@ -885,7 +994,8 @@ print(
 )
 
 # %% [markdown]
-# ## 6. What this page measured, and what it did not
+# (draw-sec-measured)=
+# ## What this page measured, and what it did not
 #
 # The table of goals, from the numbers printed above:
 
@@ -921,7 +1031,7 @@ print(
 # pays, while the whole-canvas decoder starts useful; the learning curves above show how the two
 # bounds fall per epoch.
 
-# %%
+# %% tags=["remove-cell"]
 DATA = (
     "MNIST 3,500/500/1,000 bundled digits (train/val/test), binarised once (Bernoulli, seeds 0/1/2)"
     if SOURCE == "bundled"
@@ -990,7 +1100,7 @@ results.record(
 )
 
 # %% [markdown]
-# ## 7. Choices, and the data they were made on
+# ## Choices, and the data they were made on
 #
 # | choice | made on |
 # |---|---|
@@ -1004,7 +1114,7 @@ results.record(
 # | | paper (Gregor et al., 2015) | this chapter | why |
 # |---|---|---|---|
 # | data (generation) | binarised MNIST, 60,000 training / 10,000 test digits | 3,500 / 500 / 1,000 bundled digits, binarised once from fixed seeds | offline, a CPU budget of minutes; the validation split is for selection |
-# | data (classification) | 100x100 cluttered MNIST, 8 pieces of clutter | 60x60, 4 pieces: Chapter 2's canvases, the same split | the comparison with Chapter 2's RAM |
+# | data (classification) | 100x100 cluttered MNIST, 8 pieces of clutter | 60x60, 4 pieces: {numref}`Chapter %s <ch-ram>`'s canvases, the same split | the comparison with {numref}`Chapter %s <ch-ram>`'s RAM |
 # | steps $T$ (generation) | 64 | 10 (both models) | time |
 # | read / write windows | 2x2 read, 5x5 write on MNIST | 5x5 read, 10x10 write (sizes printed at the top) | at our budget the smaller windows learned much more slowly: validation bounds after 4 epochs of 192.7 (2x2 / 5x5), 161.9 (5x5 / 5x5) and 147.8 nats (5x5 / 10x10), one seed each (trial, not from this page) |
 # | window initialisation | not stated | zero weights; bias: grid over the whole image, $\sigma$ half the stride, write $\gamma = 1/(2\pi\sigma^2)$; learned initial canvas $c_0$ | with $\gamma = 1$ a 5x5 write changed the canvas by about 0.01 per unit and the first epochs did not learn (trial, not from this page) |
@@ -1019,25 +1129,197 @@ results.record(
 #
 # ## Exercises
 #
-# 1. **A filter grid as an interpolation.** With $N = A = B$, $\tilde\delta = 1$ and $\tilde g = 0$,
-#    what is $F_X$ as $\sigma \to 0$? And what does `read` then return? Check it with
-#    `draw.filterbank`.
+# The first two exercises are coding exercises: write the function, run the cell, and the checker
+# (from `attnlib.exercises.draw`) tries it on a few small cases and says in words what differs. On the
+# page it runs on the unfinished skeleton, so you see the form of its report.
+
+# %% [markdown]
+# ```{exercise-start} The Gaussian filterbank
+# :label: ex-draw-filterbank
+# ```
 #
-# ```{admonition} Solution
+# Write the filter matrices of a window, {eq}`draw-grid` and {eq}`draw-filters`, for a batch of windows
+# and without a loop. Your function receives four float tensors of shape `(batch,)`: the grid's centre
+# $g_X, g_Y$ (in pixels numbered from 1, as in the paper), the stride $\delta$ and the variance
+# $\sigma^2$; and the image's `height` ($B$ rows), `width` ($A$ columns) and the grid side `n` ($N$).
+# It returns `fx` of shape `(batch, N, A)` and `fy` of shape `(batch, N, B)`, each row normalised to sum
+# to one. The checker compares them with {py:func}`attnlib.draw.filters.filterbank`.
+
+# %%
+from attnlib.exercises.draw import check_filterbank
+
+
+def my_filterbank(gx, gy, delta, sigma2, height, width, n):
+    """(batch,) tensors -> fx (batch, n, width), fy (batch, n, height)."""
+    raise NotImplementedError("write this function")
+
+
+report = check_filterbank(my_filterbank)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-draw-filterbank
 # :class: dropdown
+# ```
+#
+# **A common mistake** is to number the pixels as the tensor does, $a = 0, \dots, A - 1$, while the
+# centre {eq}`draw-centre` and the grid {eq}`draw-grid` number them from 1. Every filter then sits one
+# pixel off, and the checker sees it in every case:
+
+# %%
+import torch
+from attnlib.exercises.draw import check_filterbank
+
+
+def filterbank_from_zero(gx, gy, delta, sigma2, height, width, n):
+    offsets = torch.arange(1, n + 1, dtype=gx.dtype) - n / 2 - 0.5
+    mu_x = gx[:, None] + offsets * delta[:, None]
+    mu_y = gy[:, None] + offsets * delta[:, None]
+    a = torch.arange(width, dtype=gx.dtype)  # pixels numbered from 0: one pixel off
+    b = torch.arange(height, dtype=gx.dtype)
+    fx = torch.exp(-((a - mu_x[..., None]) ** 2) / (2 * sigma2[:, None, None]))
+    fy = torch.exp(-((b - mu_y[..., None]) ** 2) / (2 * sigma2[:, None, None]))
+    return fx / fx.sum(-1, keepdim=True), fy / fy.sum(-1, keepdim=True)
+
+
+report = check_filterbank(filterbank_from_zero)
+
+# %% [markdown]
+# **The filterbank.** The centres $\mu^i = g + (i - N/2 - 1/2)\,\delta$ for $i = 1, \dots, N$, one row per
+# filter; the Gaussians over the pixels $a = 1, \dots, A$ (and $b = 1, \dots, B$), broadcast to
+# `(batch, N, A)`; each row divided by its sum:
+
+
+# %%
+def filterbank(gx, gy, delta, sigma2, height, width, n):
+    offsets = torch.arange(1, n + 1, dtype=gx.dtype) - n / 2 - 0.5  # i - N/2 - 1/2
+    mu_x = gx[:, None] + offsets * delta[:, None]  # (batch, N)
+    mu_y = gy[:, None] + offsets * delta[:, None]
+    a = torch.arange(1, width + 1, dtype=gx.dtype)  # columns 1 .. A
+    b = torch.arange(1, height + 1, dtype=gx.dtype)  # rows 1 .. B
+    fx = torch.exp(-((a - mu_x[..., None]) ** 2) / (2 * sigma2[:, None, None]))
+    fy = torch.exp(-((b - mu_y[..., None]) ** 2) / (2 * sigma2[:, None, None]))
+    return fx / fx.sum(-1, keepdim=True), fy / fy.sum(-1, keepdim=True)
+
+
+report = check_filterbank(filterbank)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start} The KL term of the bound
+# :label: ex-draw-kl
+# ```
+#
+# Write the closed form {eq}`draw-kl` of {prf:ref}`prop-draw-kl`. Your function receives the means `mu`
+# and the *log standard deviations* `log_sigma` of the posterior, two tensors of one shape `(..., Z)`
+# (for DRAW: images, steps, latents), and returns the KL divergence from $\mathcal N(0, I)$ summed over
+# the latents, of shape `(...)`. The checker compares it with {py:func}`attnlib.draw.vae.kl_standard_normal`.
+
+# %%
+from attnlib.exercises.draw import check_kl
+
+
+def my_kl(mu, log_sigma):
+    """(..., Z), (..., Z) -> KL(N(mu, sigma^2) || N(0, I)) summed over the last dim, (...)."""
+    raise NotImplementedError("write this function")
+
+
+report = check_kl(my_kl)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-draw-kl
+# :class: dropdown
+# ```
+#
+# **A common mistake** is to read `log_sigma` as the log *variance*, as some VAE code stores it. The
+# prior itself still gives zero, so the first case passes; the others do not:
+
+# %%
+import torch
+from attnlib.exercises.draw import check_kl
+
+
+def kl_log_variance(mu, log_sigma):
+    return 0.5 * (mu**2 + torch.exp(log_sigma) - log_sigma - 1).sum(-1)
+
+
+report = check_kl(kl_log_variance)
+
+# %% [markdown]
+# **The KL.** With $\sigma^2 = e^{2 \log\sigma}$ and $\log\sigma^2 = 2\log\sigma$, half the bracket of
+# {eq}`draw-kl`, summed over the last dimension only:
+
+
+# %%
+def kl(mu, log_sigma):
+    return 0.5 * (mu**2 + torch.exp(2 * log_sigma) - 2 * log_sigma - 1).sum(-1)
+
+
+report = check_kl(kl)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} A filter grid as an interpolation
+# :label: ex-draw-interp
+#
+# With $N = A = B$, $\tilde\delta = 1$ and $\tilde g = 0$, what is $F_X$ as $\sigma \to 0$? And what
+# does `read` then return? Check it with `draw.filterbank`.
+# ```
+#
+# ```{solution-start} ex-draw-interp
+# :class: dropdown
+# ```
+#
 # The stride {eq}`draw-stride` is $(A-1)/(N-1) = 1$ and the centres {eq}`draw-grid` are
 # $\mu^i = (A+1)/2 + i - (N+1)/2 = i$: filter $i$ sits on pixel $i$. As $\sigma \to 0$ the normalised
 # Gaussian {eq}`draw-filters` puts all its weight on the nearest pixel, so $F_X \to I$, $F_Y \to I$
 # and `read` returns $\gamma x$, the image itself (`tests/test_draw.py` checks this with
-# $\sigma^2 = 0.05$). For larger $\sigma$ the read is the image blurred by a Gaussian.
+# $\sigma^2 = 0.05$). For larger $\sigma$ the read is the image blurred by a Gaussian. The check, with
+# $\sigma^2 = 0.05$ on a random 28x28 image:
+
+# %%
+import math
+
+import torch
+from attnlib import draw
+
+window = draw.attention_window(
+    torch.tensor([[0.0, 0.0, math.log(0.05), 0.0, 0.0]]), 28, 28, 28
+)
+fx, fy = draw.filterbank(window, 28, 28, 28)
+image = torch.rand(1, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+patch = draw.read(image, fx, fy, window.gamma)
+print(
+    f"largest |F_X - I| = {(fx[0] - torch.eye(28)).abs().max():.1e}; "
+    f"largest |read - x| = {(patch - image).abs().max():.1e}"
+)
+
+# %% [markdown]
+# ```{solution-end}
 # ```
 #
-# 2. **The gradient of the intensity.** Show that $\partial\,\operatorname{read}/\partial \log\gamma
-#    = \operatorname{read}$, and that the write's derivative with respect to $\log\hat\gamma$ is
-#    $-\operatorname{write}$. What does that mean for the scale at which the first steps can draw?
+# ```{exercise} The gradient of the intensity
+# :label: ex-draw-gamma
 #
-# ```{admonition} Solution
+# Show that $\partial\,\operatorname{read}/\partial \log\gamma = \operatorname{read}$, and that the
+# write's derivative with respect to $\log\hat\gamma$ is $-\operatorname{write}$. What does that mean
+# for the scale at which the first steps can draw?
+# ```
+#
+# ```{solution} ex-draw-gamma
 # :class: dropdown
+#
 # $\operatorname{read} = e^{\log\gamma} F_Y x F_X^\top$, so its derivative in $\log\gamma$ is itself;
 # likewise $\operatorname{write} = e^{-\log\hat\gamma} \hat F_Y^\top w \hat F_X$. The write's scale
 # is multiplicative: if it starts tiny (with $\hat\gamma = 1$ every entry of $\hat F$ is at most
@@ -1046,11 +1328,16 @@ results.record(
 # initialisation in `attnlib.draw` starts the write at $\hat\gamma = 1/(2\pi\sigma^2)$ instead.
 # ```
 #
-# 3. **Attention or not, at larger $T$.** Rerun section 4 with $T = 20$ for both models (all else
-#    equal, three seeds, epochs chosen on validation). Does the gap between them grow? Predict first.
+# ```{exercise} Attention or not, at larger $T$
+# :label: ex-draw-larger-t
 #
-# ```{admonition} Solution
+# Rerun {numref}`Section %s <draw-sec-generation>` with $T = 20$ for both models (all else equal, three
+# seeds, epochs chosen on validation). Does the gap between them grow? Predict first.
+# ```
+#
+# ```{solution} ex-draw-larger-t
 # :class: dropdown
+#
 # A prediction, not a result of this page: with more steps the attention model can afford more,
 # smaller strokes, which is where the paper's advantage comes from ($T = 64$); the no-attention model
 # gains less from extra steps, since each step already writes the whole canvas. Whether the gap
@@ -1058,16 +1345,21 @@ results.record(
 # (`evidence.compare`); the cost per epoch grows about linearly in $T$.
 # ```
 #
-# 4. **Hard windows.** Make the differentiable RAM's window centre a *sample*
-#    $\tilde g \sim \mathcal N(W h, 0.1^2 I)$ and train the centre's mean by REINFORCE (reward: correct
-#    classification; `attnlib.reinforce.score_function_surrogate`), detaching the sample. Compare three
-#    seeds of each on the cluttered validation canvases.
+# ```{exercise} Hard windows
+# :label: ex-draw-hard
 #
-# ```{admonition} Solution
+# Make the differentiable RAM's window centre a *sample* $\tilde g \sim \mathcal N(W h, 0.1^2 I)$ and
+# train the centre's mean by REINFORCE (reward: correct classification;
+# `attnlib.reinforce.score_function_surrogate`), detaching the sample. Compare three seeds of each on
+# the cluttered validation canvases.
+# ```
+#
+# ```{solution} ex-draw-hard
 # :class: dropdown
+#
 # This turns the model into a RAM with a Gaussian-filter retina. The expectation (a hypothesis):
-# learning slows down markedly, for the reason section 3 measured, the score function's variance,
-# and because the 0/1 reward says nothing about which direction the window should have moved. The
-# stride and width can stay differentiable, so only the centre pays the price; compare the learning
-# curves, not just the final errors.
+# learning slows down markedly, for the reason {numref}`Section %s <draw-sec-estimators>` measured, the
+# score function's variance, and because the 0/1 reward says nothing about which direction the window
+# should have moved. The stride and width can stay differentiable, so only the centre pays the price;
+# compare the learning curves, not just the final errors.
 # ```
