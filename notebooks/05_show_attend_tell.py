@@ -255,11 +255,27 @@ viz.show_code(sat.SATDecoder._step, from_line="expected, alpha = ")
 # **Reward-to-go** (our departure from the paper, a standard variance reduction for REINFORCE).
 # Write $\log p(y \mid \tilde s, a) = \sum_{t'} r_{t'}$ with $r_{t'} = \log p(y_{t'} \mid y_{<t'}, \tilde s_{\le t'}, a)$
 # and $\log p(\tilde s \mid a) = \sum_t \log p(\tilde s_t \mid \dots)$. {eq}`sat-hard-grad` weights the
-# score of *every* location $\tilde s_t$ by the whole caption's log-likelihood. But with teacher
-# forcing the words before $t$ were predicted before $\tilde s_t$ was drawn, so for $t' < t$,
+# score of *every* location $\tilde s_t$ by the whole caption's log-likelihood. Part of that weight
+# cannot matter:
+#
+# ```{prf:proposition} Reward-to-go leaves the expected gradient unchanged
+# :label: prop-sat-reward-to-go
+#
+# With teacher forcing, dropping from the score term of {eq}`sat-hard-grad` every product
+# $r_{t'}\, \nabla \log p(\tilde s_t \mid \dots)$ with $t' < t$, i.e. weighting the score of
+# $\tilde s_t$ by $R_t = \sum_{t' \ge t} r_{t'}$ instead of $\sum_{t'} r_{t'}$, leaves the expected
+# gradient unchanged.
+# ```
+#
+# ```{prf:proof}
+# With teacher forcing the words before $t$ were predicted before $\tilde s_t$ was drawn, so for
+# $t' < t$ the term $r_{t'}$ does not depend on $\tilde s_t$ given what came before it, and
 # $\mathbb{E}\big[r_{t'}\, \nabla \log p(\tilde s_t \mid \dots)\big] = \mathbb{E}\big[r_{t'}\,
-# \mathbb{E}_{\tilde s_t}[\nabla \log p(\tilde s_t \mid \dots)]\big] = 0$: those terms have mean zero and only
-# add noise. Dropping them leaves the same expected gradient,
+# \mathbb{E}_{\tilde s_t}[\nabla \log p(\tilde s_t \mid \dots)]\big] = 0$, because the expected score of
+# a distribution is zero ({numref}`Chapter %s <ch-foundations>`). The dropped terms have mean zero.
+# ```
+#
+# Those terms only add noise. Dropping them leaves the same expected gradient,
 #
 # $$
 # \lambda_r \sum_t \big(R_t - b_t\big) \frac{\partial \log p(\tilde s_t \mid \dots)}{\partial W},
@@ -287,8 +303,25 @@ viz.show_code(sat.hard_attention_loss, from_line="nll = caption_nll")
 # $\sum_t \alpha_{ti}$, the total attention that location $i$ receives over the caption, towards 1:
 # it asks the model to look at every part of the image at some point. Xu et al. report that it
 # improves BLEU and makes the captions richer on photographs. Notice what it asks for when the
-# caption is much shorter than the number of locations ($C \ll L$): the coverages sum to $C$, so the
-# penalty is smallest when every location gets $C/L$, i.e. when attention is *spread out*. On our
+# caption is much shorter than the number of locations ($C \ll L$):
+#
+# ```{prf:proposition} The penalty prefers spread-out attention
+# :label: prop-sat-penalty-spread
+#
+# For one caption of $C$ steps over $L$ locations, write $c_i = \sum_{t=1}^{C} \alpha_{ti}$ for the
+# coverage of location $i$. Then $\sum_{i=1}^{L} (1 - c_i)^2 \ge (L - C)^2 / L$, with equality exactly
+# when every location gets $c_i = C/L$ (uniform attention at every step attains it). Attention that
+# looks at one cell per step, at $C$ distinct cells, pays $L - C$, which is $C(L - C)/L$ more.
+# ```
+#
+# ```{prf:proof}
+# The coverages sum to $C$, since every step's weights sum to one; so $\sum_i (1 - c_i) = L - C$. By the
+# Cauchy-Schwarz inequality, $\big(\sum_i (1 - c_i)\big)^2 \le L \sum_i (1 - c_i)^2$, with equality
+# exactly when all the $1 - c_i$ are equal, i.e. $c_i = C/L$. One-hot attention on $C$ distinct cells gives
+# $C$ coverages of 1 and $L - C$ of 0, so a penalty of $L - C = (L - C)^2/L + C(L - C)/L$.
+# ```
+#
+# So the penalty is smallest when attention is *spread out*. On our
 # scenes (about 6 steps, 64 locations) we should expect it to fight localisation; {numref}`Section %s <sat-coverage>`
 # shows one run with the penalty next to the three soft seeds without it. ({numref}`ex-sat-penalty-code`
 # asks you to write the penalty yourself, and {numref}`ex-sat-additive-code` the attention of
@@ -340,7 +373,7 @@ viz.show_code(sat.hard_attention_loss, from_line="nll = caption_nll")
 PRETRAIN_EPOCHS = budget.choose(smoke=1, book=12, paper=20)
 MAX_SHIFT = 4
 digits, digit_labels = load_mnist("train", source=MNIST_SOURCE)
-# the encoders are checked on validation digits: the test digits are kept for {numref}`Section %s <sat-results>`
+# the encoders are checked on validation digits: the test digits are kept for the results section
 val_digits, val_labels = load_mnist("val", source=MNIST_SOURCE)
 if budget.current() == "smoke":
     digits, digit_labels = digits[:512], digit_labels[:512]
@@ -851,7 +884,7 @@ for name, ev in evaluations.items():
         f"{wrong_relation_share[name]:.1%} |"
     )
 display(Markdown("\n".join(error_rows)))
-STUCK_BELOW = 70.0  # % exact match; a run below it has, in the trials of Section 5, got stuck on the relations
+STUCK_BELOW = 70.0  # % exact match; a run below it has, in the trials described in the training section, got stuck on the relations
 stuck = {}
 for label, names in [
     ("offset task", HARD_SEEDS),
@@ -1104,7 +1137,7 @@ display(Markdown("\n".join(penalty_rows)))
 
 # %% [markdown]
 # With 64 cells and about six words, no attention pattern can give every cell a coverage of 1; the
-# penalty is smallest when every cell gets $C/L \approx 0.1$. So the derivation predicts that the
+# penalty is smallest when every cell gets $C/L \approx 0.1$ ({prf:ref}`prop-sat-penalty-spread`). So the derivation predicts that the
 # penalty spreads the attention out: lower peak weights, and lower localisation. The rows above test
 # that prediction, but only as an illustration: the penalty run has one seed, so the page cannot
 # separate its difference from seed noise by the rule of {numref}`Section %s <sat-results>`; the three soft seeds give the
@@ -1170,9 +1203,12 @@ _ = results.record(
 #   expectation ({eq}`sat-soft`), trained by backpropagation, or a sample from it
 #   ({eq}`sat-hard`), trained through the lower bound {eq}`sat-bound` with the
 #   score-function gradient {eq}`sat-hard-grad`; the baseline and the reward-to-go
-#   ({eq}`sat-reward-to-go`) leave its mean unchanged and are there to reduce its noise.
+#   ({eq}`sat-reward-to-go`, {prf:ref}`prop-sat-reward-to-go`) leave its mean unchanged and are there
+#   to reduce its noise.
 # * In `attnlib.sat` both share every parameter; the difference is a few lines of
-#   `SATDecoder.step` and the loss (`hard_attention_loss` builds on `attnlib.reinforce`).
+#   {py:meth}`SATDecoder.step <attnlib.sat.decoder.SATDecoder.step>` and the loss
+#   ({py:func}`hard_attention_loss <attnlib.sat.losses.hard_attention_loss>` builds on
+#   {py:mod}`attnlib.reinforce`).
 # * On scenes where we know where each word should look we can measure attention, not only
 #   captions: the results table above gives both, for both variants.
 # * A hard-attention step sees one annotation vector, so what a single cell knows matters more
