@@ -99,6 +99,14 @@ def _sat_attention(features, query, W_a, W_h, b, w, mask=None):
         return module(features, query, mask)
 
 
+def _sat_reinforce(log_probs, used, reward, baseline, momentum=0.9):
+    """The REINFORCE term of hard attention through the library (the checker's signature)."""
+    from attnlib.reinforce import score_function_surrogate
+
+    surrogate = score_function_surrogate(log_probs * used.to(log_probs.dtype), reward.detach(), baseline)
+    return surrogate, momentum * baseline + (1 - momentum) * reward.detach().mean()
+
+
 def _sat_model():
     from attnlib.data.captions import DIGIT_CAPTION_VOCAB
     from attnlib.sat import ShowAttendTell
@@ -494,6 +502,7 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "verbose": False,
     },  # fmt: skip
     "attnlib.exercises.sat.check_additive_attention": lambda t: {"fn": _sat_attention, "verbose": False},
+    "attnlib.exercises.sat.check_hard_attention_reinforce": lambda t: {"fn": _sat_reinforce, "verbose": False},
     # train
     "attnlib.train.accuracy": lambda t: {"logits": torch.rand(4, 3), "labels": torch.tensor([0, 1, 2, 0])},
     "attnlib.train.classification_step": lambda t: {

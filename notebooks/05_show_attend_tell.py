@@ -292,7 +292,7 @@ viz.show_code(sat.SATDecoder._step, from_line="expected, alpha = ")
 # gradient is exactly {eq}`sat-hard-grad`, with {py:func}`attnlib.reinforce.score_function_surrogate`
 # for the REINFORCE term and {py:class}`attnlib.reinforce.MovingAverageBaseline` for $b$ (it returns the
 # value *before* folding in the batch, so a batch never baselines itself). Here it is from the
-# log-likelihood on:
+# log-likelihood on ({numref}`ex-sat-reinforce-code` asks you to write its REINFORCE term):
 
 # %%
 viz.show_code(sat.hard_attention_loss, from_line="nll = caption_nll")
@@ -1221,7 +1221,7 @@ _ = results.record(
 #
 # ## Exercises
 #
-# The first two exercises are coding exercises: you write a piece of the chapter's library yourself and a
+# The first three exercises are coding exercises: you write a piece of the chapter's library yourself and a
 # checker from `attnlib.exercises.sat` tries it on small cases, including the edge cases that catch the
 # usual mistakes. The checker says which case fails, what differs and gives a hint; it never shows the
 # answer. The cells below call each checker on an unfinished skeleton, so that you see what its report
@@ -1370,6 +1370,92 @@ def my_attention(features, query, W_a, W_h, b, w, mask=None):
 
 
 _ = sat_exercises.check_additive_attention(my_attention)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start} The REINFORCE term of hard attention, with its baseline
+# :label: ex-sat-reinforce-code
+# ```
+#
+# Write `my_reinforce(log_probs, used, reward, baseline, momentum)`, the score-function part of
+# {eq}`sat-hard-grad` as a surrogate loss, with the moving-average baseline of {eq}`sat-baseline`.
+# `log_probs (B, T)` holds $\log \alpha_{t, \tilde s_t}$, the log-probability of the location sampled at each
+# step; `used (B, T)` is true on the steps that belong to the caption and fed the sample to the decoder
+# (false on padding and where the expectation replaced the sample); `reward (B,)` is
+# $\log p(y \mid \tilde s, a)$ of each caption; `baseline` is the moving average $b$ so far (a
+# 0-dimensional tensor) and `momentum` its decay, 0.9. Return `(surrogate, new_baseline)`: the scalar
+# $-\frac1B \sum_b (R_b - b) \sum_{t \text{ used}} \log \alpha_{t, \tilde s_t}$, whose gradient is minus the
+# score term (the reward is a constant in it), and the updated average
+# $0.9\, b + 0.1 \cdot \text{mean}(R)$. (The library's version is inside
+# {py:func}`sat.hard_attention_loss <attnlib.sat.losses.hard_attention_loss>`, through
+# {py:func}`attnlib.reinforce.score_function_surrogate` and
+# {py:class}`attnlib.reinforce.MovingAverageBaseline`.)
+
+# %%
+from attnlib.exercises import sat as sat_exercises
+
+
+def my_reinforce(log_probs, used, reward, baseline, momentum=0.9):
+    raise NotImplementedError("write this function")
+
+
+_ = sat_exercises.check_hard_attention_reinforce(my_reinforce)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-sat-reinforce-code
+# :class: dropdown
+# ```
+#
+# **A common mistake** is to update the moving average first and baseline the batch with the new value.
+# The new value contains this batch's rewards, so it depends on the sampled locations, and the estimate is
+# no longer unbiased ({numref}`ex-sat-baseline` asks why). The checker catches it as soon as the old and
+# new averages differ:
+
+# %%
+from attnlib.exercises import sat as sat_exercises
+
+
+def reinforce_with_updated_baseline(log_probs, used, reward, baseline, momentum=0.9):
+    reward = reward.detach()
+    new_baseline = momentum * baseline + (1 - momentum) * reward.mean()
+    score = (log_probs * used.to(log_probs.dtype)).sum(
+        1
+    )  # (B,): log p(s | a) over the used steps
+    return -(
+        (reward - new_baseline) * score
+    ).mean(), new_baseline  # wrong: the batch baselines itself
+
+
+_ = sat_exercises.check_hard_attention_reinforce(reinforce_with_updated_baseline)
+
+# %% [markdown]
+# **The solution.** Detach the reward, weight the summed log-probabilities of the used steps by
+# $R - b$ with the old $b$, average over the captions and change the sign; then fold the batch's mean
+# reward into the average:
+
+# %%
+from attnlib.exercises import sat as sat_exercises
+
+
+def my_reinforce(log_probs, used, reward, baseline, momentum=0.9):
+    reward = (
+        reward.detach()
+    )  # a weight in the score term, not something to differentiate
+    score = (log_probs * used.to(log_probs.dtype)).sum(
+        1
+    )  # (B,): log p(s | a) over the used steps
+    surrogate = -((reward - baseline) * score).mean()
+    new_baseline = momentum * baseline + (1 - momentum) * reward.mean()
+    return surrogate, new_baseline
+
+
+_ = sat_exercises.check_hard_attention_reinforce(my_reinforce)
 
 # %% [markdown]
 # ```{solution-end}

@@ -136,9 +136,44 @@ def test_checkers_do_not_print_the_expected_values(capsys):
 # ----------------------------------------------------------------------------- refusals
 
 
-@pytest.mark.parametrize("checker", [ex.check_doubly_stochastic_penalty, ex.check_additive_attention])
+@pytest.mark.parametrize(
+    "checker", [ex.check_doubly_stochastic_penalty, ex.check_additive_attention, ex.check_hard_attention_reinforce]
+)
 def test_checkers_refuse_a_non_callable(checker):
     with pytest.raises(ValueError, match="fn"):
         checker("my_function")
     with pytest.raises(ValueError, match="verbose"):
         checker(lambda *a: None, verbose="yes")
+
+
+# ----------------------------------------------------------------------------- the REINFORCE term with a baseline
+
+
+def test_chapter_reinforce_solution_passes():
+    namespace, printed = run_solution(CHAPTER, "ex-sat-reinforce-code")
+    assert ex.check_hard_attention_reinforce(namespace["my_reinforce"], verbose=False).passed
+    assert "All cases pass." in printed
+    wrong = ex.check_hard_attention_reinforce(namespace["reinforce_with_updated_baseline"], verbose=False)
+    assert not wrong.passed and "the b you were given" in _failures(wrong)
+
+
+def _reinforce(log_probs, used, reward, baseline, momentum, *, detach=True, use_mask=True, sign=-1.0):
+    reward = reward.detach() if detach else reward
+    score = (log_probs * used.to(log_probs.dtype)).sum(1) if use_mask else log_probs.sum(1)
+    return sign * ((reward - baseline) * score).mean(), momentum * baseline + (1 - momentum) * reward.mean()
+
+
+def test_reinforce_without_detaching_the_reward_is_caught():
+    report = ex.check_hard_attention_reinforce(lambda *a: _reinforce(*a, detach=False), verbose=False)
+    assert report.n_passed == 4
+    assert "gradient to the reward" in _failures(report) and "detach" in _failures(report)
+
+
+def test_reinforce_scoring_unused_steps_is_caught():
+    report = ex.check_hard_attention_reinforce(lambda *a: _reinforce(*a, use_mask=False), verbose=False)
+    assert not report.passed and "no score term" in _failures(report)
+
+
+def test_reinforce_with_the_wrong_sign_is_caught():
+    report = ex.check_hard_attention_reinforce(lambda *a: _reinforce(*a, sign=1.0), verbose=False)
+    assert report.n_passed == 0 and "minus sign" in _failures(report)

@@ -3,10 +3,13 @@
 * :func:`check_doubly_stochastic_penalty`: the penalty term of Eq. (sat-soft-loss),
   ``lambda * sum_i (1 - sum_t alpha_ti)^2`` averaged over the batch, with padding steps left out;
 * :func:`check_additive_attention`: the scores and weights of Eq. (sat-score) and Eq. (sat-alpha) with a
-  mask, and the expected annotation of Eq. (sat-soft).
+  mask, and the expected annotation of Eq. (sat-soft);
+* :func:`check_hard_attention_reinforce`: the REINFORCE term of Eq. (sat-hard-grad) as a surrogate loss, with
+  the moving-average baseline of Eq. (sat-baseline).
 
 Each checker compares the student's function with the library (:func:`attnlib.sat.doubly_stochastic_penalty`,
-:class:`attnlib.sat.AdditiveAttention` given the same weights) on small seeded cases and prints, for a case that
+:class:`attnlib.sat.AdditiveAttention` given the same weights, :func:`attnlib.reinforce.score_function_surrogate`
+and the update of :class:`attnlib.reinforce.MovingAverageBaseline`) on small seeded cases and prints, for a case that
 fails, what differs and a hint; it never prints the expected values.
 """
 
@@ -17,11 +20,12 @@ from typing import Any
 
 import torch
 
+from ..reinforce import score_function_surrogate
 from ..sat.attention import AdditiveAttention
 from ..sat.losses import doubly_stochastic_penalty
 from .core import Case, Report, check_cases, compare
 
-__all__ = ["check_doubly_stochastic_penalty", "check_additive_attention"]
+__all__ = ["check_doubly_stochastic_penalty", "check_additive_attention", "check_hard_attention_reinforce"]
 
 
 def _alphas(batch: int, steps: int, locations: int, seed: int, scale: float = 2.0) -> torch.Tensor:
@@ -223,3 +227,119 @@ def check_additive_attention(fn: Callable[..., Any], *, verbose: bool = True) ->
         scale=60.0,
     )
     return check_cases(fn, cases, exercise="additive attention", check=_check_attention, verbose=verbose)
+
+
+def _check_reinforce(case: Case, got: Any) -> str | None:
+    """Compare ``(surrogate, new_baseline)``; first, neither may carry a gradient to the reward."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return f"the result: expected a pair (surrogate, new_baseline), got {type(got).__name__}"
+    log_probs, reward = case.args[0], case.args[2]
+    if reward.requires_grad and not log_probs.requires_grad:
+        for name, value in zip(("surrogate", "new_baseline"), got):
+            if isinstance(value, torch.Tensor) and value.requires_grad:
+                return f"{name}: it carries a gradient to the reward (the reward must be a constant here)"
+    return compare(case.expected, got, name="the result")
+
+
+def check_hard_attention_reinforce(fn: Callable[..., Any], *, verbose: bool = True) -> Report:
+    """Check a student's REINFORCE term for hard attention: Eq. (sat-hard-grad) with Eq. (sat-baseline).
+
+    The function is called as ``fn(log_probs, used, reward, baseline, momentum)`` with
+
+    * ``log_probs``: ``(B, T)``, ``log alpha_{t, s_t}``, the log-probability of the location sampled at each
+      step (it carries the gradient to the attention);
+    * ``used``: a bool ``(B, T)``, true on the steps that belong to the caption and fed the sample to the
+      decoder (false on padding and where the expectation replaced the sample);
+    * ``reward``: ``(B,)``, ``log p(y | s, a)`` of each caption;
+    * ``baseline``: the moving average ``b`` so far, a 0-dimensional tensor; ``momentum``: its decay (0.9),
+
+    and must return ``(surrogate, new_baseline)``: the scalar
+    ``-mean_over_captions[(reward - b) * sum_over_used_steps(log_probs)]``, whose gradient is minus the score
+    term of Eq. (sat-hard-grad) (the reward is a constant: no gradient may flow into it), and the updated
+    average ``momentum * b + (1 - momentum) * mean(reward)`` (Eq. (sat-baseline)), 0-dimensional and
+    detached. The batch is baselined with the old ``b``, not the updated one. The expected values come from
+    :func:`attnlib.reinforce.score_function_surrogate`.
+
+    Parameters
+    ----------
+    fn
+        The student's function.
+    verbose
+        Print the report.
+
+    Returns
+    -------
+    Report
+        ``report.passed`` is True when every case passed.
+    """
+    cases = []
+
+    def add(description, batch, steps, seed, baseline, hint, momentum=0.9, used=None, grad_on_reward=False):
+        generator = torch.Generator().manual_seed(200 + seed)
+        log_probs = torch.log(torch.rand(batch, steps, generator=generator) * 0.9 + 0.05)
+        reward = -3.0 * torch.rand(batch, generator=generator) - 1.0
+        used = torch.ones(batch, steps, dtype=torch.bool) if used is None else used
+        b = torch.tensor(float(baseline))
+        surrogate = score_function_surrogate(log_probs * used.to(log_probs.dtype), reward, b, sample_dims=1)
+        new_baseline = momentum * b + (1.0 - momentum) * reward.mean()
+        if grad_on_reward:
+            reward.requires_grad_(True)
+        else:
+            log_probs.requires_grad_(True)
+        cases.append(
+            Case(
+                description,
+                args=(log_probs, used, reward, b, momentum),
+                expected=(surrogate.detach(), new_baseline.detach()),
+                hint=hint,
+            )
+        )
+
+    add(
+        "4 captions, 3 steps, every sample used, baseline 0",
+        4,
+        3,
+        seed=0,
+        baseline=0.0,
+        hint="surrogate = -mean over captions of (reward - b) * (sum of log_probs over the used steps), with the b "
+        "you were given; the minus sign makes gradient descent on it climb the reward",
+    )
+    add(
+        "3 captions, 4 steps, every sample used, baseline -2.5",
+        3,
+        4,
+        seed=1,
+        baseline=-2.5,
+        hint="baseline this batch with the b you were given (the old value, which does not depend on the batch); "
+        "the new value is momentum * b + (1 - momentum) * mean(reward)",
+    )
+    add(
+        "2 captions, 5 steps, some steps padding or fed the expectation",
+        2,
+        5,
+        seed=2,
+        baseline=-1.0,
+        used=torch.tensor([[True, False, True, True, False], [False, True, True, False, False]]),
+        hint="steps where used is false (padding, or the expectation instead of the sample) get no score term",
+    )
+    add(
+        "3 captions, 2 steps, momentum 0.5",
+        3,
+        2,
+        seed=3,
+        baseline=-2.0,
+        momentum=0.5,
+        hint="the update is momentum * b + (1 - momentum) * mean(reward), with the momentum you are given",
+    )
+    add(
+        "2 captions, 3 steps, the reward comes with a gradient (as log p(y | s, a) does in training)",
+        2,
+        3,
+        seed=4,
+        baseline=-1.5,
+        grad_on_reward=True,
+        hint="detach the reward (and the baseline): in the score term it is a weight, and the decoder gets its "
+        "gradient from backpropagation through log p(y | s, a) separately",
+    )
+    return check_cases(fn, cases, exercise="hard attention: REINFORCE with a baseline", check=_check_reinforce,
+                       verbose=verbose)  # fmt: skip
