@@ -1284,9 +1284,8 @@ from attnlib.exercises import sat as sat_exercises
 def my_penalty(alphas, step_mask, weight):
     if step_mask is not None:
         alphas = alphas * step_mask[..., None].to(alphas.dtype)
-    coverage = alphas.sum(
-        1
-    )  # (B, L): the total attention each location receives over the caption
+    # (B, L): the total attention each location receives over the caption
+    coverage = alphas.sum(1)
     return weight * ((1.0 - coverage) ** 2).sum(-1).mean()
 
 
@@ -1339,9 +1338,8 @@ from attnlib.exercises import sat as sat_exercises
 
 
 def attention_masked_after_softmax(features, query, W_a, W_h, b, w, mask=None):
-    scores = (
-        torch.tanh(features @ W_a.T + (query @ W_h.T)[:, None, :] + b) @ w
-    )  # (B, L)
+    # (B, L): the scores e_i, as in the solution
+    scores = torch.tanh(features @ W_a.T + (query @ W_h.T)[:, None, :] + b) @ w
     alpha = torch.softmax(scores, dim=-1)
     if mask is not None:
         alpha = alpha * mask  # wrong: the rows no longer sum to one
@@ -1424,12 +1422,10 @@ from attnlib.exercises import sat as sat_exercises
 def reinforce_with_updated_baseline(log_probs, used, reward, baseline, momentum=0.9):
     reward = reward.detach()
     new_baseline = momentum * baseline + (1 - momentum) * reward.mean()
-    score = (log_probs * used.to(log_probs.dtype)).sum(
-        1
-    )  # (B,): log p(s | a) over the used steps
-    return -(
-        (reward - new_baseline) * score
-    ).mean(), new_baseline  # wrong: the batch baselines itself
+    # (B,): log p(s | a), summed over the used steps
+    score = (log_probs * used.to(log_probs.dtype)).sum(1)
+    # wrong: the batch baselines itself
+    return -((reward - new_baseline) * score).mean(), new_baseline
 
 
 _ = sat_exercises.check_hard_attention_reinforce(reinforce_with_updated_baseline)
@@ -1444,12 +1440,10 @@ from attnlib.exercises import sat as sat_exercises
 
 
 def my_reinforce(log_probs, used, reward, baseline, momentum=0.9):
-    reward = (
-        reward.detach()
-    )  # a weight in the score term, not something to differentiate
-    score = (log_probs * used.to(log_probs.dtype)).sum(
-        1
-    )  # (B,): log p(s | a) over the used steps
+    # the reward is a weight in the score term, not something to differentiate
+    reward = reward.detach()
+    # (B,): log p(s | a), summed over the used steps
+    score = (log_probs * used.to(log_probs.dtype)).sum(1)
     surrogate = -((reward - baseline) * score).mean()
     new_baseline = momentum * baseline + (1 - momentum) * reward.mean()
     return surrogate, new_baseline
