@@ -86,6 +86,27 @@ def _r2am():
     return R2AM(hidden_dim=8, embed_dim=4, attention_dim=4, stem_channels=4, channels=4, depth=1, feature_dim=8)
 
 
+def _sat_attention(features, query, W_a, W_h, b, w, mask=None):
+    """Additive attention with given weights, through the library's module (the checker's signature)."""
+    from attnlib.sat import AdditiveAttention
+
+    module = AdditiveAttention(W_a.shape[1], W_h.shape[1], W_a.shape[0])
+    with torch.no_grad():
+        module.key.weight.copy_(W_a)
+        module.key.bias.copy_(b)
+        module.query.weight.copy_(W_h)
+        module.score.weight.copy_(w[None])
+        return module(features, query, mask)
+
+
+def _sat_reinforce(log_probs, used, reward, baseline, momentum=0.9):
+    """The REINFORCE term of hard attention through the library (the checker's signature)."""
+    from attnlib.reinforce import score_function_surrogate
+
+    surrogate = score_function_surrogate(log_probs * used.to(log_probs.dtype), reward.detach(), baseline)
+    return surrogate, momentum * baseline + (1 - momentum) * reward.detach().mean()
+
+
 def _sat_model():
     from attnlib.data.captions import DIGIT_CAPTION_VOCAB
     from attnlib.sat import ShowAttendTell
@@ -475,6 +496,13 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "max_len": 3,
         "data": __import__("attnlib.data.captions").data.captions.make_digit_captions(2, split="test"),
     },  # fmt: skip
+    # exercise checkers (issue 17), Chapter 5: a correct function built from the library
+    "attnlib.exercises.sat.check_doubly_stochastic_penalty": lambda t: {
+        "fn": __import__("attnlib.sat").sat.doubly_stochastic_penalty,
+        "verbose": False,
+    },  # fmt: skip
+    "attnlib.exercises.sat.check_additive_attention": lambda t: {"fn": _sat_attention, "verbose": False},
+    "attnlib.exercises.sat.check_hard_attention_reinforce": lambda t: {"fn": _sat_reinforce, "verbose": False},
     # train
     "attnlib.train.accuracy": lambda t: {"logits": torch.rand(4, 3), "labels": torch.tensor([0, 1, 2, 0])},
     "attnlib.train.classification_step": lambda t: {
