@@ -32,7 +32,8 @@
 # encoder pretrained (here on what lies under each grid cell, before any expression is seen) and then frozen, and an
 # auxiliary loss that tells the network which cells hold the target.
 #
-# API reference for this chapter's code: {doc}`../book/api/boxes`, {doc}`../book/api/rec`, {doc}`../book/api/data_refexp`.
+# API reference for this chapter's code: {doc}`../book/api/boxes`, {doc}`../book/api/rec`,
+# {doc}`../book/api/data_refexp`.
 
 # %% tags=["colab-setup", "remove-cell"]
 # Set-up: on Colab (or wherever attnlib is missing) install the course library from its repository.
@@ -107,8 +108,9 @@ torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads
 # ## The task: scenes, expressions, boxes
 #
 # {py:func}`attnlib.data.refexp.make_refexp` draws scenes with `attnlib.data.shapes` (objects with a colour, a shape,
-# a size and a position; the scene sampler of {numref}`Chapter %s <ch-adahan>`) and then makes the task hard on purpose: distractors copy the
-# target's colour or shape, so one attribute rarely suffices. Each expression is one of three kinds:
+# a size and a position; the scene sampler of {numref}`Chapter %s <ch-adahan>`) and then makes the task hard on
+# purpose: distractors copy the target's colour or shape, so one attribute rarely suffices. Each expression is one of
+# three kinds:
 #
 # * **attribute**: the smallest set of attributes that is unique ("the red square");
 # * **superlative**: the attributes match several objects and a spatial word decides ("the leftmost small circle");
@@ -173,8 +175,9 @@ glue("fig-rec-scenes", fig)
 # %% [markdown]
 # ## Cross-attention and the CA2M block
 #
-# Attention in {numref}`Chapter %s <ch-foundations>` read a set of values with weights computed from a query. In *cross*-attention the queries
-# come from one modality and the keys and values from the other. With tokens $X^q$ (queries) and $X^s$ (source),
+# Attention in {numref}`Chapter %s <ch-foundations>` read a set of values with weights computed from a query. In
+# *cross*-attention the queries come from one modality and the keys and values from the other. With tokens $X^q$
+# (queries) and $X^s$ (source),
 #
 # $$
 # Q = X^q W^q,\quad K = X^s W^k,\quad V = X^s W^v,\qquad
@@ -185,13 +188,15 @@ glue("fig-rec-scenes", fig)
 # several such maps in parallel. CA2M alternates the two directions. With visual tokens $F_v$ and word tokens $F_l$,
 #
 # $$
-# F_v^{*} = \mathrm{LN}\big(F_v + \mathrm{MHCA}(F_v, F_l)\big),\qquad F_v' = \mathrm{LN}\big(F_v^{*} + \mathrm{FFN}(F_v^{*})\big),
+# F_v^{*} = \mathrm{LN}\big(F_v + \mathrm{MHCA}(F_v, F_l)\big),\qquad F_v' = \mathrm{LN}\big(F_v^{*} +
+# \mathrm{FFN}(F_v^{*})\big),
 # $$ (rec-ca2m-v)
 #
 # and then the words read the *updated* image:
 #
 # $$
-# F_l^{*} = \mathrm{LN}\big(F_l + \mathrm{MHCA}(F_l, F_v')\big),\qquad F_l' = \mathrm{LN}\big(F_l^{*} + \mathrm{FFN}(F_l^{*})\big).
+# F_l^{*} = \mathrm{LN}\big(F_l + \mathrm{MHCA}(F_l, F_v')\big),\qquad F_l' = \mathrm{LN}\big(F_l^{*} +
+# \mathrm{FFN}(F_l^{*})\big).
 # $$ (rec-ca2m-l)
 #
 # Compared with a transformer layer over the concatenation $[F_v; F_l]$, CA2M never computes vision-to-vision or
@@ -212,12 +217,12 @@ viz.show_code(CA2M.forward)
 # layers (grouped interaction); the results are concatenated and fused by further CA2M layers; the [CLS] word of the
 # last language output goes through a three-layer MLP to a normalised box $(c_x, c_y, w, h)$.
 #
-# {py:class}`attnlib.rec.model.RECModel` follows this at a small scale: a three-stage CNN (strides 2, 4, 8; two coordinate channels
-# join the RGB input) resampled to a $6 \times 6$ grid, a 3-layer text transformer trained from scratch with one
-# layer per granularity, one CA2M layer per group (the paper: two) and two fusion layers (the paper: three). Where the
-# paper fuses the concatenated groups at their full width ($3 \times 256 = 768$ channels), ours first projects the
-# concatenation back to width $d$ with a Linear layer (`merge_v`, `merge_l`). These are departures, for time; the
-# table at the end of the chapter lists them with the others.
+# {py:class}`attnlib.rec.model.RECModel` follows this at a small scale: a three-stage CNN (strides 2, 4, 8; two
+# coordinate channels join the RGB input) resampled to a $6 \times 6$ grid, a 3-layer text transformer trained from
+# scratch with one layer per granularity, one CA2M layer per group (the paper: two) and two fusion layers (the paper:
+# three). Where the paper fuses the concatenated groups at their full width ($3 \times 256 = 768$ channels), ours
+# first projects the concatenation back to width $d$ with a Linear layer (`merge_v`, `merge_l`). These are
+# departures, for time; the table at the end of the chapter lists them with the others.
 #
 # (rec-frozen)=
 # ## A pretrained, frozen visual encoder
@@ -227,14 +232,15 @@ viz.show_code(CA2M.forward)
 # costs several times a cached run and would not fit the chapter's time with three seeds) that a CNN learned from
 # scratch through the expressions alone would get far less within the minutes a CPU can give;
 # {numref}`ex-rec-end-to-end` runs that test. We therefore give the CNN the same head start, at our scale:
-# {py:func}`attnlib.rec.pretrain.pretrain_visual` trains it on the training scenes alone, without any expression, to say for every cell
-# of the $6 \times 6$ grid which colour, shape and size lies there (or nothing) and to regress the box of that object
-# relative to the cell (dense labels from the scene geometry, as {numref}`Chapter %s <ch-adahan>` pretrains its
-# encoder). Then the encoder is frozen and run once ({py:func}`attnlib.rec.pretrain.encode_cells`): each cell token
-# holds the three stages' features and the heads' read-out (attribute probabilities and the object's box), each
-# channel standardised with the training set's statistics ({py:func}`attnlib.rec.pretrain.standardise_cells`); the validation and test scenes are encoded by the same frozen
-# network and scaled with the same statistics. Every grounding run below reads these cached
-# tokens, so the runs differ only in what the chapter compares, and the CPU time goes to the cross-modal part.
+# {py:func}`attnlib.rec.pretrain.pretrain_visual` trains it on the training scenes alone, without any expression, to
+# say for every cell of the $6 \times 6$ grid which colour, shape and size lies there (or nothing) and to regress the
+# box of that object relative to the cell (dense labels from the scene geometry, as {numref}`Chapter %s <ch-adahan>`
+# pretrains its encoder). Then the encoder is frozen and run once ({py:func}`attnlib.rec.pretrain.encode_cells`):
+# each cell token holds the three stages' features and the heads' read-out (attribute probabilities and the object's
+# box), each channel standardised with the training set's statistics
+# ({py:func}`attnlib.rec.pretrain.standardise_cells`); the validation and test scenes are encoded by the same frozen
+# network and scaled with the same statistics. Every grounding run below reads these cached tokens, so the runs
+# differ only in what the chapter compares, and the CPU time goes to the cross-modal part.
 
 # %%
 PRE_EPOCHS = budget.choose(smoke=1, book=4, paper=10)
@@ -307,12 +313,14 @@ print(
 # \mathcal{L}_{\mathrm{GIoU}} = 1 - \mathrm{GIoU} \in [0, 2] .
 # $$ (rec-giou-loss)
 #
-# In coordinates, $|A \cap B| = [\min(x_2^A, x_2^B) - \max(x_1^A, x_1^B)]_+ \, [\min(y_2^A, y_2^B) - \max(y_1^A, y_1^B)]_+$
-# and $C$ spans $[\min x_1, \max x_2] \times [\min y_1, \max y_2]$. {py:func}`attnlib.boxes.generalized_box_iou_loss` computes
-# this row by row (torchvision's `box_iou` gives the full $N \times M$ matrix), with the same small $\epsilon$ as
-# torchvision in both denominators so that empty boxes keep finite gradients; it refuses boxes with $x_2 < x_1$ or
-# $y_2 < y_1$. In {numref}`fig-rec-giou` a unit box slides past a fixed one: IoU is flat once they separate, GIoU
-# is not. ({numref}`ex-rec-giou-code` asks you to write the GIoU yourself.)
+# In coordinates,
+# $|A \cap B| = [\min(x_2^A, x_2^B) - \max(x_1^A, x_1^B)]_+ \, [\min(y_2^A, y_2^B) - \max(y_1^A, y_1^B)]_+$
+# and $C$ spans $[\min x_1, \max x_2] \times [\min y_1, \max y_2]$.
+# {py:func}`attnlib.boxes.generalized_box_iou_loss` computes this row by row (torchvision's `box_iou` gives the full
+# $N \times M$ matrix), with the same small $\epsilon$ as torchvision in both denominators so that empty boxes keep
+# finite gradients; it refuses boxes with $x_2 < x_1$ or $y_2 < y_1$. In {numref}`fig-rec-giou` a unit box slides
+# past a fixed one: IoU is flat once they separate, GIoU is not. ({numref}`ex-rec-giou-code` asks you to write the
+# GIoU yourself.)
 
 # %% tags=["hide-input", "remove-output"]
 target_box = torch.tensor([[0.0, 0.0, 1.0, 1.0]])
@@ -384,7 +392,8 @@ print(
 # $$ (rec-difficulty)
 #
 # $$
-# \mathcal{L}_{\mathrm{total}} = d_0 \mathcal{L}_{L1} + d_1 \mathcal{L}_{\mathrm{GIoU}} - \lambda (d_0 + d_1),\qquad \lambda = 0.75,
+# \mathcal{L}_{\mathrm{total}} = d_0 \mathcal{L}_{L1} + d_1 \mathcal{L}_{\mathrm{GIoU}} - \lambda (d_0 + d_1),\qquad
+# \lambda = 0.75,
 # $$ (rec-total)
 #
 # with $s = +1$ as written. The paper's reason for the score is stated in its abstract: hard samples carry more
@@ -393,9 +402,10 @@ print(
 # derivatives with respect to $\sigma$ (with $\mu = 0$) and to the loss are
 #
 # $$
-# \frac{\partial}{\partial \sigma}\Big[(\mathcal{L} - \lambda)\, d\Big] = (\mathcal{L} - \lambda)\, d \cdot \left(-\frac{2 s \mathcal{L}^2}{\sigma^3}\right),
-# \qquad
-# \frac{\partial}{\partial \mathcal{L}}\Big[(\mathcal{L} - \lambda)\, d\Big] = d\left(1 + \frac{2 s \mathcal{L}(\mathcal{L} - \lambda)}{\sigma^2}\right) .
+# \frac{\partial}{\partial \sigma}\Big[(\mathcal{L} - \lambda)\, d\Big] = (\mathcal{L} - \lambda)\, d \cdot
+# \left(-\frac{2 s \mathcal{L}^2}{\sigma^3}\right), \qquad
+# \frac{\partial}{\partial \mathcal{L}}\Big[(\mathcal{L} - \lambda)\, d\Big] = d\left(1 + \frac{2 s
+# \mathcal{L}(\mathcal{L} - \lambda)}{\sigma^2}\right) .
 # $$ (rec-dsigma)
 #
 # **(i) As written ($s = +1$): unbounded below.**
@@ -433,8 +443,8 @@ print(
 # $$
 # \sigma \ge \sigma_{\min}:\quad (\mathcal{L} - \lambda)\, d \;\ge\; -\lambda\, e^{\lambda^2/\sigma_{\min}^2},
 # \qquad
-# \frac{\partial}{\partial \mathcal{L}}\Big[(\mathcal{L} - \lambda)\, d\Big] \ge d\left(1 - \frac{\lambda^2}{2\sigma_{\min}^2}\right) > 0
-# \ \text{ if } \sigma_{\min} > \frac{\lambda}{\sqrt{2}} .
+# \frac{\partial}{\partial \mathcal{L}}\Big[(\mathcal{L} - \lambda)\, d\Big] \ge d\left(1 -
+# \frac{\lambda^2}{2\sigma_{\min}^2}\right) > 0 \ \text{ if } \sigma_{\min} > \frac{\lambda}{\sqrt{2}} .
 # $$ (rec-floored)
 #
 # ```{prf:proposition} The floored form is bounded and keeps the emphasis
@@ -463,8 +473,8 @@ print(
 #
 # $$
 # w_i = \frac{d_i}{\frac{1}{B}\sum_j d_j}\ \ (\text{no gradient}),\qquad
-# \mathcal{L}_{\mathrm{total}} = \frac{1}{B}\sum_i \big(w_{0,i}\, \mathcal{L}_{L1,i} + w_{1,i}\, \mathcal{L}_{\mathrm{GIoU},i}\big)
-# + \frac{1}{B}\sum_i \sum_{k} (\bar{\mathcal{L}}_{k,i} - \lambda)\, d_{k,i} .
+# \mathcal{L}_{\mathrm{total}} = \frac{1}{B}\sum_i \big(w_{0,i}\, \mathcal{L}_{L1,i} + w_{1,i}\,
+# \mathcal{L}_{\mathrm{GIoU},i}\big) + \frac{1}{B}\sum_i \sum_{k} (\bar{\mathcal{L}}_{k,i} - \lambda)\, d_{k,i} .
 # $$ (rec-normalised)
 #
 # The first part is at least 0 and its scale does not change with $\sigma$ (the weights only move emphasis between
@@ -905,10 +915,11 @@ display(
 # practice a fixed weighting $e^{\mathcal{L}^2/6.25}$, which is close to 1 for losses well below 2.5 (the largest
 # weight in each batch is plotted above), so (i) can differ only a little from (iv); whether it diverges is answered
 # by the traces, not by Eq. {eq}`rec-dsigma` alone. The bounded up-weighting forms give $\sigma$ a learning rate
-# 200 times larger and can tilt the batch further towards hard samples; the hardest-quarter column is where the paper's argument predicts a gain. Where a
-# line above says "we cannot tell", the gap is inside twice its standard error over three seeds, and this page
-# makes no claim either way. The difficulty measure is about the expression and the scene, not about the network;
-# the accuracy by difficulty level shows how far it tracks what this network finds hard.
+# 200 times larger and can tilt the batch further towards hard samples; the hardest-quarter column is where the
+# paper's argument predicts a gain. Where a line above says "we cannot tell", the gap is inside twice its standard
+# error over three seeds, and this page makes no claim either way. The difficulty measure is about the expression and
+# the scene, not about the network; the accuracy by difficulty level shows how far it tracks what this network finds
+# hard.
 
 # %% [markdown]
 # ## The paper's ablations, at CPU scale
@@ -1165,8 +1176,9 @@ display(
 #
 # The paper evaluates on RefCOCO, RefCOCO+, RefCOCOg and ReferItGame with a ResNet-50/101 pretrained on COCO, a
 # 6-layer BERT, 512 x 512 images, 120 epochs on eight A100 GPUs. We did not copy its own table into the course's
-# reference notes, so we quote only the open baseline it builds on, TransVG {cite}`deng2021transvg`, as that paper reports it; our numbers are on
-# synthetic scenes with a network trained from scratch for minutes on a CPU, so they measure something else.
+# reference notes, so we quote only the open baseline it builds on, TransVG {cite}`deng2021transvg`, as that paper
+# reports it; our numbers are on synthetic scenes with a network trained from scratch for minutes on a CPU, so they
+# measure something else.
 
 # %%
 display(

@@ -19,12 +19,12 @@
 # receptive field without adding parameters. The decoder is *recurrent*: its state summarises the characters read so
 # far, so it learns a character-level language model as a by-product of reading.
 #
-# Everything from {numref}`Chapter %s <ch-sat>` returns in a new role: the additive attention of Show, Attend and Tell now aligns a
-# character with a few columns of a word, and the generic greedy and beam decoders run unchanged. This chapter derives
-# the receptive field and parameter count of a recursive encoder against an untied one and a recurrent one (whose
-# every iteration sees the input again), compares them where the encoder must carry the context itself, writes the
-# decoder as a soft alignment and as a conditional language model, and tests each claim on word images rendered from
-# the fonts that matplotlib ships.
+# Everything from {numref}`Chapter %s <ch-sat>` returns in a new role: the additive attention of Show, Attend and
+# Tell now aligns a character with a few columns of a word, and the generic greedy and beam decoders run unchanged.
+# This chapter derives the receptive field and parameter count of a recursive encoder against an untied one and a
+# recurrent one (whose every iteration sees the input again), compares them where the encoder must carry the context
+# itself, writes the decoder as a soft alignment and as a conditional language model, and tests each claim on word
+# images rendered from the fonts that matplotlib ships.
 #
 # API reference for this chapter's code: {doc}`../book/api/r2am`, {doc}`../book/api/data_words`,
 # {doc}`../book/api/sat` (the attention and the decoders it reuses).
@@ -85,8 +85,8 @@ from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
-# The main model (experiment (a), with the context GRU): training images per epoch, drawn anew every epoch, and epochs; the epoch whose
-# weights are kept is chosen on validation words
+# The main model (experiment (a), with the context GRU): training images per epoch, drawn anew every epoch, and
+# epochs; the epoch whose weights are kept is chosen on validation words
 N_TRAIN = budget.size(smoke=256, book=8000, paper=200000)
 EPOCHS = budget.choose(smoke=1, book=12, paper=30)
 # Experiment (a), encoders without the context GRU: SEEDS per encoder and width, each a short run
@@ -133,14 +133,14 @@ GOALS = {}
 # (ocr-words)=
 # ## Word images
 #
-# {py:mod}`attnlib.data.words` renders lower-case words of 3 to 8 letters. Each word gets a font (DejaVu Sans, Serif and Mono,
-# STIX; regular, bold, italic), a point size, a letter spacing, a random height and position, a small rotation and
-# shear, blur, a smooth background texture, random grey levels (a quarter light on dark) and pixel noise. The height is
-# that of the alphabet's ink, from the top of "b" to the bottom of "p", and not the font's line box: STIX's line box
-# leaves room for tall mathematical symbols and is 1.8 times its letters, so scaling line boxes to the image would draw
-# STIX words at 60 % of the size of DejaVu words. An earlier version of this chapter did exactly that. (It was noticed
-# in per-font accuracies measured on held-out words; the fix itself rests on the glyph measurement, not on an
-# accuracy, and the page quotes no accuracy from that time.) Glyphs are drawn once per font and
+# {py:mod}`attnlib.data.words` renders lower-case words of 3 to 8 letters. Each word gets a font (DejaVu Sans, Serif
+# and Mono, STIX; regular, bold, italic), a point size, a letter spacing, a random height and position, a small
+# rotation and shear, blur, a smooth background texture, random grey levels (a quarter light on dark) and pixel
+# noise. The height is that of the alphabet's ink, from the top of "b" to the bottom of "p", and not the font's line
+# box: STIX's line box leaves room for tall mathematical symbols and is 1.8 times its letters, so scaling line boxes
+# to the image would draw STIX words at 60 % of the size of DejaVu words. An earlier version of this chapter did
+# exactly that. (It was noticed in per-font accuracies measured on held-out words; the fix itself rests on the glyph
+# measurement, not on an accuracy, and the page quotes no accuracy from that time.) Glyphs are drawn once per font and
 # size and pasted, and the photometric part runs batched in torch, so thousands of images take seconds. Two sources of
 # words keep vision and language apart:
 #
@@ -151,16 +151,18 @@ GOALS = {}
 # * **random**: uniformly random letter strings, with no spelling regularity to exploit, drawn from a separate random
 #   stream per split.
 #
-# Because rendering is this cheap, the models below never see an image twice: `train_ocr(..., fresh=...)` renders a
+# {numref}`fig-ocr-words` shows a few training images. Because rendering is this cheap, the models below never see
+# an image twice: `train_ocr(..., fresh=...)` renders a
 # new training set at the start of every epoch (new words, fonts, positions and noise; English words still only from
 # the training side of the split). With a fixed set of a few thousand images the models first memorise them; with
 # fresh images every update is a new example, as with the paper's 8 million synthetic words.
 #
-# Readers with real crops can load them with {py:func}`attnlib.data.words.load_scene_text`, which reads an image folder plus a
-# label file in the published formats: IIIT5k- and SVT-style `path label` lists, tab-separated lists, and the ICDAR 2013
-# and 2015 word-recognition ground truth (`word_1.png, "Tiredness"`: a comma, a quoted label that may hold commas and
-# escaped quotes, a byte-order mark at the start of the 2015 files). A malformed line raises an error naming the file,
-# the line and the format it expected; `tests/test_words.py` writes a small fixture in each format.
+# Readers with real crops can load them with {py:func}`attnlib.data.words.load_scene_text`, which reads an image
+# folder plus a label file in the published formats: IIIT5k- and SVT-style `path label` lists, tab-separated lists,
+# and the ICDAR 2013 and 2015 word-recognition ground truth (`word_1.png, "Tiredness"`: a comma, a quoted label that
+# may hold commas and escaped quotes, a byte-order mark at the start of the 2015 files). A malformed line raises an
+# error naming the file, the line and the format it expected; `tests/test_words.py` writes a small fixture in each
+# format.
 
 # %%
 words = english_words()
@@ -422,8 +424,8 @@ display(Markdown("\n".join(rf_rows)))
 # recurrent language model: $s_{t-1}$ summarises the prefix, $W_o$ turns it into a distribution over the next letter.
 # With the image present the decoder is a *conditional* language model, and nothing stops it from using the prefix
 # as evidence: after "qu" it can guess "e" from spelling statistics alone. That helps when the training words look
-# like the test words and the image is ambiguous, and it hurts when they do not. Experiment (b), {numref}`Section %s <ocr-exp-b>`,
-# trains on English and on random strings and crosses the test sets to see both effects.
+# like the test words and the image is ambiguous, and it hurts when they do not. Experiment (b),
+# {numref}`Section %s <ocr-exp-b>`, trains on English and on random strings and crosses the test sets to see both effects.
 #
 # **Helping the alignment along: an auxiliary CTC loss.** Trained with Eq. {eq}`r2am-nll` alone, an attention decoder
 # first sits on a plateau: until $\alpha_t$ finds character $t$, the context $c_t$ carries no information about
@@ -472,10 +474,11 @@ display(Markdown("\n".join(rf_rows)))
 # sees 15, about one letter.
 #
 # Depth can only show where the encoder must carry the context itself. The model of this chapter adds a bidirectional
-# GRU along the columns ({numref}`Section %s <ocr-encoder>`), which gives every column a view of the whole word whatever the convolution: in an
-# earlier version of this chapter (trial, not from this page) the plain encoder read about as well as the deep ones
-# with it. So the comparison is made **without the context GRU** (`context=False`): the decoder attends over the
-# convolutional columns directly, as in the paper, and a column knows only its receptive field and its position.
+# GRU along the columns ({numref}`Section %s <ocr-encoder>`), which gives every column a view of the whole word
+# whatever the convolution: in an earlier version of this chapter (trial, not from this page) the plain encoder read
+# about as well as the deep ones with it. So the comparison is made **without the context GRU** (`context=False`):
+# the decoder attends over the convolutional columns directly, as in the paper, and a column knows only its receptive
+# field and its position.
 #
 # Two views, three seeds per encoder in each:
 #
@@ -490,8 +493,8 @@ display(Markdown("\n".join(rf_rows)))
 # (Eq. {eq}`r2am-joint`); after every epoch it reads the validation words
 # and keeps the epoch where it read them best, and only then reads the held-out English test words, once. The seed
 # sets the initial weights, the training images and their order. A gap is judged by the rule of `attnlib.evidence`:
-# only when it exceeds twice its standard error. These runs are short ({numref}`Section %s <ocr-no-context>`); the main model of
-# {numref}`Section %s <ocr-main>`, with the context GRU and a longer schedule, is the contrast.
+# only when it exceeds twice its standard error. These runs are short ({numref}`Section %s <ocr-no-context>`); the
+# main model of {numref}`Section %s <ocr-main>`, with the context GRU and a longer schedule, is the contrast.
 
 
 # %%
@@ -775,12 +778,12 @@ glue("ocr_rec_untied_gap", rec_vs_untied.format(), display=False)
 glue("ocr_rec_untied_verdict", verdict_rec_untied, display=False)
 
 # %% [markdown]
-# How to read the two tables: at equal width the plain and the recursive encoder store the same weights, so their gap
-# is what depth (a receptive field of 39 pixels instead of 15) buys without context; the untied and the recurrent
-# encoder at that width show what more weights per step buy on top. At equal parameters the untied and the recurrent
-# encoder are narrower, so their rows ask the paper's question: at a fixed budget, is sharing one kernel across depth
-# a better use of the weights than spending them on distinct kernels (untied) or on a second, input-fed kernel
-# (recurrent)?
+# How to read the two tables and {numref}`fig-ocr-encoders`: at equal width the plain and the recursive encoder
+# store the same weights, so their gap is what depth (a receptive field of 39 pixels instead of 15) buys without
+# context; the untied and the recurrent encoder at that width show what more weights per step buy on top. At equal
+# parameters the untied and the recurrent encoder are narrower, so their rows ask the paper's question: at a fixed
+# budget, is sharing one kernel across depth a better use of the weights than spending them on distinct kernels
+# (untied) or on a second, input-fed kernel (recurrent)?
 #
 # The goals, judged by the two-standard-error rule: recursive minus plain is {glue:text}`ocr_rec_plain_gap`, and the
 # goal that the recursive encoder reads at least 5 points better (met only if the gap lies above 5 points by more than
@@ -848,7 +851,8 @@ glue("fig-ocr-val", fig)
 # ```
 
 # %% [markdown]
-# The accuracy goal ($\ge 90$ % of held-out English words) rests on this one run: one seed, the epoch chosen on
+# {numref}`fig-ocr-val` shows the main model's validation accuracy epoch by epoch. The accuracy goal
+# ($\ge 90$ % of held-out English words) rests on this one run: one seed, the epoch chosen on
 # validation words, the test words read once. Its run-to-run spread is not measured here. Against
 # {numref}`Section %s <ocr-no-context>` it is a
 # contrast, not a comparison: it has the context GRU and {glue:text}`ocr_main_images` training images against
@@ -860,8 +864,8 @@ glue("fig-ocr-val", fig)
 # Two more training sets: only English training words, and only random strings. Trained from scratch, such models
 # spend most of this chapter's budget on the initial plateau (trial, not from this page: in an earlier version of the
 # chapter, an English-only model trained from scratch for 32,000 images read 9.2 % of held-out English words, and the
-# random-only one almost nothing). So here each continues from the main model of {numref}`Section %s <ocr-main>`, which already
-# reads: a
+# random-only one almost nothing). So here each continues from the main model of {numref}`Section %s <ocr-main>`,
+# which already reads: a
 # copy of it trains on {glue:text}`ocr_lm_images` fresh images of one source only ({glue:text}`ocr_lm_schedule`,
 # learning rate {glue:text}`ocr_lm_lr` with cosine decay, last epoch kept), with three seeds per source (the seed sets
 # the images and their order; the starting weights are the same). The question becomes what training on one kind of
@@ -982,7 +986,8 @@ glue("ocr_lm_random_verdict", verdict_random, display=False)
 # (ocr-exp-c)=
 # ## Experiment (c): where the attention looks
 #
-# For each decoded character we plot $\alpha_t$ over the word image (the columns stretched back to pixel width) and
+# For each decoded character we plot $\alpha_t$ over the word image (the columns stretched back to pixel width,
+# {numref}`fig-ocr-attention`) and
 # measure how often the peak of $\alpha_t$ lies strictly to the right of the peak for the previous character
 # ({py:func}`attnlib.r2am.model.attention_monotonicity`; {numref}`ex-ocr-monotonic-code` asks you to write it).
 
@@ -1041,11 +1046,15 @@ glue("fig-ocr-attention", fig)
 # kernel.
 
 # %% tags=["hide-input"]
-steps = [(i, t) for i in show for t in range(len(alphas[i]))][:24]
+steps = []  # (word, step) pairs of whole words, at most 24 frames
+for i in show:
+    if not steps or len(steps) + len(alphas[i]) <= 24:
+        steps += [(i, t) for t in range(len(alphas[i]))][: 24 - len(steps)]
 alpha_max = max(alphas[i].max().item() for i in show)
 fig, (ax_word, ax_alpha) = plt.subplots(
     2, 1, figsize=(6, 3), dpi=72, gridspec_kw={"height_ratios": [3, 1]}
 )
+fig.subplots_adjust(top=0.9, bottom=0.16, hspace=0.3)
 
 
 def draw_step(k: int) -> None:
@@ -1108,7 +1117,8 @@ glue("fig-ocr-peaks", fig)
 #
 # Where the model reads well, the attention behaves like an alignment: one band per character, stepping left to right,
 # with the $\langle\mathrm{end}\rangle$ token looking at or past the last letter; the printed share counts how often the
-# peak really moves right. Averaged by word length, the peaks should advance in roughly equal steps; words sit at
+# peak really moves right. Averaged by word length ({numref}`fig-ocr-peaks`), the peaks should advance in roughly equal
+# steps; words sit at
 # random horizontal offsets, so the averages start and stop inside the image.
 #
 # (ocr-beam)=
@@ -1263,8 +1273,8 @@ glue("ocr_n_val", f"{N_VAL:,}", display=False)
 # | learning rate, batch size, CTC weight, width $C$, depth $T$ | `TRAIN`, `CTC_WEIGHT`, `WIDTH_C`, `DEPTH` | kept from the chapter's development and not tuned on this page; {numref}`ex-ocr-ctc` and {numref}`ex-ocr-views` vary the CTC weight and the width on validation words |
 #
 # The test words (held-out English) and the test random strings are read only after training, once per reported
-# number; {numref}`Section %s <ocr-exp-c>` and {numref}`Section %s <ocr-beam>` read them again with the same main model to report different quantities
-# (attention monotonicity, beam search), not to choose anything.
+# number; {numref}`Section %s <ocr-exp-c>` and {numref}`Section %s <ocr-beam>` read them again with the same main
+# model to report different quantities (attention monotonicity, beam search), not to choose anything.
 #
 # ## Departures from the paper
 #
