@@ -639,6 +639,27 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "verbose": False,
     },
     "attnlib.exercises.draw.check_kl": lambda t: {"fn": _draw().kl_standard_normal, "verbose": False},
+    # exercise checkers (issue 17), chapters 8 and 9: a correct function built from the library
+    "attnlib.exercises.rec.check_giou": lambda t: {
+        "fn": __import__("attnlib.boxes").boxes.generalized_box_iou,
+        "verbose": False,
+    },  # fmt: skip
+    "attnlib.exercises.rec.check_self_paced_loss": lambda t: {
+        "fn": lambda l1, giou, s0, s1, lam: __import__("attnlib.rec").rec.self_paced_loss(l1, giou, s0, s1, lam=lam),
+        "verbose": False,
+    },  # fmt: skip
+    "attnlib.exercises.r2am.check_recursive_block": lambda t: {
+        "fn": lambda x, conv, norms: __import__("functools").reduce(lambda h, n: torch.relu(n(conv(h))), norms, x),
+        "verbose": False,
+    },  # fmt: skip
+    "attnlib.exercises.r2am.check_receptive_field": lambda t: {
+        "fn": __import__("attnlib.r2am").r2am.receptive_field,
+        "verbose": False,
+    },  # fmt: skip
+    "attnlib.exercises.r2am.check_monotonicity": lambda t: {
+        "fn": __import__("attnlib.r2am").r2am.attention_monotonicity,
+        "verbose": False,
+    },  # fmt: skip
 }
 
 

@@ -9,7 +9,8 @@
 # ---
 
 # %% [markdown]
-# # Chapter 9: Attention OCR with recursive recurrent nets (R²AM)
+# (ch-ocr)=
+# # Attention OCR with recursive recurrent nets (R²AM)
 #
 # The last chapter reads text. Lee and Osindero {cite}`lee2016recursive` recognise a cropped word image without a
 # dictionary: a convolutional encoder turns the image into a sequence of feature columns, and a recurrent decoder
@@ -18,12 +19,12 @@
 # receptive field without adding parameters. The decoder is *recurrent*: its state summarises the characters read so
 # far, so it learns a character-level language model as a by-product of reading.
 #
-# Everything from chapter 5 returns in a new role: the additive attention of Show, Attend and Tell now aligns a
-# character with a few columns of a word, and the generic greedy and beam decoders run unchanged. This chapter derives
-# the receptive field and parameter count of a recursive encoder against an untied one and a recurrent one (whose
-# every iteration sees the input again), compares them where the encoder must carry the context itself, writes the
-# decoder as a soft alignment and as a conditional language model, and tests each claim on word images rendered from
-# the fonts that matplotlib ships.
+# Everything from {numref}`Chapter %s <ch-sat>` returns in a new role: the additive attention of Show, Attend and
+# Tell now aligns a character with a few columns of a word, and the generic greedy and beam decoders run unchanged.
+# This chapter derives the receptive field and parameter count of a recursive encoder against an untied one and a
+# recurrent one (whose every iteration sees the input again), compares them where the encoder must carry the context
+# itself, writes the decoder as a soft alignment and as a conditional language model, and tests each claim on word
+# images rendered from the fonts that matplotlib ships.
 #
 # API reference for this chapter's code: {doc}`../book/api/r2am`, {doc}`../book/api/data_words`,
 # {doc}`../book/api/sat` (the attention and the decoders it reuses).
@@ -49,13 +50,12 @@ if importlib.util.find_spec("attnlib") is None:
 # %%
 import copy
 import functools
-import inspect
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from attnlib import budget, results
+from attnlib import budget, results, viz
 from attnlib.data.words import (
     FONT_FILES,
     WordImages,
@@ -78,20 +78,23 @@ from attnlib.r2am import (
     train_ocr,
     word_accuracy,
 )
-from attnlib.results import glue  # numbers quoted in the text are glued from this run
-from IPython.display import Markdown, display
+from attnlib.results import (
+    glue,
+)  # numbers and figures quoted in the text are glued from this run
+from IPython.display import HTML, Markdown, display
+from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
-# The main model (section 4.2): training images per epoch, drawn anew every epoch, and epochs; the epoch whose
-# weights are kept is chosen on validation words
+# The main model (experiment (a), with the context GRU): training images per epoch, drawn anew every epoch, and
+# epochs; the epoch whose weights are kept is chosen on validation words
 N_TRAIN = budget.size(smoke=256, book=8000, paper=200000)
 EPOCHS = budget.choose(smoke=1, book=12, paper=30)
-# Experiment (a), encoders without the context GRU (section 4.1): SEEDS per encoder and width, each a short run
+# Experiment (a), encoders without the context GRU: SEEDS per encoder and width, each a short run
 SEEDS = (0, 1, 2)
 N_TRAIN_NC = budget.size(smoke=64, book=4000, paper=200000)
 EPOCHS_NC = budget.choose(smoke=1, book=5, paper=30)
 BATCH_NC = 32  # twice the updates per image of the main model's 64: the short runs leave the plateau sooner
-# Experiment (b) (section 5): the main model trained on, SEEDS per training set
+# Experiment (b): the main model trained on, SEEDS per training set
 N_TRAIN_LM = budget.size(smoke=64, book=4000, paper=100000)
 EPOCHS_LM = budget.choose(smoke=1, book=3, paper=10)
 LR_LM = 1e-3  # continued training starts from a model that reads: a smaller step than from scratch
@@ -104,7 +107,7 @@ DEPTH = 4  # T, applications of the block's convolution
 MODEL = dict(
     height=HEIGHT, stem_channels=16, depth=DEPTH, feature_dim=128, hidden_dim=192
 )
-# C, the width of the block under study: the main model's, and the equal-width view of section 4.1 (every encoder at
+# C, the width of the block under study: the main model's, and the equal-width view of experiment (a) (every encoder at
 # this width; the equal-parameter view narrows the untied and recurrent encoders to the recursive one's parameters)
 WIDTH_C = 64
 ENCODER_KINDS = ("plain", "recursive", "untied", "recurrent")
@@ -127,16 +130,17 @@ torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads
 GOALS = {}
 
 # %% [markdown]
-# ## 1. Word images
+# (ocr-words)=
+# ## Word images
 #
-# `attnlib.data.words` renders lower-case words of 3 to 8 letters. Each word gets a font (DejaVu Sans, Serif and Mono,
-# STIX; regular, bold, italic), a point size, a letter spacing, a random height and position, a small rotation and
-# shear, blur, a smooth background texture, random grey levels (a quarter light on dark) and pixel noise. The height is
-# that of the alphabet's ink, from the top of "b" to the bottom of "p", and not the font's line box: STIX's line box
-# leaves room for tall mathematical symbols and is 1.8 times its letters, so scaling line boxes to the image would draw
-# STIX words at 60 % of the size of DejaVu words. An earlier version of this chapter did exactly that. (It was noticed
-# in per-font accuracies measured on held-out words; the fix itself rests on the glyph measurement, not on an
-# accuracy, and the page quotes no accuracy from that time.) Glyphs are drawn once per font and
+# {py:mod}`attnlib.data.words` renders lower-case words of 3 to 8 letters. Each word gets a font (DejaVu Sans, Serif
+# and Mono, STIX; regular, bold, italic), a point size, a letter spacing, a random height and position, a small
+# rotation and shear, blur, a smooth background texture, random grey levels (a quarter light on dark) and pixel
+# noise. The height is that of the alphabet's ink, from the top of "b" to the bottom of "p", and not the font's line
+# box: STIX's line box leaves room for tall mathematical symbols and is 1.8 times its letters, so scaling line boxes
+# to the image would draw STIX words at 60 % of the size of DejaVu words. An earlier version of this chapter did
+# exactly that. (It was noticed in per-font accuracies measured on held-out words; the fix itself rests on the glyph
+# measurement, not on an accuracy, and the page quotes no accuracy from that time.) Glyphs are drawn once per font and
 # size and pasted, and the photometric part runs batched in torch, so thousands of images take seconds. Two sources of
 # words keep vision and language apart:
 #
@@ -147,16 +151,18 @@ GOALS = {}
 # * **random**: uniformly random letter strings, with no spelling regularity to exploit, drawn from a separate random
 #   stream per split.
 #
-# Because rendering is this cheap, the models below never see an image twice: `train_ocr(..., fresh=...)` renders a
+# {numref}`fig-ocr-words` shows a few training images. Because rendering is this cheap, the models below never see
+# an image twice: `train_ocr(..., fresh=...)` renders a
 # new training set at the start of every epoch (new words, fonts, positions and noise; English words still only from
 # the training side of the split). With a fixed set of a few thousand images the models first memorise them; with
 # fresh images every update is a new example, as with the paper's 8 million synthetic words.
 #
-# Readers with real crops can load them with `attnlib.data.words.load_scene_text`, which reads an image folder plus a
-# label file in the published formats: IIIT5k- and SVT-style `path label` lists, tab-separated lists, and the ICDAR 2013
-# and 2015 word-recognition ground truth (`word_1.png, "Tiredness"`: a comma, a quoted label that may hold commas and
-# escaped quotes, a byte-order mark at the start of the 2015 files). A malformed line raises an error naming the file,
-# the line and the format it expected; `tests/test_words.py` writes a small fixture in each format.
+# Readers with real crops can load them with {py:func}`attnlib.data.words.load_scene_text`, which reads an image
+# folder plus a label file in the published formats: IIIT5k- and SVT-style `path label` lists, tab-separated lists,
+# and the ICDAR 2013 and 2015 word-recognition ground truth (`word_1.png, "Tiredness"`: a comma, a quoted label that
+# may hold commas and escaped quotes, a byte-order mark at the start of the 2015 files). A malformed line raises an
+# error naming the file, the line and the format it expected; `tests/test_words.py` writes a small fixture in each
+# format.
 
 # %%
 words = english_words()
@@ -196,6 +202,7 @@ assert not set(test_english.words) & (set(train_words) | set(val_words)), (
 )
 assert not set(val_english.words) & set(train_words), "validation words leaked"
 
+# %% tags=["hide-input", "remove-output"]
 fig, axes = plt.subplots(4, 4, figsize=(11, 4.2))
 for ax, image, word in zip(
     axes.flat,
@@ -209,10 +216,19 @@ fig.suptitle(
     "Training images: English words (top two rows) and random strings (bottom two rows)"
 )
 fig.tight_layout()
-plt.show()
+glue("fig-ocr-words", fig)
 
 # %% [markdown]
-# ## 2. The recursive encoder
+# ```{glue:figure} fig-ocr-words
+# :name: fig-ocr-words
+#
+# Sixteen training images with their labels: English training words (top two rows) and random letter strings
+# (bottom two rows), each with its own font, size, spacing, position, slant, blur, background and noise.
+# ```
+
+# %% [markdown]
+# (ocr-encoder)=
+# ## The recursive encoder
 #
 # The encoder maps an image $I$ of $H \times W$ pixels to a sequence of $W' = W/4$ column features. A stem
 # (two $3 \times 3$ convolutions with stride 2 and a max-pool over the height only) brings the image to $C$ maps of
@@ -244,8 +260,23 @@ plt.show()
 # P_{\text{recursive}} = k^2 C^2 + C + 2 C T, \qquad P_{\text{untied}} = T\,(k^2 C^2 + C) + 2 C T .
 # $$ (r2am-params)
 #
-# The recursive block buys the receptive field of depth $T$ at the price of depth 1; the ratio tends to $T$ as $C$
-# grows.
+# ```{prf:proposition} Tying the weights keeps the receptive field
+# :label: prop-ocr-rf
+#
+# After the stem ($r = 7$, $j = 4$), $T$ applications of a $k \times k$ convolution with stride 1 see
+# $7 + 4(k - 1)T$ pixels along the width, whether the $T$ kernels are one (recursive) or $T$ different ones
+# (untied). The recursive block has the parameters of one convolution plus $2CT$ normalisation numbers,
+# Eq. {eq}`r2am-params`, so the ratio $P_{\text{untied}} / P_{\text{recursive}}$ tends to $T$ as $C$ grows.
+# ```
+#
+# ```{prf:proof}
+# Eq. {eq}`r2am-rf` depends on the kernel sizes and strides of the chain only, not on the weights: each
+# stride-1 application adds $(k - 1)\, j = 4(k - 1)$ pixels and leaves $j = 4$, so $T$ of them add $4(k - 1)T$.
+# The parameter ratio is $\big(T(k^2C^2 + C) + 2CT\big) / \big(k^2 C^2 + C + 2CT\big)$; divide numerator and
+# denominator by $k^2 C^2$ and let $C \to \infty$.
+# ```
+#
+# The recursive block buys the receptive field of depth $T$ at the price of depth 1.
 #
 # **Recurrent convolution.** The survey behind this chapter contrasts the recursive block with the *recurrent*
 # convolutional layer of Liang and Hu {cite}`liang2015recurrent`, where every iteration receives the block's input $u$
@@ -256,7 +287,8 @@ plt.show()
 # x_t = \operatorname{ReLU}\big(\mathrm{BN}_t(W_f * u + W_r * x_{t-1} + b)\big), \quad t = 2, \dots, T,
 # $$ (r2am-recurrent)
 #
-# with $W_f$, $W_r$ and $b$ tied across iterations (`RecurrentConvBlock`; $W_f * u$ is computed once). Its longest path
+# with $W_f$, $W_r$ and $b$ tied across iterations ({py:class}`~attnlib.r2am.encoder.RecurrentConvBlock`; $W_f * u$
+# is computed once). Its longest path
 # passes $W_f$ and then $T - 1$ times $W_r$, $T$ convolutions in all, so by Eq. {eq}`r2am-rf` its receptive field is
 # the recursive block's, $7 + 8T$ pixels here; its shortest path passes one convolution, so a column also keeps a
 # direct view of its own neighbourhood at every depth. It stores two kernels and one bias:
@@ -266,7 +298,8 @@ plt.show()
 # $$ (r2am-params-recurrent)
 #
 # Which one reads better is an empirical question: the survey reports that Lee and Osindero found the recursive block
-# better. `block_parameters` and `receptive_field` implement the formulas:
+# better. {py:func}`~attnlib.r2am.encoder.block_parameters` and {py:func}`~attnlib.r2am.encoder.receptive_field`
+# implement the formulas ({numref}`ex-ocr-rf-code` asks you to write the second):
 
 # %%
 C, K = WIDTH_C, 3
@@ -291,8 +324,17 @@ for depth in range(1, 7):
         f"| {untied / tied:.2f} |"
     )
 display(Markdown("\n".join(rows)))
-print(inspect.getsource(RecursiveConvBlock.forward))
-print(inspect.getsource(RecurrentConvBlock.forward))
+
+# %% [markdown]
+# The two blocks' forward passes, {py:class}`~attnlib.r2am.encoder.RecursiveConvBlock` (Eq. {eq}`r2am-recursive`;
+# {numref}`ex-ocr-recursive-code` asks you to write it) and {py:class}`~attnlib.r2am.encoder.RecurrentConvBlock`
+# (Eq. {eq}`r2am-recurrent`):
+
+# %%
+viz.show_code(RecursiveConvBlock.forward)
+
+# %%
+viz.show_code(RecurrentConvBlock.forward)
 
 # %% [markdown]
 # The receptive field can also be *measured*: back-propagate one output column to the input and see which input
@@ -339,10 +381,12 @@ display(Markdown("\n".join(rf_rows)))
 # convolution, so experiment (a) below compares the encoders *without* it, where the convolution alone must carry the
 # context.
 #
-# ## 3. The decoder: soft alignment and an implicit language model
+# (ocr-decoder)=
+# ## The decoder: soft alignment and an implicit language model
 #
 # The decoder is a GRU with state $s_t$. Before emitting character $t$ it scores every column against its previous
-# state with the additive attention of chapter 5 (`attnlib.sat.AdditiveAttention`, the library's one implementation):
+# state with the additive attention of {numref}`Chapter %s <ch-sat>`
+# ({py:class}`attnlib.sat.attention.AdditiveAttention`, the library's one implementation):
 #
 # $$
 # e_{tj} = w^\top \tanh(W_a a_j + W_s s_{t-1} + b), \qquad \alpha_{tj} = \frac{\exp e_{tj}}{\sum_{j'} \exp e_{tj'}},
@@ -365,7 +409,8 @@ display(Markdown("\n".join(rf_rows)))
 # $$ (r2am-nll)
 #
 # with teacher forcing. If reading is to succeed, $\alpha_t$ has to find character $t$; a text line is read left to
-# right, so we expect the peak of $\alpha_t$ to move right from one character to the next. Experiment (c) measures it.
+# right, so we expect the peak of $\alpha_t$ to move right from one character to the next. Experiment (c),
+# {numref}`Section %s <ocr-exp-c>`, measures it.
 #
 # **An implicit language model.** By the chain rule, the model factorises the word's probability as
 #
@@ -379,8 +424,8 @@ display(Markdown("\n".join(rf_rows)))
 # recurrent language model: $s_{t-1}$ summarises the prefix, $W_o$ turns it into a distribution over the next letter.
 # With the image present the decoder is a *conditional* language model, and nothing stops it from using the prefix
 # as evidence: after "qu" it can guess "e" from spelling statistics alone. That helps when the training words look
-# like the test words and the image is ambiguous, and it hurts when they do not. Experiment (b) trains on English and
-# on random strings and crosses the test sets to see both effects.
+# like the test words and the image is ambiguous, and it hurts when they do not. Experiment (b),
+# {numref}`Section %s <ocr-exp-b>`, trains on English and on random strings and crosses the test sets to see both effects.
 #
 # **Helping the alignment along: an auxiliary CTC loss.** Trained with Eq. {eq}`r2am-nll` alone, an attention decoder
 # first sits on a plateau: until $\alpha_t$ finds character $t$, the context $c_t$ carries no information about
@@ -416,11 +461,12 @@ display(Markdown("\n".join(rf_rows)))
 # every character of the batch (the $\langle\mathrm{end}\rangle$ tokens included), so a long word weighs more than a
 # short one (`torch.nn.functional.cross_entropy` with padding ignored); the CTC term divides each word's loss by its own
 # length first and then averages over words, so every word weighs the same. We use $\lambda_{\text{CTC}} = 1$
-# (`CTC_WEIGHT`; `R2AM.loss`, `attnlib.r2am.ctc_loss`). The CTC
+# (`CTC_WEIGHT`; {py:meth}`R2AM.loss <attnlib.r2am.model.R2AM.loss>`, {py:func}`attnlib.r2am.model.ctc_loss`). The CTC
 # head is used only in training: every word below is read by the attention decoder, greedily.
 
 # %% [markdown]
-# ## 4. Experiment (a): where depth matters
+# (ocr-exp-a)=
+# ## Experiment (a): where depth matters
 #
 # The four encoders differ only in the block: plain (one convolution), recursive ($T$ applications of one
 # convolution), untied ($T$ convolutions with their own kernels) and recurrent (Eq. {eq}`r2am-recurrent`: two tied
@@ -428,10 +474,11 @@ display(Markdown("\n".join(rf_rows)))
 # sees 15, about one letter.
 #
 # Depth can only show where the encoder must carry the context itself. The model of this chapter adds a bidirectional
-# GRU along the columns (section 2), which gives every column a view of the whole word whatever the convolution: in an
-# earlier version of this chapter (trial, not from this page) the plain encoder read about as well as the deep ones
-# with it. So the comparison is made **without the context GRU** (`context=False`): the decoder attends over the
-# convolutional columns directly, as in the paper, and a column knows only its receptive field and its position.
+# GRU along the columns ({numref}`Section %s <ocr-encoder>`), which gives every column a view of the whole word
+# whatever the convolution: in an earlier version of this chapter (trial, not from this page) the plain encoder read
+# about as well as the deep ones with it. So the comparison is made **without the context GRU** (`context=False`):
+# the decoder attends over the convolutional columns directly, as in the paper, and a column knows only its receptive
+# field and its position.
 #
 # Two views, three seeds per encoder in each:
 #
@@ -446,8 +493,8 @@ display(Markdown("\n".join(rf_rows)))
 # (Eq. {eq}`r2am-joint`); after every epoch it reads the validation words
 # and keeps the epoch where it read them best, and only then reads the held-out English test words, once. The seed
 # sets the initial weights, the training images and their order. A gap is judged by the rule of `attnlib.evidence`:
-# only when it exceeds twice its standard error. These runs are short (see 4.1); the main model of section 4.2, with
-# the context GRU and a longer schedule, is the contrast.
+# only when it exceeds twice its standard error. These runs are short ({numref}`Section %s <ocr-no-context>`); the
+# main model of {numref}`Section %s <ocr-main>`, with the context GRU and a longer schedule, is the contrast.
 
 
 # %%
@@ -480,7 +527,7 @@ def run(
     draw = training_words if draw is None else draw
     data = draw(source, n, 1000 * (seed + 1))
 
-    def fresh(epoch):  # a new training set every epoch (Section 1)
+    def fresh(epoch):  # a new training set every epoch (see "Word images")
         new = draw(source, n, 1000 * (seed + 1) + epoch)
         return new.images, new.words
 
@@ -563,13 +610,14 @@ display(Markdown("\n".join(rows)))
 glue("ocr_width_c", str(WIDTH_C), display=False)
 
 # %% [markdown]
-# ### 4.1 Without context: three seeds per encoder and view
+# (ocr-no-context)=
+# ### Without context: three seeds per encoder and view
 #
 # What was traded to fit {glue:text}`ocr_nc_runs` runs into the chapter's budget: each sees
 # {glue:text}`ocr_nc_images` fresh training images in all ({glue:text}`ocr_nc_schedule`), against
 # {glue:text}`ocr_main_images` for the main model, and reads only the held-out English test words. The comparison is
 # therefore made *early in training*: it asks which encoder starts reading first, and its accuracies are far below
-# section 4.2's.
+# those of {numref}`Section %s <ocr-main>`.
 
 # %%
 glue("ocr_nc_images", f"{N_TRAIN_NC * EPOCHS_NC:,}", display=False)
@@ -655,6 +703,7 @@ for view, widths in VIEWS.items():
         )
 display(Markdown("\n".join(rows)))
 
+# %% tags=["hide-input", "remove-output"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.2), sharey=True)
 for ax, (view, widths) in zip(axes, VIEWS.items()):
     for i, (kind, c) in enumerate(widths.items()):
@@ -671,7 +720,16 @@ for ax, (view, widths) in zip(axes, VIEWS.items()):
     ax.set_title(f"{view}, no context GRU", fontsize=10)
 axes[0].set_ylabel("held-out English word accuracy (%)")
 fig.tight_layout()
-plt.show()
+glue("fig-ocr-encoders", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-ocr-encoders
+# :name: fig-ocr-encoders
+#
+# Held-out English word accuracy of the four encoders without the context GRU, one dot per seed, mean and standard
+# deviation in black; left at equal width, right at equal encoder parameters. The verdicts below say which gaps
+# exceed twice their standard error.
+# ```
 
 
 # %%
@@ -720,12 +778,12 @@ glue("ocr_rec_untied_gap", rec_vs_untied.format(), display=False)
 glue("ocr_rec_untied_verdict", verdict_rec_untied, display=False)
 
 # %% [markdown]
-# How to read the two tables: at equal width the plain and the recursive encoder store the same weights, so their gap
-# is what depth (a receptive field of 39 pixels instead of 15) buys without context; the untied and the recurrent
-# encoder at that width show what more weights per step buy on top. At equal parameters the untied and the recurrent
-# encoder are narrower, so their rows ask the paper's question: at a fixed budget, is sharing one kernel across depth
-# a better use of the weights than spending them on distinct kernels (untied) or on a second, input-fed kernel
-# (recurrent)?
+# How to read the two tables and {numref}`fig-ocr-encoders`: at equal width the plain and the recursive encoder
+# store the same weights, so their gap is what depth (a receptive field of 39 pixels instead of 15) buys without
+# context; the untied and the recurrent encoder at that width show what more weights per step buy on top. At equal
+# parameters the untied and the recurrent encoder are narrower, so their rows ask the paper's question: at a fixed
+# budget, is sharing one kernel across depth a better use of the weights than spending them on distinct kernels
+# (untied) or on a second, input-fed kernel (recurrent)?
 #
 # The goals, judged by the two-standard-error rule: recursive minus plain is {glue:text}`ocr_rec_plain_gap`, and the
 # goal that the recursive encoder reads at least 5 points better (met only if the gap lies above 5 points by more than
@@ -740,7 +798,8 @@ glue("ocr_rec_untied_verdict", verdict_rec_untied, display=False)
 # one-convolution path to the input (for the signal forward and for the gradient backward), which the recursive and
 # the untied stacks, whose only path is $T$ convolutions long, lack.
 #
-# ### 4.2 The main model: choosing the epoch on validation words
+# (ocr-main)=
+# ### The main model: choosing the epoch on validation words
 #
 # The model the rest of the chapter reads with is the recursive one *with* the context GRU ($C$ =
 # {glue:text}`ocr_width_c`), trained longer with one seed (seed 0). After every
@@ -767,6 +826,7 @@ print(
     f"random strings {100 * main_scores['random']['accuracy']:.1f} %"
 )
 
+# %% tags=["hide-input", "remove-output"]
 fig, ax = plt.subplots(figsize=(6, 3.0))
 ax.plot(
     main_history["epoch"],
@@ -780,20 +840,32 @@ ax.set_ylabel("word accuracy (%)")
 ax.set_title("Main model: validation accuracy per epoch", fontsize=10)
 ax.legend()
 fig.tight_layout()
-plt.show()
+glue("fig-ocr-val", fig)
 
 # %% [markdown]
-# The accuracy goal ($\ge 90$ % of held-out English words) rests on this one run: one seed, the epoch chosen on
-# validation words, the test words read once. Its run-to-run spread is not measured here. Against section 4.1 it is a
+# ```{glue:figure} fig-ocr-val
+# :name: fig-ocr-val
+#
+# Word accuracy of the main model on the validation words after every epoch; the dashed line marks the epoch whose
+# weights are kept and tested.
+# ```
+
+# %% [markdown]
+# {numref}`fig-ocr-val` shows the main model's validation accuracy epoch by epoch. The accuracy goal
+# ($\ge 90$ % of held-out English words) rests on this one run: one seed, the epoch chosen on
+# validation words, the test words read once. Its run-to-run spread is not measured here. Against
+# {numref}`Section %s <ocr-no-context>` it is a
 # contrast, not a comparison: it has the context GRU and {glue:text}`ocr_main_images` training images against
 # {glue:text}`ocr_nc_images` for a run there.
 #
-# ## 5. Experiment (b): the implicit language model
+# (ocr-exp-b)=
+# ## Experiment (b): the implicit language model
 #
 # Two more training sets: only English training words, and only random strings. Trained from scratch, such models
 # spend most of this chapter's budget on the initial plateau (trial, not from this page: in an earlier version of the
 # chapter, an English-only model trained from scratch for 32,000 images read 9.2 % of held-out English words, and the
-# random-only one almost nothing). So here each continues from the main model of section 4.2, which already reads: a
+# random-only one almost nothing). So here each continues from the main model of {numref}`Section %s <ocr-main>`,
+# which already reads: a
 # copy of it trains on {glue:text}`ocr_lm_images` fresh images of one source only ({glue:text}`ocr_lm_schedule`,
 # learning rate {glue:text}`ocr_lm_lr` with cosine decay, last epoch kept), with three seeds per source (the seed sets
 # the images and their order; the starting weights are the same). The question becomes what training on one kind of
@@ -908,13 +980,16 @@ glue("ocr_lm_random_verdict", verdict_random, display=False)
 # random strings stay harder for any model (no redundancy, all lengths equally likely). Because these models start
 # from the mixed main model, they measure how quickly the decoder's prior follows its training strings, not what a
 # model trained on one source from scratch would reach. The share of English words in the main model's training set
-# (one half) is the symmetric default, fixed in advance and not tuned; exercise 7 makes that choice on validation
-# words.
+# (one half) is the symmetric default, fixed in advance and not tuned; {numref}`ex-ocr-mix` makes that choice on
+# validation words.
 #
-# ## 6. Experiment (c): where the attention looks
+# (ocr-exp-c)=
+# ## Experiment (c): where the attention looks
 #
-# For each decoded character we plot $\alpha_t$ over the word image (the columns stretched back to pixel width) and
-# measure how often the peak of $\alpha_t$ lies strictly to the right of the peak for the previous character.
+# For each decoded character we plot $\alpha_t$ over the word image (the columns stretched back to pixel width,
+# {numref}`fig-ocr-attention`) and
+# measure how often the peak of $\alpha_t$ lies strictly to the right of the peak for the previous character
+# ({py:func}`attnlib.r2am.model.attention_monotonicity`; {numref}`ex-ocr-monotonic-code` asks you to write it).
 
 # %%
 model = rec["model"]
@@ -929,6 +1004,7 @@ print(
     f"greedy word accuracy on held-out English: {100 * word_accuracy(predictions, test_english.words):.1f} %"
 )
 
+# %% tags=["hide-input", "remove-output"]
 show = list(range(4))
 fig, axes = plt.subplots(len(show), 9, figsize=(13, 1.1 * len(show) + 0.6))
 for row, i in enumerate(show):
@@ -953,9 +1029,67 @@ for row, i in enumerate(show):
     axes[row, 0].axis("off")
 fig.suptitle("Per-character attention on held-out English words (recursive encoder)")
 fig.tight_layout()
-plt.show()
+glue("fig-ocr-attention", fig)
 
-# %%
+# %% [markdown]
+# ```{glue:figure} fig-ocr-attention
+# :name: fig-ocr-attention
+#
+# The attention $\alpha_t$ of the main model over four held-out English words, one panel per decoded character
+# (title: the character written at that step, or $\langle\mathrm{end}\rangle$), the $W'$ columns stretched to the
+# image's width. The first column shows the image and what the model read.
+# ```
+#
+# The same attention as the decoder produces it, one step at a time: use the slider (or the play button) to step
+# through the decoding of the first words of {numref}`fig-ocr-attention`. The bar under the image is $\alpha_t$ over
+# the $W'$ columns, on a common scale; the title shows what has been written so far. This figure needs no running
+# kernel.
+
+# %% tags=["hide-input"]
+steps = []  # (word, step) pairs of whole words, at most 24 frames
+for i in show:
+    if not steps or len(steps) + len(alphas[i]) <= 24:
+        steps += [(i, t) for t in range(len(alphas[i]))][: 24 - len(steps)]
+alpha_max = max(alphas[i].max().item() for i in show)
+fig, (ax_word, ax_alpha) = plt.subplots(
+    2, 1, figsize=(6, 3), dpi=72, gridspec_kw={"height_ratios": [3, 1]}
+)
+fig.subplots_adjust(top=0.9, bottom=0.16, hspace=0.3)
+
+
+def draw_step(k: int) -> None:
+    """Frame ``k``: the attention of one decoding step over its word image."""
+    i, t = steps[k]
+    alpha = alphas[i][t].numpy()
+    ax_word.clear()
+    ax_alpha.clear()
+    ax_word.imshow(test_english.images[i, 0], cmap="gray", vmin=0, vmax=1)
+    ax_word.imshow(
+        np.repeat(alpha[None], HEIGHT, 0),
+        cmap="inferno",
+        alpha=0.6,
+        extent=(-0.5, WIDTH - 0.5, HEIGHT - 0.5, -0.5),
+    )
+    ax_word.axis("off")
+    char = predictions[i][t] if t < len(predictions[i]) else "<end>"
+    ax_word.set_title(
+        f"word {show.index(i) + 1}, step {t + 1}: writes '{char}'  (so far: {predictions[i][: t + 1]})",
+        fontsize=9,
+    )
+    ax_alpha.bar(np.arange(len(alpha)), alpha, color="C1")
+    ax_alpha.set_ylim(0, alpha_max)
+    ax_alpha.set_xlim(-0.5, len(alpha) - 0.5)
+    ax_alpha.set_xlabel("column j", fontsize=8)
+    ax_alpha.tick_params(labelsize=7)
+
+
+step_animation = animation.FuncAnimation(
+    fig, draw_step, frames=len(steps), interval=700
+)
+plt.close(fig)
+HTML(step_animation.to_jshtml())
+
+# %% tags=["hide-input", "remove-output"]
 peak_x = [(a[:-1].argmax(-1).float() + 0.5) / a.shape[1] for a in alphas]
 fig, ax = plt.subplots(figsize=(6, 3.2))
 for n in range(3, 9):
@@ -971,18 +1105,27 @@ ax.set_xlabel("character t")
 ax.set_ylabel("mean attention peak (fraction of width)")
 ax.legend(fontsize=7)
 fig.tight_layout()
-plt.show()
+glue("fig-ocr-peaks", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-ocr-peaks
+# :name: fig-ocr-peaks
+#
+# Where the attention peaks, as a fraction of the image width, for the $t$-th decoded character, averaged over
+# the held-out English words of each decoded length (in brackets, how many words).
+# ```
+#
 # Where the model reads well, the attention behaves like an alignment: one band per character, stepping left to right,
 # with the $\langle\mathrm{end}\rangle$ token looking at or past the last letter; the printed share counts how often the
-# peak really moves right. Averaged by word length, the peaks should advance in roughly equal steps; words sit at
+# peak really moves right. Averaged by word length ({numref}`fig-ocr-peaks`), the peaks should advance in roughly equal
+# steps; words sit at
 # random horizontal offsets, so the averages start and stop inside the image.
 #
-# ## 7. Greedy and beam search
+# (ocr-beam)=
+# ## Greedy and beam search
 #
-# The decoder exposes a `step_fn`, so `attnlib.sat.greedy_decode` and `attnlib.sat.beam_search` from chapter 5 decode
-# it unchanged.
+# The decoder exposes a `step_fn`, so {py:func}`attnlib.sat.decode.greedy_decode` and
+# {py:func}`attnlib.sat.decode.beam_search` from {numref}`Chapter %s <ch-sat>` decode it unchanged.
 
 # %%
 beam_predictions, _ = recognise(model, test_english.images.to(DEVICE), beam_size=4)
@@ -993,7 +1136,7 @@ print(
 )
 
 # %% [markdown]
-# ## 8. The paper's numbers and ours
+# ## The paper's numbers and ours
 #
 # Lee and Osindero train on about 8 million synthetic word images and report lexicon-free word accuracy of
 # **80.7 %** on Street View Text and **90.0 %** on ICDAR 2013 (the paper's figures, as quoted on the benchmarks'
@@ -1002,7 +1145,8 @@ print(
 # kind of thing (exact word match without a dictionary) on very different data and are not comparable. Readers with
 # real crops can load them with `load_scene_text` and evaluate a model trained at the `paper` budget.
 
-# %%
+# %% tags=["remove-cell"]
+# Bookkeeping: this run's results for the course's results table (results/ and the README).
 NOTE = (
     f"main model (context GRU): {N_TRAIN:,} new synthetic training images per epoch, {EPOCHS} epochs, epoch "
     f"{best_epoch} kept by validation word accuracy ({N_VAL:,} validation images), 1 seed; C = {WIDTH_C}, "
@@ -1109,38 +1253,38 @@ results.record(
 )
 print(f"chapter execution time: {elapsed / 60:.1f} min")
 
-# %%
+# %% tags=["remove-cell"]
 glue("ocr_best_epoch", f"{best_epoch} of {EPOCHS}", display=False)
 glue("ocr_n_val", f"{N_VAL:,}", display=False)
 
 # %% [markdown]
-# ## 9. What was chosen, and on what data
+# ## What was chosen, and on what data
 #
 # | choice | value | chosen on |
 # |---|---|---|
 # | epoch of the main model whose weights are kept | epoch {glue:text}`ocr_best_epoch` | word accuracy on {glue:text}`ocr_n_val` images of *validation* words, after every epoch (`keep_best`) |
-# | epoch of each run without context (section 4.1) | per run, the best | word accuracy on the same validation images, after every epoch |
+# | epoch of each run without context ({numref}`Section %s <ocr-no-context>`) | per run, the best | word accuracy on the same validation images, after every epoch |
 # | epochs of experiment (b) | the last | nothing is selected |
 # | batch size of the runs without context | 32 (`BATCH_NC`), not the main model's 64 | a trial on the validation words (trial, not from this page: one seed each of the recursive and plain encoders without context, 5 epochs of 4,000 images, read 0 % of validation words at batch 64 and 11 to 13 % at batch 32); the test words were not read |
 # | widths of the equal-parameter view | the width whose encoder's parameter count is nearest the recursive encoder's | a parameter count (Eqs. {eq}`r2am-params`, {eq}`r2am-params-recurrent`), no accuracy |
 # | images per epoch, epochs, number of seeds, (b)'s learning rate | `N_TRAIN`, `EPOCHS`, `N_TRAIN_NC`, `EPOCHS_NC`, `N_TRAIN_LM`, `EPOCHS_LM`, `LR_LM`, `SEEDS` | the chapter's time budget (timings only, no accuracy); `LR_LM` fixed in advance, not tuned |
-# | share of English words in the training mix | one half | fixed in advance, not tuned (earlier trials that compared shares were scored on words now in the test split and are no longer quoted; exercise 7 makes the choice on validation words) |
-# | glyph scale (alphabet ink height, not line box) | section 1 | a measurement of the fonts' glyphs: a rendering bug fix, not a tuned setting |
-# | learning rate, batch size, CTC weight, width $C$, depth $T$ | `TRAIN`, `CTC_WEIGHT`, `WIDTH_C`, `DEPTH` | kept from the chapter's development and not tuned on this page; exercises 5 and 6 vary the CTC weight and the width on validation words |
+# | share of English words in the training mix | one half | fixed in advance, not tuned (earlier trials that compared shares were scored on words now in the test split and are no longer quoted; {numref}`ex-ocr-mix` makes the choice on validation words) |
+# | glyph scale (alphabet ink height, not line box) | {numref}`Section %s <ocr-words>` | a measurement of the fonts' glyphs: a rendering bug fix, not a tuned setting |
+# | learning rate, batch size, CTC weight, width $C$, depth $T$ | `TRAIN`, `CTC_WEIGHT`, `WIDTH_C`, `DEPTH` | kept from the chapter's development and not tuned on this page; {numref}`ex-ocr-ctc` and {numref}`ex-ocr-views` vary the CTC weight and the width on validation words |
 #
 # The test words (held-out English) and the test random strings are read only after training, once per reported
-# number; section 6 and section 7 read them again with the same main model to report different quantities
-# (attention monotonicity, beam search), not to choose anything.
+# number; {numref}`Section %s <ocr-exp-c>` and {numref}`Section %s <ocr-beam>` read them again with the same main
+# model to report different quantities (attention monotonicity, beam search), not to choose anything.
 #
 # ## Departures from the paper
 #
 # | | Lee and Osindero {cite}`lee2016recursive` | this chapter | why |
 # |---|---|---|---|
 # | data | about 8 million synthetic word images for training; real crops (SVT, ICDAR, IIIT5k) for testing | 32 x 96 words of 3 to 8 lower-case letters rendered from matplotlib's fonts, half English training words and half random strings, fresh images every epoch; held-out synthetic English words and random strings for testing; a validation list of words for choosing the epoch | runs offline on a CPU in minutes; random strings separate reading from spelling; real crops can be loaded with `load_scene_text` |
-# | architecture | recursive CNN (shared convolutions) feeding an RNN decoder with soft attention | small stem, one recursive block ($T = 4$, shared convolution, per-step batch normalisation), a residual bidirectional GRU over the columns, each column's position appended; GRU decoder with chapter 5's additive attention; experiment (a) without the context GRU, as in the paper | the context GRU and the position help the attention align on a small budget (the main model); without it the encoders must carry the context themselves, which is what experiment (a) is about |
-# | loss | negative log-likelihood of the label under the attention decoder | the same, averaged over the batch's characters, plus an auxiliary CTC loss on the encoder's columns, Eq. {eq}`r2am-joint` ($\lambda_{\text{CTC}} = 1$) | the CTC term shortens the plateau before the attention finds the letters, which a CPU budget cannot wait out (exercise 5) |
+# | architecture | recursive CNN (shared convolutions) feeding an RNN decoder with soft attention | small stem, one recursive block ($T = 4$, shared convolution, per-step batch normalisation), a residual bidirectional GRU over the columns, each column's position appended; GRU decoder with {numref}`Chapter %s <ch-sat>`'s additive attention; experiment (a) without the context GRU, as in the paper | the context GRU and the position help the attention align on a small budget (the main model); without it the encoders must carry the context themselves, which is what experiment (a) is about |
+# | loss | negative log-likelihood of the label under the attention decoder | the same, averaged over the batch's characters, plus an auxiliary CTC loss on the encoder's columns, Eq. {eq}`r2am-joint` ($\lambda_{\text{CTC}} = 1$) | the CTC term shortens the plateau before the attention finds the letters, which a CPU budget cannot wait out ({numref}`ex-ocr-ctc`) |
 # | optimiser | the paper's own setting for its 8 million images (not reproduced) | Adam, learning rate 6e-3, gradient clipping at norm 5, batches of 64 | a standard choice that trains the small model in a few epochs |
-# | schedule | the paper's, over millions of images | cosine decay over `EPOCHS` epochs; every run of section 4 keeps the epoch with the best validation accuracy; the runs without context are much shorter than the main model; experiment (b) continues from the main model for a few epochs instead of training from scratch | the chapter's ten-minute budget; three seeds per encoder and per training set only fit as short runs |
+# | schedule | the paper's, over millions of images | cosine decay over `EPOCHS` epochs; every run of {numref}`Section %s <ocr-exp-a>` keeps the epoch with the best validation accuracy; the runs without context are much shorter than the main model; experiment (b) continues from the main model for a few epochs instead of training from scratch | the chapter's ten-minute budget; three seeds per encoder and per training set only fit as short runs |
 # | evaluation | lexicon-free (and lexicon-constrained) word accuracy on real benchmarks | exact-match word accuracy and character error rate on held-out synthetic words, greedy (beam of 4 shown once); encoder comparison as mean ± std over 3 seeds with a two-standard-error verdict | the paper's benchmarks are not bundled; the seeds make the comparison's noise visible |
 # | encoder comparison | recursive against untied and against shallower CNNs at the paper's scale | plain, recursive, untied and recurrent (Liang and Hu's recurrent convolution, $T = 4$) without the context GRU, at equal width and at equal encoder parameters, three seeds each on short runs | what fits the budget; with the GRU every encoder already sees the whole word, so the comparison is made without it |
 # | implicit language model | not isolated in the paper | English-only and random-only training continued from the mixed main model, three seeds each | trained from scratch, such models stay on the initial plateau within this budget |
@@ -1148,75 +1292,400 @@ glue("ocr_n_val", f"{N_VAL:,}", display=False)
 # %% [markdown]
 # ## Exercises
 #
-# 1. Using Eq. {eq}`r2am-rf`, how many applications $T$ of the recursive $3 \times 3$ convolution does a column need to see
-#    a whole $96$-pixel word? How many parameters would an untied stack of that depth need for $C = 32$?
-# 2. Show that a recursive block whose convolution is linear and has no normalisation or non-linearity computes a single
-#    convolution with a $(1 + T(k-1))$-wide kernel. Why does the recursive block still benefit from the ReLU and
-#    $\mathrm{BN}_t$ in Eq. {eq}`r2am-recursive`?
-# 3. Section 4.1's runs without the context GRU are short. Train the recursive and the plain encoder without context
-#    for three times as many epochs (`run(kind, "mixed", N_TRAIN_NC, 3 * EPOCHS_NC, seed=s, select=True,
-#    channels=WIDTH_C, context=False)` for three seeds) and compare their accuracy and the monotonicity of their
-#    attention on the *validation* words (`evaluate_ocr(model, val_english.images, val_english.words)`). Does the gap
-#    of section 4.1 grow, shrink or change sign as training goes on?
-# 4. Replace $c_t$ by zeros in `CharDecoder.step` for a trained model and decode: what does it write, and for which
-#    training set (English or random) do you expect the output to look like words? Relate the answer to Eq. {eq}`r2am-lm`.
-# 5. Train the recursive model without the auxiliary loss (`TRAIN = {**TRAIN, "ctc_weight": 0.0}`) and plot its
-#    `history["nll"]` and its validation accuracy against section 4's. Why can the CTC head not be used to *read* a repeated letter ("ll") unless a
-#    blank separates the two copies, and what does that require of $W'$ for a word of $n$ letters?
-# 6. Section 4.1 reports two views, equal width and equal parameters. Which comparison is fair, and how would you
-#    spend a fixed parameter budget? Compute, with `block_parameters` and Eqs. {eq}`r2am-params` and
-#    {eq}`r2am-params-recurrent`, the block widths at which the untied and the recurrent block have exactly the
-#    recursive block's parameters at $C = 64$, $T = 4$, and compare them with the widths section 4.1 chose for whole
-#    encoders.
-# 7. The training mix is half English words and half random strings, a default that this page does not tune. Choose
-#    the share on validation data: train the main model with a quarter, a half and three quarters of English words
-#    (change `training_words`), three seeds each, and compare their accuracy on `val_english` with
-#    `attnlib.evidence.compare`. Only the share you pick gets a test figure, read once.
-# 8. Repeat section 4.1's plain-against-recursive comparison *with* the context GRU (`context=True`, three seeds each)
-#    and compare the two gaps with `compare`. Does depth add anything when the GRU already shows every column the whole
-#    word?
+# ```{exercise} How deep to see a whole word
+# :label: ex-ocr-depth
 #
-# ```{admonition} Solution
+# Using Eq. {eq}`r2am-rf`, how many applications $T$ of the recursive $3 \times 3$ convolution does a column need to
+# see a whole $96$-pixel word? How many parameters would an untied stack of that depth need for $C = 32$?
+# ```
+#
+# ```{solution-start} ex-ocr-depth
 # :class: dropdown
-# 1. The stem gives $r = 7$ at jump $j = 4$ and each step adds $(k - 1) j = 8$ pixels, so $7 + 8T \ge 96$ needs
-#    $T = 12$. Untied: $12 \cdot (9 \cdot 32^2 + 32) + 2 \cdot 32 \cdot 12 = 111{,}744$ parameters against
-#    $9{,}248 + 768 = 10{,}016$ for the recursive block (`block_parameters(32, 12, tied=False)` and `tied=True`).
-# 2. Without the non-linearity, $x_T = W * (W * (\cdots (W * x_0))) = (W * W * \cdots * W) * x_0$ plus bias terms,
-#    and the $T$-fold self-convolution of a $k$-wide kernel is $1 + T(k-1)$ wide: the same receptive field, but a kernel
-#    constrained to be a convolution power, far less expressive than a free one. The ReLU between applications makes
-#    the composition non-linear (it can detect parts, then configurations of parts), and the per-step $\mathrm{BN}_t$
-#    lets each unrolled step rescale its input, so the shared kernel need not serve identical statistics at every depth.
-# 3. Without the GRU a column describes only its neighbourhood (39 pixels for the recursive encoder, 15 for the
-#    plain one, Eq. {eq}`r2am-rf`), so the attention must find character $t$ from local content and the appended
-#    position alone. Early in training a shallow encoder can be the faster starter (fewer layers to adapt); later, a
-#    column that sees its neighbours tells the decoder which letter precedes it, which should help it keep its place in
-#    words with repeated letters ("cotton"). Both are hypotheses for the runs to test; compare the gaps with
-#    `compare`, and read the loss curves to see when each model leaves the plateau.
-# 4. With $c_t = 0$ the decoder is the unconditional character model of Eq. {eq}`r2am-lm`: $s_t$ depends only on the
-#    prefix. Greedy decoding then writes the same string for every image, a frequent prefix of the training words for
-#    the English-trained model (English-like), and an arbitrary string for the random-trained one, whose language model
-#    is nearly uniform over letters.
-# 5. Without Eq. {eq}`r2am-ctc` the decoder loss stays near the letter-frequency plateau for several epochs before the
-#    attention locks on, and the shorter remaining schedule shows in the final accuracy (trial, not from this page: one
-#    seed of an earlier version of the main model without the CTC loss spent about three epochs on the plateau and
-#    ended about ten points of word accuracy lower; one seed, so only indicative).
-#    $\mathcal{B}$ merges neighbouring copies of a symbol, so "ll" must be written as $l \varnothing l$: a word with
-#    $r$ adjacent repeats needs $W' \ge n + r$ columns, at most $2n - 1$; our $W' = W/4 = 24$ columns leave room for
-#    8 letters. The attention decoder has no such constraint: it emits one letter per step wherever it looks.
-# 6. Untied: $4(9C^2 + C) + 8C = 9 \cdot 64^2 + 64 + 8 \cdot 64 = 37{,}440$ gives $36 C^2 + 12 C = 37{,}440$,
-#    $C \approx 32.1$, so $C = 32$ (36,864 + 384 = 37,248). Recurrent: $2 \cdot 9 C^2 + C + 8C = 37{,}440$,
-#    $C \approx 45.4$, so $C = 45$. Section 4.1 matches *whole encoders* (the stem's second convolution and the collapse
-#    also grow with $C$), so its widths differ a little. Neither view alone is fair: at equal width the untied stack
-#    simply has more weights; at equal parameters the recursive block is wider. The paper's case for sharing is the
-#    second: for a fixed budget, recursion buys receptive field for free and leaves the parameters for width.
-# 7. Select on `val_english` only (and, if you care about unseen strings too, on a validation set of random strings,
-#    `make_words(n, "random", "val", ...)`); the test words must not influence the choice, or the test figure of the
-#    chosen share is a selected maximum and overstates what a new word would see. Expect a trade (a hypothesis to
-#    test): more English helps the decoder's spelling prior on English words and weakens its reading of strings it
-#    cannot predict. With three seeds per share, call a share better only where `compare` finds the gap outside
-#    twice its standard error.
-# 8. With the GRU every column already summarises the whole word, so expect (a hypothesis) a gap inside the noise, as
-#    an earlier version of this chapter found with one run per encoder; without it (section 4.1) depth is the only
-#    source of context a column has. Each run costs about twice a context-free one (the GRU runs over the columns in
-#    both directions), so budget a few minutes per encoder on a CPU.
+# ```
+#
+# The stem gives $r = 7$ at jump $j = 4$ and each step adds $(k - 1) j = 8$ pixels, so $7 + 8T \ge 96$ needs
+# $T = 12$. Untied: $12 \cdot (9 \cdot 32^2 + 32) + 2 \cdot 32 \cdot 12 = 111{,}744$ parameters against
+# $9{,}248 + 768 = 10{,}016$ for the recursive block ({prf:ref}`prop-ocr-rf`). With the library's functions:
+
+# %%
+from attnlib.r2am import block_parameters, receptive_field
+
+stem = [
+    (3, 2),
+    (3, 2),
+    (1, 1),
+]  # two stride-2 convolutions; the max-pool acts on the height only
+needed = next(t for t in range(1, 50) if receptive_field(stem + [(3, 1)] * t) >= 96)
+print(
+    f"T = {needed}: receptive field {receptive_field(stem + [(3, 1)] * needed)} px; "
+    f"untied {block_parameters(32, needed, tied=False):,} parameters, "
+    f"recursive {block_parameters(32, needed, tied=True):,}"
+)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} A linear recursive block
+# :label: ex-ocr-linear
+#
+# Show that a recursive block whose convolution is linear and has no normalisation or non-linearity computes a
+# single convolution with a $(1 + T(k-1))$-wide kernel. Why does the recursive block still benefit from the ReLU and
+# $\mathrm{BN}_t$ in Eq. {eq}`r2am-recursive`?
+# ```
+#
+# ```{solution} ex-ocr-linear
+# :class: dropdown
+#
+# Without the non-linearity, $x_T = W * (W * (\cdots (W * x_0))) = (W * W * \cdots * W) * x_0$ plus bias terms,
+# and the $T$-fold self-convolution of a $k$-wide kernel is $1 + T(k-1)$ wide: the same receptive field, but a kernel
+# constrained to be a convolution power, far less expressive than a free one. The ReLU between applications makes
+# the composition non-linear (it can detect parts, then configurations of parts), and the per-step $\mathrm{BN}_t$
+# lets each unrolled step rescale its input, so the shared kernel need not serve identical statistics at every depth.
+# ```
+#
+# ```{exercise} Longer runs without context
+# :label: ex-ocr-longer
+#
+# The runs of {numref}`Section %s <ocr-no-context>` without the context GRU are short. Train the recursive and the
+# plain encoder without context for three times as many epochs (`run(kind, "mixed", N_TRAIN_NC, 3 * EPOCHS_NC,
+# seed=s, select=True, channels=WIDTH_C, context=False)` for three seeds) and compare their accuracy and the
+# monotonicity of their attention on the *validation* words (`evaluate_ocr(model, val_english.images,
+# val_english.words)`). Does the gap of {numref}`Section %s <ocr-no-context>` grow, shrink or change sign as
+# training goes on?
+# ```
+#
+# ```{solution} ex-ocr-longer
+# :class: dropdown
+#
+# Without the GRU a column describes only its neighbourhood (39 pixels for the recursive encoder, 15 for the
+# plain one, Eq. {eq}`r2am-rf`), so the attention must find character $t$ from local content and the appended
+# position alone. Early in training a shallow encoder can be the faster starter (fewer layers to adapt); later, a
+# column that sees its neighbours tells the decoder which letter precedes it, which should help it keep its place in
+# words with repeated letters ("cotton"). Both are hypotheses for the runs to test; compare the gaps with
+# `compare`, and read the loss curves to see when each model leaves the plateau.
+# ```
+#
+# ```{exercise} Reading without looking
+# :label: ex-ocr-blind
+#
+# Replace $c_t$ by zeros in `CharDecoder.step` for a trained model and decode: what does it write, and for which
+# training set (English or random) do you expect the output to look like words? Relate the answer to
+# Eq. {eq}`r2am-lm`.
+# ```
+#
+# ```{solution} ex-ocr-blind
+# :class: dropdown
+#
+# With $c_t = 0$ the decoder is the unconditional character model of Eq. {eq}`r2am-lm`: $s_t$ depends only on the
+# prefix. Greedy decoding then writes the same string for every image, a frequent prefix of the training words for
+# the English-trained model (English-like), and an arbitrary string for the random-trained one, whose language model
+# is nearly uniform over letters.
+# ```
+#
+# ```{exercise} Without the CTC loss
+# :label: ex-ocr-ctc
+#
+# Train the recursive model without the auxiliary loss (`TRAIN = {**TRAIN, "ctc_weight": 0.0}`) and plot its
+# `history["nll"]` and its validation accuracy against those of {numref}`Section %s <ocr-main>`. Why can the CTC head
+# not be used to *read* a repeated letter ("ll") unless a blank separates the two copies, and what does that require
+# of $W'$ for a word of $n$ letters?
+# ```
+#
+# ```{solution} ex-ocr-ctc
+# :class: dropdown
+#
+# Without Eq. {eq}`r2am-ctc` the decoder loss stays near the letter-frequency plateau for several epochs before the
+# attention locks on, and the shorter remaining schedule shows in the final accuracy (trial, not from this page: one
+# seed of an earlier version of the main model without the CTC loss spent about three epochs on the plateau and
+# ended about ten points of word accuracy lower; one seed, so only indicative).
+# $\mathcal{B}$ merges neighbouring copies of a symbol, so "ll" must be written as $l \varnothing l$: a word with
+# $r$ adjacent repeats needs $W' \ge n + r$ columns, at most $2n - 1$; our $W' = W/4 = 24$ columns leave room for
+# 8 letters. The attention decoder has no such constraint: it emits one letter per step wherever it looks.
+# ```
+#
+# ```{exercise} Equal width or equal parameters
+# :label: ex-ocr-views
+#
+# {numref}`Section %s <ocr-no-context>` reports two views, equal width and equal parameters. Which comparison is fair,
+# and how would you spend a fixed parameter budget? Compute, with `block_parameters` and Eqs. {eq}`r2am-params` and
+# {eq}`r2am-params-recurrent`, the block widths at which the untied and the recurrent block have exactly the
+# recursive block's parameters at $C = 64$, $T = 4$, and compare them with the widths
+# {numref}`Section %s <ocr-no-context>` chose for whole encoders.
+# ```
+#
+# ```{solution-start} ex-ocr-views
+# :class: dropdown
+# ```
+#
+# Untied: $4(9C^2 + C) + 8C = 9 \cdot 64^2 + 64 + 8 \cdot 64 = 37{,}440$ gives $36 C^2 + 12 C = 37{,}440$,
+# $C \approx 32.1$, so $C = 32$ (36,864 + 384 = 37,248). Recurrent: $2 \cdot 9 C^2 + C + 8C = 37{,}440$,
+# $C \approx 45.4$, so $C = 45$. {numref}`Section %s <ocr-no-context>` matches *whole encoders* (the stem's second
+# convolution and the collapse also grow with $C$), so its widths differ a little. Neither view alone is fair: at
+# equal width the untied stack simply has more weights; at equal parameters the recursive block is wider. The
+# paper's case for sharing is the second: for a fixed budget, recursion buys receptive field for free and leaves the
+# parameters for width. The nearest widths, counted with `block_parameters`:
+
+# %%
+from attnlib.r2am import block_parameters
+
+budget_params = block_parameters(64, 4, tied=True)
+untied_width = min(
+    range(8, 129), key=lambda c: abs(block_parameters(c, 4, tied=False) - budget_params)
+)
+recurrent_width = min(
+    range(8, 129),
+    key=lambda c: abs(block_parameters(c, 4, recurrent=True) - budget_params),
+)
+print(f"recursive block at C = 64: {budget_params:,} parameters")
+print(
+    f"untied block nearest to it: C = {untied_width} ({block_parameters(untied_width, 4, tied=False):,})"
+)
+print(
+    f"recurrent block nearest to it: C = {recurrent_width} ({block_parameters(recurrent_width, 4, recurrent=True):,})"
+)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise} Choosing the training mix
+# :label: ex-ocr-mix
+#
+# The training mix is half English words and half random strings, a default that this page does not tune. Choose
+# the share on validation data: train the main model with a quarter, a half and three quarters of English words
+# (change `training_words`), three seeds each, and compare their accuracy on `val_english` with
+# `attnlib.evidence.compare`. Only the share you pick gets a test figure, read once.
+# ```
+#
+# ```{solution} ex-ocr-mix
+# :class: dropdown
+#
+# Select on `val_english` only (and, if you care about unseen strings too, on a validation set of random strings,
+# `make_words(n, "random", "val", ...)`); the test words must not influence the choice, or the test figure of the
+# chosen share is a selected maximum and overstates what a new word would see. Expect a trade (a hypothesis to
+# test): more English helps the decoder's spelling prior on English words and weakens its reading of strings it
+# cannot predict. With three seeds per share, call a share better only where `compare` finds the gap outside
+# twice its standard error.
+# ```
+#
+# ```{exercise} Depth with the context GRU
+# :label: ex-ocr-context
+#
+# Repeat the plain-against-recursive comparison of {numref}`Section %s <ocr-no-context>` *with* the context GRU
+# (`context=True`, three seeds each) and compare the two gaps with `compare`. Does depth add anything when the GRU
+# already shows every column the whole word?
+# ```
+#
+# ```{solution} ex-ocr-context
+# :class: dropdown
+#
+# With the GRU every column already summarises the whole word, so expect (a hypothesis) a gap inside the noise, as
+# an earlier version of this chapter found with one run per encoder; without it ({numref}`Section %s <ocr-no-context>`)
+# depth is the only source of context a column has. Each run costs about twice a context-free one (the GRU runs over
+# the columns in both directions), so budget a few minutes per encoder on a CPU.
+# ```
+#
+# ### Coding exercises
+#
+# Each of these asks for a function that re-derives a piece of the chapter; a checker from `attnlib.exercises.r2am`
+# runs it on small cases (edge cases included) and says, case by case, what differs from the library's own
+# implementation, without printing the answer. Below each exercise, the checker's report on the unfinished skeleton
+# shows what it looks like.
+#
+# ```{exercise-start} A recursive convolution block
+# :label: ex-ocr-recursive-code
+# ```
+#
+# Write `my_recursive_block(x, conv, norms)`, Eq. {eq}`r2am-recursive`: apply the one convolution `conv` (an
+# `nn.Conv2d` that keeps the shape) $T$ = `len(norms)` times, step $t$ normalised by `norms[t - 1]` (an
+# `nn.BatchNorm2d`) and followed by a ReLU, and return $x_T$. The checker gives your function the modules of a
+# {py:class}`~attnlib.r2am.encoder.RecursiveConvBlock` with random weights (in evaluation mode) and compares your
+# output with the block's.
+
+# %%
+from attnlib.exercises import r2am as r2am_exercises
+
+
+def my_recursive_block(x, conv, norms):
+    """x: (B, C, h, w); conv: the shared convolution; norms: T batch norms. Returns x_T, (B, C, h, w)."""
+    raise NotImplementedError("write this function")
+
+
+report = r2am_exercises.check_recursive_block(my_recursive_block)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-ocr-recursive-code
+# :class: dropdown
+# ```
+#
+# A common mistake: normalising once, after the last step, or reusing the first step's normalisation at every step.
+# The shared part of the block is the convolution only; each step has its own scale and shift:
+
+# %%
+import torch
+from attnlib.exercises.r2am import check_recursive_block
+
+
+def recursive_block_one_norm(x, conv, norms):
+    """Wrong on purpose: norms[0] at every step."""
+    for _ in norms:
+        x = torch.relu(norms[0](conv(x)))
+    return x
+
+
+mistake = check_recursive_block(recursive_block_one_norm)
+
+# %% [markdown]
+# The reference solution:
+
+
+# %%
+def recursive_block(x, conv, norms):
+    """Equation r2am-recursive of chapter 9: x_t = relu(BN_t(W * x_(t-1) + b)), t = 1..T."""
+    for norm in norms:
+        x = torch.relu(norm(conv(x)))
+    return x
+
+
+report = check_recursive_block(recursive_block)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise-start} The receptive field of a stack
+# :label: ex-ocr-rf-code
+# ```
+#
+# Write `my_receptive_field(layers)`, Eq. {eq}`r2am-rf`: for a list of `(kernel, stride)` pairs from the input up,
+# return how many input pixels (along one axis) one unit of the last layer sees. The checker compares with
+# {py:func}`~attnlib.r2am.encoder.receptive_field`, from an empty chain to mixed kernels and strides.
+
+# %%
+from attnlib.exercises import r2am as r2am_exercises
+
+
+def my_receptive_field(layers):
+    """layers: [(kernel, stride), ...] from the input up. Returns the receptive field in pixels, an int."""
+    raise NotImplementedError("write this function")
+
+
+report = r2am_exercises.check_receptive_field(my_receptive_field)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-ocr-rf-code
+# :class: dropdown
+# ```
+#
+# A common mistake: updating the jump before adding the layer's contribution. A layer's kernel spans units of the
+# layer *below* it, spaced by the jump of that layer, not by its own:
+
+# %%
+from attnlib.exercises.r2am import check_receptive_field
+
+
+def receptive_field_jump_first(layers):
+    """Wrong on purpose: the jump is multiplied by the stride too early."""
+    r, jump = 1, 1
+    for kernel, stride in layers:
+        jump *= stride
+        r += (kernel - 1) * jump
+    return r
+
+
+mistake = check_receptive_field(receptive_field_jump_first)
+
+# %% [markdown]
+# The reference solution:
+
+
+# %%
+def stack_receptive_field(layers):
+    """Equation r2am-rf of chapter 9, from r = j = 1."""
+    r, jump = 1, 1
+    for kernel, stride in layers:
+        r += (kernel - 1) * jump
+        jump *= stride
+    return r
+
+
+report = check_receptive_field(stack_receptive_field)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise-start} Does the attention move right?
+# :label: ex-ocr-monotonic-code
+# ```
+#
+# Write `my_monotonicity(alphas)`, the measure of {numref}`Section %s <ocr-exp-c>`: `alphas` holds one
+# `(n + 1, W')` tensor per decoded word (a row per character, then one for $\langle\mathrm{end}\rangle$); return
+# `(share, count)`, where `count` is the number of characters after the first of their word, over all words, and
+# `share` the fraction of them whose attention peak (the argmax over the columns) lies *strictly* right of the
+# previous character's. The checker compares with {py:func}`attnlib.r2am.model.attention_monotonicity`.
+
+# %%
+from attnlib.exercises import r2am as r2am_exercises
+
+
+def my_monotonicity(alphas):
+    """alphas: list of (n + 1, W') attention maps. Returns (share, count)."""
+    raise NotImplementedError("write this function")
+
+
+report = r2am_exercises.check_monotonicity(my_monotonicity)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-ocr-monotonic-code
+# :class: dropdown
+# ```
+#
+# A common mistake: concatenating the words' peaks and comparing neighbours across the whole list, which also
+# compares the last character of one word with the first of the next (and forgets to drop the
+# $\langle\mathrm{end}\rangle$ row if it is not removed first):
+
+# %%
+import torch
+from attnlib.exercises.r2am import check_monotonicity
+
+
+def monotonicity_across_words(alphas):
+    """Wrong on purpose: peaks of all words in one sequence."""
+    peaks = torch.cat([alpha[:-1].argmax(-1) for alpha in alphas])
+    moves = int((peaks[1:] > peaks[:-1]).sum())
+    return moves / (len(peaks) - 1), len(peaks) - 1
+
+
+mistake = check_monotonicity(monotonicity_across_words)
+
+# %% [markdown]
+# The reference solution, word by word:
+
+
+# %%
+def monotonicity(alphas):
+    """Share of decoded characters whose attention peak lies strictly right of the previous one's, and their count."""
+    moves, count = 0, 0
+    for alpha in alphas:
+        peaks = alpha[:-1].argmax(-1)  # the <end> row is not a character
+        moves += int((peaks[1:] > peaks[:-1]).sum())
+        count += max(len(peaks) - 1, 0)
+    return (moves / count if count else float("nan")), count
+
+
+report = check_monotonicity(monotonicity)
+
+# %% [markdown]
+# ```{solution-end}
 # ```
