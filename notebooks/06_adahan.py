@@ -52,9 +52,7 @@ import numpy as np
 import torch
 from attnlib import adahan, budget, evidence, results, train, viz
 from attnlib.data import shapes, vqa
-from attnlib.results import (
-    glue,
-)  # figures are glued into the text; a no-op outside the book
+from attnlib.results import glue  # no-op outside the book
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 

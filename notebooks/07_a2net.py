@@ -63,9 +63,7 @@ import torch
 from attnlib import a2net, a2net_bench, budget, results, train, viz
 from attnlib.data.longrange import make_longrange, make_vocabulary
 from attnlib.evidence import compare, summarize
-from attnlib.results import (
-    glue,
-)  # figures are glued into the text; a no-op outside the book
+from attnlib.results import glue  # no-op outside the book
 from IPython.display import HTML, Markdown, display
 from matplotlib import animation
 
