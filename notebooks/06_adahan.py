@@ -605,7 +605,7 @@ glue("fig-adahan-tradeoff", fig)
 #
 # The pairwise module's cost, measured with PyTorch's maintained counter `torch.utils.flop_counter.FlopCounterMode`
 # (wrapped as {py:func}`attnlib.adahan.pairwise.count_flops`), and its wall time, for a batch of 64 examples as
-# a function of the number of cells it processes, next to Eq. {eq}`adahan-cost` (the module of the first seed's
+# a function of the number of cells it processes, next to {eq}`adahan-cost` (the module of the first seed's
 # AdaHAN / pairwise model), in {numref}`fig-adahan-cost`:
 
 # %%
@@ -645,8 +645,8 @@ glue("fig-adahan-cost", fig)
 # :name: fig-adahan-cost
 #
 # The pairwise module on a batch of 64 examples against the number of cells $K$ it processes, log-log: FLOPs
-# counted by PyTorch (left), which the formula of Eq. {eq}`adahan-cost` matches exactly (printed above), and
-# wall time on this machine (right). The slope grows from one towards two as the $K^2$ term takes over.
+# counted by PyTorch (left; whether they equal {eq}`adahan-cost` is printed above) and wall time on this
+# machine (right). By the formula, the FLOP slope grows from one towards two as the $K^2$ term takes over.
 # ```
 
 # %% [markdown]
@@ -753,6 +753,7 @@ goal_lines.append(f"| chapter executes in <= 10 min | {elapsed / 60:.1f} min so 
 display(Markdown(f"Budget `{budget.current()}`:\n\n" + "\n".join(goal_lines)))
 
 # %% [markdown]
+# (adahan-paper-numbers)=
 # ## The paper's numbers next to ours
 #
 # The paper trains on CLEVR (70,000 images, 700,000 questions) with a larger network for many GPU-hours; we
@@ -779,9 +780,9 @@ print(f"ours, HAN 20% + pairwise: {evidence.summarize(per_seed(('HAN 20%', 'pair
 # |---|---|---|---|
 # | data | CLEVR: rendered 3D scenes, about 70,000 training images and 700,000 questions from its functional programs; also VQA-CP v2 | 2D scenes of coloured shapes, 48 x 48 pixels, four templated question types (`attnlib.data.vqa`), a few thousand scenes, train / validation / test from disjoint random streams | generated in seconds with exact answers, no download; fits a CPU |
 # | image features | a larger CNN's grid of cells (the network differs per dataset; see the paper) | a three-layer CNN (12 x 12 cells plus two coordinate channels) pretrained on per-cell attribute labels, then frozen and cached | every attention model trains on the same features in seconds; the comparison is between attention mechanisms only |
-# | fusion before the presence | presence is the L2 norm of the additively fused cell, $\operatorname{ReLU}(W_1 x_{ij} + U q)$ | one more $1\times 1$ layer with a ReLU, Eq. {eq}`adahan-fusion`, before the norm | kept from the chapter's first version, so that the norm is computed after the question and the cell have been mixed by one layer; not ablated on this page |
-# | presence, HAN, AdaHAN | L2 norm; top-$k$; softmax of the presences against $1/N$ | the same, Eqs. {eq}`adahan-presence`, {eq}`adahan-topk`, {eq}`adahan-adaptive` | - |
-# | pairwise module | the non-local operation, $o_a = \sum_b \operatorname{softmax}_b(q_a^\top k_b)\, v_b$ | adds $1/\sqrt{D}$ inside the softmax, an output projection $W_o$, a residual $m_a + \dots$ and a ReLU, Eq. {eq}`adahan-pairwise` | the scale keeps the logits of order one at any $D$; projection and residual follow the non-local block of Wang et al.; the ReLU keeps the cells non-negative like the fused ones; none of the four is ablated on this page |
+# | fusion before the presence | presence is the L2 norm of the additively fused cell, $\operatorname{ReLU}(W_1 x_{ij} + U q)$ | one more $1\times 1$ layer with a ReLU, {eq}`adahan-fusion`, before the norm | kept from the chapter's first version, so that the norm is computed after the question and the cell have been mixed by one layer; not ablated on this page |
+# | presence, HAN, AdaHAN | L2 norm; top-$k$; softmax of the presences against $1/N$ | the same, {eq}`adahan-presence`, {eq}`adahan-topk`, {eq}`adahan-adaptive` | - |
+# | pairwise module | the non-local operation, $o_a = \sum_b \operatorname{softmax}_b(q_a^\top k_b)\, v_b$ | adds $1/\sqrt{D}$ inside the softmax, an output projection $W_o$, a residual $m_a + \dots$ and a ReLU, {eq}`adahan-pairwise` | the scale keeps the logits of order one at any $D$; projection and residual follow the non-local block of Wang et al.; the ReLU keeps the cells non-negative like the fused ones; none of the four is ablated on this page |
 # | soft attention | a soft-attention baseline on the same cells | a two-layer MLP scores every cell, softmax over cells, weighted sum after the aggregator | the simplest soft attention on the same fused cells |
 # | classifier, loss | MLP on the aggregate and the question; cross-entropy over the answers | the same | - |
 # | optimiser | the paper's settings for CLEVR at GPU scale | Adam, learning rate and batch printed above, constant | what learned within a CPU budget in earlier exploratory runs (trial, see above) |
@@ -794,7 +795,7 @@ print(f"ours, HAN 20% + pairwise: {evidence.summarize(per_seed(('HAN 20%', 'pair
 # ```{exercise} The threshold keeps at least one cell
 # :label: ex-adahan-threshold
 #
-# Show that the AdaHAN threshold of Eq. {eq}`adahan-adaptive` keeps at least one cell and at most $N - 1$
+# Show that the AdaHAN threshold of {eq}`adahan-adaptive` keeps at least one cell and at most $N - 1$
 # cells unless all presences are equal.
 # ```
 #
@@ -809,7 +810,7 @@ print(f"ours, HAN 20% + pairwise: {evidence.summarize(per_seed(('HAN 20%', 'pair
 # ```{exercise} When does hard attention pay ten times?
 # :label: ex-adahan-cost
 #
-# Using Eq. {eq}`adahan-cost`, at what fraction of kept cells $\rho$ does the pairwise module get 10 times
+# Using {eq}`adahan-cost`, at what fraction of kept cells $\rho$ does the pairwise module get 10 times
 # cheaper, for $N = 144$ and $D = 32$? Which term dominates there?
 # ```
 #
@@ -883,8 +884,8 @@ for seed, out in zip(SEEDS, outputs[("AdaHAN", "sum")]):
 # ```
 #
 # Write `my_adaptive_mask(features)`: for cells `features` of shape `(B, N, D)`, compute each cell's presence,
-# Eq. {eq}`adahan-presence`, and return the boolean mask `(B, N)` of the cells AdaHAN keeps,
-# Eq. {eq}`adahan-adaptive`, without calling `attnlib.adahan`. Then run the checker, which compares your
+# {eq}`adahan-presence`, and return the boolean mask `(B, N)` of the cells AdaHAN keeps,
+# {eq}`adahan-adaptive`, without calling `attnlib.adahan`. Then run the checker, which compares your
 # mask with {py:func}`attnlib.adahan.attention.adaptive_hard_attention`.
 
 # %%
@@ -906,9 +907,10 @@ report = check_adaptive_hard_attention(my_adaptive_mask)
 # :class: dropdown
 # ```
 #
-# A common mistake, the one of the public re-implementation mentioned above: the presence as the *squared*
-# norm. HAN would not notice (top-$k$ only ranks the cells), but AdaHAN's mask shrinks
-# ({numref}`ex-adahan-squared`), and the checker catches it:
+# A common mistake, the one of the public re-implementation mentioned in
+# {numref}`Section %s <adahan-paper-numbers>`: the presence as the *squared* norm. HAN would not notice
+# (top-$k$ only ranks the cells), but AdaHAN's mask shrinks ({numref}`ex-adahan-squared`), and the checker
+# catches it:
 
 # %%
 import torch

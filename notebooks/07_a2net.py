@@ -1068,7 +1068,7 @@ print(
 # ```
 #
 # Write `my_attention_pool(A, B)`: for features `A (batch, m, L)` and gather logits `B (batch, n, L)`, return
-# `G (batch, m, n)` of Eq. {eq}`a2-gather`, each map a softmax over the $L$ positions, without calling
+# `G (batch, m, n)` of {eq}`a2-gather`, each map a softmax over the $L$ positions, without calling
 # `attnlib.a2net`. The checker compares with {py:func}`attnlib.a2net.attention_pool`.
 
 # %%
@@ -1107,7 +1107,7 @@ report = check_attention_pool(maps_axis_attention_pool)
 
 # %% [markdown]
 # The reference solution: a softmax along the last axis (the positions, per sample and per map), then the
-# bilinear product $A\,\mathrm{softmax}(B)^\top$ of Eq. {eq}`a2-bilinear`.
+# bilinear product $A\,\mathrm{softmax}(B)^\top$ of {eq}`a2-bilinear`.
 
 
 # %%
@@ -1128,7 +1128,7 @@ report = check_attention_pool(my_attention_pool)
 #
 # Write the corrected `my_double_attention(x, phi, theta, rho)` of {numref}`ex-a2-axis`: for `x (B, C, H, W)`
 # and three $1 \times 1$ convolutions `phi`, `theta`, `rho` (`nn.Conv2d` to $m$, $n$, $n$ channels), return
-# `Z (B, m, H, W)` of Eq. {eq}`a2-block`: gather with a softmax over positions, distribute with a softmax over
+# `Z (B, m, H, W)` of {eq}`a2-block`: gather with a softmax over positions, distribute with a softmax over
 # descriptors. The checker compares with {py:meth}`attnlib.a2net.DoubleAttention.attend` of a block that
 # holds the same weights.
 
