@@ -132,6 +132,14 @@ def _box_pair(t):
     return {"pred": torch.tensor([[0.0, 0.0, 2.0, 3.0]]), "target": torch.tensor([[1.0, 0.0, 2.0, 2.0]])}
 
 
+def _double_attention_z(x, phi, theta, rho):
+    """The double attention block's two steps on 1x1 convolutions, built from attnlib.a2net.attention_pool."""
+    from attnlib.a2net import attention_pool
+
+    G = attention_pool(phi(x).flatten(2), theta(x).flatten(2))
+    return (G @ rho(x).flatten(2).softmax(dim=1)).view(x.shape[0], -1, *x.shape[2:])
+
+
 EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     # checks: name the argument as the harness does, so the message can be matched
     "attnlib.checks.finite": lambda t: {"value": torch.ones(2), "name": "value"},
@@ -199,6 +207,22 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "attnlib.adahan.VQAModel": lambda t: {"vocab_size": 10, "n_answers": 4},
     "attnlib.adahan.QuestionOnlyModel": lambda t: {"vocab_size": 10, "n_answers": 4},
     "attnlib.adahan.count_flops": lambda t: {"fn": lambda: torch.rand(2, 2) @ torch.rand(2, 2)},
+    # exercise checkers (issue 17): chapters 6 and 7, each given a correct function built from the library
+    "attnlib.exercises.adahan.check_adaptive_hard_attention": lambda t: {
+        "fn": __import__("attnlib.adahan", fromlist=["adaptive_hard_attention"]).adaptive_hard_attention,
+        "verbose": False,
+    },
+    "attnlib.exercises.adahan.check_gather_kept": lambda t: {
+        "fn": lambda features, mask: __import__("attnlib.adahan", fromlist=["gather_kept"]).gather_kept(features, mask)[
+            :2
+        ],
+        "verbose": False,
+    },
+    "attnlib.exercises.a2net.check_attention_pool": lambda t: {
+        "fn": __import__("attnlib.a2net", fromlist=["attention_pool"]).attention_pool,
+        "verbose": False,
+    },
+    "attnlib.exercises.a2net.check_double_attention": lambda t: {"fn": _double_attention_z, "verbose": False},
     # boxes
     "attnlib.boxes.box_convert": lambda t: {
         "boxes": torch.tensor([[0.0, 0.0, 2.0, 3.0]]),

@@ -9,10 +9,11 @@
 # ---
 
 # %% [markdown]
-# # Chapter 6: Learning VQA by Bootstrapping Hard Attention
+# (ch-adahan)=
+# # Learning VQA by Bootstrapping Hard Attention
 #
-# Hard attention looks at a few places and ignores the rest. Chapters 2 and 5 trained the choice of *where* with
-# REINFORCE, because a discrete choice has no gradient. Malinowski et al. {cite}`malinowski2018learning` noticed
+# Hard attention looks at a few places and ignores the rest. Chapters {numref}`%s <ch-ram>` and
+# {numref}`%s <ch-sat>` trained the choice of *where* with REINFORCE, because a discrete choice has no gradient. Malinowski et al. {cite}`malinowski2018learning` noticed
 # that a network may not need a separate policy at all: after the image and the question are fused, the **norm**
 # of a cell's feature already says how much that cell matters, and keeping only the cells of largest norm is a
 # hard attention that trains with plain back-propagation. Their hard attention network (HAN) keeps a fixed number
@@ -44,7 +45,6 @@ if importlib.util.find_spec("attnlib") is None:
     )
 
 # %%
-import inspect
 import time
 
 import matplotlib.pyplot as plt
@@ -52,7 +52,9 @@ import numpy as np
 import torch
 from attnlib import adahan, budget, evidence, results, train, viz
 from attnlib.data import shapes, vqa
-from IPython.display import Markdown, display
+from attnlib.results import glue  # no-op outside the book
+from IPython.display import HTML, Markdown, display
+from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
 N_TRAIN = budget.size(smoke=60, book=3000, paper=20000)  # scenes, 4 questions each
@@ -106,6 +108,7 @@ print(
     {t: f"{s:.0%}" for t, s in zip(vqa.QUESTION_TYPES, shares.tolist())},
 )
 
+# %% tags=["hide-input", "remove-output"]
 picks = [int((val_set.qtype == t).nonzero()[0]) for t in range(4)] + [int((val_set.qtype == t).nonzero()[1])
                                                                        for t in range(4)]  # fmt: skip
 fig = viz.show_images(
@@ -113,9 +116,16 @@ fig = viz.show_images(
     [f"{q}\n-> {vqa.ANSWERS[a]}" for q, a in zip(val_set.texts(picks), val_set.answers[picks].tolist())],
     ncols=4, size=2.6,
 )  # fmt: skip
-plt.show()
+glue("fig-adahan-questions", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-adahan-questions
+# :name: fig-adahan-questions
+#
+# Two validation scenes per question type (query, existence, counting, spatial), each with its templated
+# question and the exact answer computed from the scene's attribute tensors.
+# ```
+#
 # How much can be answered without looking? Per template, always answering the most frequent training answer
 # is the best a blind guesser can do; we also train a question-only network (the same LSTM and classifier as the
 # full model, no image) below. Its test accuracy is measured with the others, at the end.
@@ -156,10 +166,11 @@ print(
 # so a cell whose feature helps the answer gets gradient that, among other things, changes its norm; a cell
 # that is dropped gets no gradient at all. The paper's hypothesis, supported by its experiments, is that
 # relevance and norm grow together: the network *bootstraps* its attention. On this page the overlays of kept
-# cells below are the evidence; we do not measure the correlation itself. The library's code is the definition:
+# cells in {numref}`fig-adahan-kept` are the evidence; we do not measure the correlation itself. The library's
+# code is the definition, {py:func}`attnlib.adahan.attention.presence`:
 
 # %%
-print(inspect.getsource(adahan.presence))
+viz.show_code(adahan.presence, from_line="_check_cells")
 
 # %% [markdown]
 # **HAN** keeps the $k$ cells of largest presence; with $l = (l_1, \dots, l_k)$ their indices,
@@ -179,18 +190,26 @@ print(inspect.getsource(adahan.presence))
 # The threshold is a log-mean-exp of the presences: close to the mean when the presences are similar (many cells
 # pass), close to the maximum minus $\log N$ when one cell stands out (few pass). The softmax is what stops a
 # trivial solution: scaling every norm up does not let every cell through, because the cells compete. There is
-# no parameter to tune, and the most present cell always passes.
+# no parameter to tune, and the most present cell always passes ({numref}`ex-adahan-threshold` asks you to
+# show it). In the library, {py:func}`attnlib.adahan.attention.adaptive_hard_attention` applies the rule
+# {py:func}`attnlib.adahan.attention.adaptive_mask` to the presences; the rule itself, after its argument checks:
 
 # %%
-print(inspect.getsource(adahan.adaptive_hard_attention))
+display(viz.show_code(adahan.adaptive_hard_attention))
+viz.show_code(adahan.adaptive_mask, from_line="e = torch.exp")
 
 # %% [markdown]
 # Selection is a gather: the kept cells of each example are packed into a batch padded to the largest count,
-# with a mask, so the modules after it never see a dropped cell. The gradient of a gather reaches exactly the
-# cells it gathered. A check on random cells:
+# with a mask, so the modules after it never see a dropped cell ({py:func}`attnlib.adahan.attention.gather_kept`,
+# after its argument checks):
 
 # %%
-print(inspect.getsource(adahan.gather_kept))
+viz.show_code(adahan.gather_kept, from_line="k = max(")
+
+# %% [markdown]
+# The gradient of a gather reaches exactly the cells it gathered. A check on random cells:
+
+# %%
 demo = torch.randn(
     2, 9, 4, generator=torch.Generator().manual_seed(0), requires_grad=True
 )
@@ -226,15 +245,16 @@ print("cells with gradient:", (demo.grad.abs().sum(-1) > 0).int().tolist())
 # $$ (adahan-cost)
 #
 # Keeping a fraction $\rho$ of the cells divides the quadratic part by $1/\rho^2$ and the linear part by $1/\rho$.
-# The answer classifier is an MLP on $[s; q]$.
+# The answer classifier is an MLP on $[s; q]$. The pairwise module's forward pass,
+# {py:meth}`attnlib.adahan.pairwise.PairwiseModule.forward`:
 
 # %%
-print(inspect.getsource(adahan.PairwiseModule.forward))
+viz.show_code(adahan.PairwiseModule.forward)
 
 # %% [markdown]
 # ## A pretrained image encoder
 #
-# The paper computes its grid of cells with a CNN (see the departures table at the end). Our stand-in is a
+# The paper computes its grid of cells with a CNN (see {numref}`Section %s <adahan-departures>`). Our stand-in is a
 # three-layer CNN (stride 4, a $12 \times 12$ grid of
 # cells for a $48 \times 48$ image, plus two coordinate channels so that a sum of cells can still say *where*)
 # trained once, before any question, on training scenes only, to name what lies in each cell (colour, shape,
@@ -343,6 +363,7 @@ for (name, attention, aggregator, fraction), seed in JOBS:
           f"at epoch {best} of {EPOCHS}, {history['seconds'][-1]:.0f} s")  # fmt: skip
 
 # %% [markdown]
+# (adahan-test)=
 # ### The test scenes, once
 #
 # Training is over; every trained model now answers the test questions once, and so does the most frequent
@@ -399,14 +420,22 @@ lines.append(f"| most frequent answer per template | - | - | - | **{100 * majori
              + " | ".join(f"{100 * majority[t]:.1f}" for t in vqa.QUESTION_TYPES) + " | - | - |")  # fmt: skip
 display(Markdown("Test accuracy, mean ± standard deviation over the seeds (ours, this run):\n\n"
                  + "\n".join(lines)))  # fmt: skip
-viz.plot_history(
+
+# %% tags=["hide-input", "remove-output"]
+fig = viz.plot_history(
     {f"{n} / {a}": h[0][1] for (n, a), h in models.items() if a == "sum"},
     ["loss", "val_acc"],
 )
-plt.show()
+glue("fig-adahan-curves", fig)
 
 # %% [markdown]
-# The learning curves are those of the first seed, with validation accuracy after every epoch.
+# ```{glue:figure} fig-adahan-curves
+# :name: fig-adahan-curves
+#
+# Learning curves of the models with sum pooling, first seed: training loss and validation accuracy after
+# every epoch. The flat start is the plateau in which the network has not yet tied the question's words to
+# the cells.
+# ```
 #
 # ### Which differences are real?
 #
@@ -435,9 +464,9 @@ display(Markdown("\n".join(cmp_lines)))
 # ### Where the hard attention looks
 #
 # Kept cells are overlaid on the image (bright: kept) for AdaHAN and HAN at 20 %, both with sum pooling and the
-# first seed, on test questions. AdaHAN's count varies with the question.
+# first seed, on test questions ({numref}`fig-adahan-kept`). AdaHAN's count varies with the question.
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 show = [int((test_set.qtype == t).nonzero()[i]) for i in range(2) for t in range(4)]
 fig, axes = plt.subplots(2, len(show), figsize=(2.5 * len(show), 5.4))
 for row, key in enumerate([("AdaHAN", "sum"), ("HAN 20%", "sum")]):
@@ -452,12 +481,56 @@ for row, key in enumerate([("AdaHAN", "sum"), ("HAN 20%", "sum")]):
         ax.set_title(f"{test_set.texts([i])[0]}\n{key[0]}: {pred} (true: {truth}), {int(out['kept'][i])} cells",
                      fontsize=6)  # fmt: skip
 fig.tight_layout()
-plt.show()
+glue("fig-adahan-kept", fig)
 
 # %% [markdown]
-# How many cells does AdaHAN keep? The distribution over the test questions, per question type (first seed):
+# ```{glue:figure} fig-adahan-kept
+# :name: fig-adahan-kept
+#
+# Cells kept (bright) by AdaHAN (top) and HAN at 20 % (bottom), sum pooling, first seed, on two test questions
+# of each type, with the predicted and the true answer. HAN always keeps the same number of cells; look at how
+# AdaHAN's count changes from question to question, and whether the kept cells lie on the objects named.
+# ```
+#
+# The same, question by question, as an animation that plays in the page without a kernel (use the slider or
+# the buttons): AdaHAN on the left, HAN at 20 % on the right, three test questions of each type.
 
-# %%
+# %% tags=["hide-input"]
+frames = [int(i) for t in range(4) for i in (test_set.qtype == t).nonzero()[:3, 0]]
+grid = int(round(test_features.shape[1] ** 0.5))
+anim_fig, anim_axes = plt.subplots(1, 2, figsize=(6, 3.4), dpi=72)
+
+
+def draw_question(k):
+    i = frames[k]
+    for ax, key in zip(anim_axes, [("AdaHAN", "sum"), ("HAN 20%", "sum")]):
+        out = outputs[key][0]
+        ax.clear()
+        viz.overlay_heatmap(ax, test_set.images[test_set.scene_index[i]],
+                            out["mask"][i].float().view(grid, grid), alpha=0.45, cmap="gray")  # fmt: skip
+        ax.set_title(
+            f"{key[0]}: {vqa.ANSWERS[out['predictions'][i]]}, {int(out['kept'][i])} cells",
+            fontsize=8,
+        )
+    anim_fig.suptitle(
+        f"{test_set.texts([i])[0]} (true: {vqa.ANSWERS[test_set.answers[i]]})",
+        fontsize=8,
+    )
+    return list(anim_axes)
+
+
+anim = animation.FuncAnimation(
+    anim_fig, draw_question, frames=len(frames), interval=1200
+)
+anim_html = anim.to_jshtml(default_mode="loop")
+plt.close(anim_fig)
+HTML(anim_html)
+
+# %% [markdown]
+# How many cells does AdaHAN keep? The distribution over the test questions, per question type (first seed),
+# is {numref}`fig-adahan-counts`.
+
+# %% tags=["hide-input", "remove-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for ax, aggregator in zip(axes, ("sum", "pairwise")):
     kept = outputs[("AdaHAN", aggregator)][0]["kept"].float() / test_features.shape[1]
@@ -470,13 +543,20 @@ for ax, aggregator in zip(axes, ("sum", "pairwise")):
     )
     ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+glue("fig-adahan-counts", fig)
 
 # %% [markdown]
-# Accuracy against the fraction of cells kept (soft attention is drawn at 100 %: it processes every cell). Bars
-# are one standard deviation over the seeds; points without a bar are single runs.
+# ```{glue:figure} fig-adahan-counts
+# :name: fig-adahan-counts
+#
+# Fraction of the cells AdaHAN keeps per test question, by question type, with sum pooling (left) and the
+# pairwise module (right), first seed. The titles give the mean and the median over all test questions.
+# ```
+#
+# {numref}`fig-adahan-tradeoff` puts accuracy against the fraction of cells kept (soft attention is drawn at
+# 100 %: it processes every cell).
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 for aggregator, marker in (("sum", "o"), ("pairwise", "s")):
     for (name, agg), rows in runs.items():
@@ -509,14 +589,24 @@ ax.set_xscale("log")
 ax.set_xlabel("fraction of cells kept (log)")
 ax.set_ylabel("test accuracy")
 ax.legend(fontsize=8)
-plt.show()
+glue("fig-adahan-tradeoff", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-adahan-tradeoff
+# :name: fig-adahan-tradeoff
+#
+# Test accuracy against the fraction of cells kept (log scale), sum pooling (circles) and pairwise module
+# (squares). Bars are one standard deviation over the seeds; points without a bar are single runs (HAN at the
+# other fractions). The dashed line is the question-only model.
+# ```
 
 # %% [markdown]
 # ## What hard attention saves
 #
 # The pairwise module's cost, measured with PyTorch's maintained counter `torch.utils.flop_counter.FlopCounterMode`
-# (wrapped as `adahan.count_flops`), and its wall time, for a batch of 64 examples as a function of the number of
-# cells it processes, next to Eq. {eq}`adahan-cost` (the module of the first seed's AdaHAN / pairwise model):
+# (wrapped as {py:func}`attnlib.adahan.pairwise.count_flops`), and its wall time, for a batch of 64 examples as
+# a function of the number of cells it processes, next to {eq}`adahan-cost` (the module of the first seed's
+# AdaHAN / pairwise model), in {numref}`fig-adahan-cost`:
 
 # %%
 pair_model = models[("AdaHAN", "pairwise")][0][0]
@@ -538,6 +628,8 @@ for k in counts:
     seconds.append((time.perf_counter() - start) / repeats)
 formula = [64 * (8 * k * DIM**2 + 4 * k * k * DIM) for k in counts]
 print("formula (adahan-cost) matches the counter:", formula == flops)
+
+# %% tags=["hide-input", "remove-output"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 axes[0].loglog(counts, flops, "o-")
 axes[0].set_xlabel("cells K")
@@ -546,7 +638,16 @@ axes[1].loglog(counts, [s * 1e3 for s in seconds], "o-")
 axes[1].set_xlabel("cells K")
 axes[1].set_ylabel("wall time (ms)")
 fig.tight_layout()
-plt.show()
+glue("fig-adahan-cost", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-adahan-cost
+# :name: fig-adahan-cost
+#
+# The pairwise module on a batch of 64 examples against the number of cells $K$ it processes, log-log: FLOPs
+# counted by PyTorch (left; whether they equal {eq}`adahan-cost` is printed above) and wall time on this
+# machine (right). By the formula, the FLOP slope grows from one towards two as the $K^2$ term takes over.
+# ```
 
 # %% [markdown]
 # Now the real thing: the pairwise module of each trained AdaHAN model (one per seed) over the cells AdaHAN keeps
@@ -592,7 +693,7 @@ print(f"all cells / AdaHAN's kept cells, random batches, per seed: {[f'{r:.1f}x'
 # (`attnlib.evidence.compare` against the margin); otherwise the verdict is "not distinguishable at this budget".
 
 
-# %%
+# %% tags=["hide-input"]
 def verdict(comparison):
     """'goal met' / 'goal NOT met' / 'not distinguishable at this budget' for a claim 'A above B'."""
     v = comparison.verdict(comparison.gap > 0)
@@ -652,6 +753,7 @@ goal_lines.append(f"| chapter executes in <= 10 min | {elapsed / 60:.1f} min so 
 display(Markdown(f"Budget `{budget.current()}`:\n\n" + "\n".join(goal_lines)))
 
 # %% [markdown]
+# (adahan-paper-numbers)=
 # ## The paper's numbers next to ours
 #
 # The paper trains on CLEVR (70,000 images, 700,000 questions) with a larger network for many GPU-hours; we
@@ -671,15 +773,16 @@ print(f"ours, HAN 20% + pairwise: {evidence.summarize(per_seed(('HAN 20%', 'pair
       "on our test questions")  # fmt: skip
 
 # %% [markdown]
+# (adahan-departures)=
 # ## Departures from the paper
 #
 # | | the paper | this chapter | why |
 # |---|---|---|---|
 # | data | CLEVR: rendered 3D scenes, about 70,000 training images and 700,000 questions from its functional programs; also VQA-CP v2 | 2D scenes of coloured shapes, 48 x 48 pixels, four templated question types (`attnlib.data.vqa`), a few thousand scenes, train / validation / test from disjoint random streams | generated in seconds with exact answers, no download; fits a CPU |
 # | image features | a larger CNN's grid of cells (the network differs per dataset; see the paper) | a three-layer CNN (12 x 12 cells plus two coordinate channels) pretrained on per-cell attribute labels, then frozen and cached | every attention model trains on the same features in seconds; the comparison is between attention mechanisms only |
-# | fusion before the presence | presence is the L2 norm of the additively fused cell, $\operatorname{ReLU}(W_1 x_{ij} + U q)$ | one more $1\times 1$ layer with a ReLU, Eq. {eq}`adahan-fusion`, before the norm | kept from the chapter's first version, so that the norm is computed after the question and the cell have been mixed by one layer; not ablated on this page |
-# | presence, HAN, AdaHAN | L2 norm; top-$k$; softmax of the presences against $1/N$ | the same, Eqs. {eq}`adahan-presence`, {eq}`adahan-topk`, {eq}`adahan-adaptive` | - |
-# | pairwise module | the non-local operation, $o_a = \sum_b \operatorname{softmax}_b(q_a^\top k_b)\, v_b$ | adds $1/\sqrt{D}$ inside the softmax, an output projection $W_o$, a residual $m_a + \dots$ and a ReLU, Eq. {eq}`adahan-pairwise` | the scale keeps the logits of order one at any $D$; projection and residual follow the non-local block of Wang et al.; the ReLU keeps the cells non-negative like the fused ones; none of the four is ablated on this page |
+# | fusion before the presence | presence is the L2 norm of the additively fused cell, $\operatorname{ReLU}(W_1 x_{ij} + U q)$ | one more $1\times 1$ layer with a ReLU, {eq}`adahan-fusion`, before the norm | kept from the chapter's first version, so that the norm is computed after the question and the cell have been mixed by one layer; not ablated on this page |
+# | presence, HAN, AdaHAN | L2 norm; top-$k$; softmax of the presences against $1/N$ | the same, {eq}`adahan-presence`, {eq}`adahan-topk`, {eq}`adahan-adaptive` | - |
+# | pairwise module | the non-local operation, $o_a = \sum_b \operatorname{softmax}_b(q_a^\top k_b)\, v_b$ | adds $1/\sqrt{D}$ inside the softmax, an output projection $W_o$, a residual $m_a + \dots$ and a ReLU, {eq}`adahan-pairwise` | the scale keeps the logits of order one at any $D$; projection and residual follow the non-local block of Wang et al.; the ReLU keeps the cells non-negative like the fused ones; none of the four is ablated on this page |
 # | soft attention | a soft-attention baseline on the same cells | a two-layer MLP scores every cell, softmax over cells, weighted sum after the aggregator | the simplest soft attention on the same fused cells |
 # | classifier, loss | MLP on the aggregate and the question; cross-entropy over the answers | the same | - |
 # | optimiser | the paper's settings for CLEVR at GPU scale | Adam, learning rate and batch printed above, constant | what learned within a CPU budget in earlier exploratory runs (trial, see above) |
@@ -689,40 +792,63 @@ print(f"ours, HAN 20% + pairwise: {evidence.summarize(per_seed(('HAN 20%', 'pair
 # %% [markdown]
 # ## Exercises
 #
-# 1. Show that the AdaHAN threshold of Eq. {eq}`adahan-adaptive` keeps at least one cell and at most $N - 1$
-#    cells unless all presences are equal.
-# 2. Using Eq. {eq}`adahan-cost`, at what fraction of kept cells $\rho$ does the pairwise module get 10 times
-#    cheaper, for $N = 144$ and $D = 32$? Which term dominates there?
-# 3. Replace the L2 norm by its square in `adahan.presence`. HAN's top-$k$ does not change; does AdaHAN's mask?
-#    How? (Hint: compare the thresholds $\log \frac{1}{N}\sum e^{p^2}$ and $\big(\log \frac{1}{N}\sum e^{p}\big)^2$.)
-# 4. Soft attention's weights sum to one. Which question type should that hurt with sum pooling, and does the
-#    table above agree, given the seeds' spread?
+# ```{exercise} The threshold keeps at least one cell
+# :label: ex-adahan-threshold
 #
-# ```{admonition} Solution
-# :class: dropdown
-# 1. The threshold is $\log$ of the mean of $e^{p}$; the maximum of $e^{p}$ is at least its mean, so the most
-#    present cell always passes. If every cell passed, every $e^{p_{ij}}$ would be at least the mean, hence all
-#    equal to it, so all presences would be equal.
-# 2. $\mathrm{FLOPs}(\rho N)/\mathrm{FLOPs}(N) = (8\rho N D^2 + 4\rho^2N^2D)/(8ND^2 + 4N^2D)$. With $N=144$,
-#    $D=32$: $8D = 256$ and $4N = 576$, so the ratio is $(256\rho + 576\rho^2)/832$; setting it to $0.1$ gives
-#    $576\rho^2 + 256\rho - 83.2 = 0$, so $\rho \approx 0.22$. There the linear maps (the $256\rho$ term) cost
-#    more than the pairs: below $\rho = 256/576 \approx 0.44$ the projections dominate and the saving becomes
-#    linear in $\rho$.
-# 3. Top-$k$ only compares presences, and squaring is monotone on $p \ge 0$, so HAN's mask is the same. AdaHAN's
-#    mask can only lose cells: with $y = e^{p}$, the function $y \mapsto e^{(\log y)^2}$ is convex (its second
-#    derivative is $e^{u^2}(4u^2 - 2u + 2)/y^2 > 0$ with $u = \log y$), so by Jensen
-#    $\frac{1}{N}\sum e^{p^2} \ge e^{t^2}$ with $t = \log \frac{1}{N}\sum e^{p}$, the old threshold. A cell kept
-#    under the squares has $p_{ij}^2 \ge \log \frac{1}{N}\sum e^{p^2} \ge t^2$, hence $p_{ij} \ge t$ ($t \ge 0$
-#    because presences are), so it was kept before. The mask shrinks or stays, whatever the scale of the
-#    presences. What does depend on the scale is the *softmax*: $p_a^2 - p_b^2 = (p_a - p_b)(p_a + p_b)$, so
-#    squaring stretches the gap between two cells whose mean presence is above $1/2$ (a sharper softmax) and
-#    shrinks it below (a flatter one). "Sharper, hence fewer cells" is therefore the reason only when the
-#    presences exceed about $1/2$; below that the weights get flatter and yet no cell is added. The cell below
-#    measures which regime our trained AdaHAN is in.
-# 4. Counting: a weighted average of cells forgets how many cells matched, while a sum over the kept cells
-#    grows with their number. Compare the "count" column of soft attention and of HAN / AdaHAN, and count a
-#    difference only when it exceeds about twice its standard error over the seeds.
+# Show that the AdaHAN threshold of {eq}`adahan-adaptive` keeps at least one cell and at most $N - 1$
+# cells unless all presences are equal.
 # ```
+#
+# ```{solution} ex-adahan-threshold
+# :class: dropdown
+#
+# The threshold is $\log$ of the mean of $e^{p}$; the maximum of $e^{p}$ is at least its mean, so the most
+# present cell always passes. If every cell passed, every $e^{p_{ij}}$ would be at least the mean, hence all
+# equal to it, so all presences would be equal.
+# ```
+#
+# ```{exercise} When does hard attention pay ten times?
+# :label: ex-adahan-cost
+#
+# Using {eq}`adahan-cost`, at what fraction of kept cells $\rho$ does the pairwise module get 10 times
+# cheaper, for $N = 144$ and $D = 32$? Which term dominates there?
+# ```
+#
+# ```{solution} ex-adahan-cost
+# :class: dropdown
+#
+# $\mathrm{FLOPs}(\rho N)/\mathrm{FLOPs}(N) = (8\rho N D^2 + 4\rho^2N^2D)/(8ND^2 + 4N^2D)$. With $N=144$,
+# $D=32$: $8D = 256$ and $4N = 576$, so the ratio is $(256\rho + 576\rho^2)/832$; setting it to $0.1$ gives
+# $576\rho^2 + 256\rho - 83.2 = 0$, so $\rho \approx 0.22$. There the linear maps (the $256\rho$ term) cost
+# more than the pairs: below $\rho = 256/576 \approx 0.44$ the projections dominate and the saving becomes
+# linear in $\rho$.
+# ```
+#
+# ```{exercise} The squared norm
+# :label: ex-adahan-squared
+#
+# Replace the L2 norm by its square in `adahan.presence`. HAN's top-$k$ does not change; does AdaHAN's mask?
+# How? (Hint: compare the thresholds $\log \frac{1}{N}\sum e^{p^2}$ and $\big(\log \frac{1}{N}\sum e^{p}\big)^2$.)
+# ```
+#
+# ```{solution} ex-adahan-squared
+# :class: dropdown
+#
+# Top-$k$ only compares presences, and squaring is monotone on $p \ge 0$, so HAN's mask is the same. AdaHAN's
+# mask can only lose cells: with $y = e^{p}$, the function $y \mapsto e^{(\log y)^2}$ is convex (its second
+# derivative is $e^{u^2}(4u^2 - 2u + 2)/y^2 > 0$ with $u = \log y$), so by Jensen
+# $\frac{1}{N}\sum e^{p^2} \ge e^{t^2}$ with $t = \log \frac{1}{N}\sum e^{p}$, the old threshold. A cell kept
+# under the squares has $p_{ij}^2 \ge \log \frac{1}{N}\sum e^{p^2} \ge t^2$, hence $p_{ij} \ge t$ ($t \ge 0$
+# because presences are), so it was kept before. The mask shrinks or stays, whatever the scale of the
+# presences. What does depend on the scale is the *softmax*: $p_a^2 - p_b^2 = (p_a - p_b)(p_a + p_b)$, so
+# squaring stretches the gap between two cells whose mean presence is above $1/2$ (a sharper softmax) and
+# shrinks it below (a flatter one). "Sharper, hence fewer cells" is therefore the reason only when the
+# presences exceed about $1/2$; below that the weights get flatter and yet no cell is added. The cell after
+# this exercise measures which regime our trained AdaHAN is in.
+# ```
+#
+# Measured on this page for {numref}`ex-adahan-squared`: the presences of the trained AdaHAN / sum models on
+# the test questions, and the cells kept with $p$ and with $p^2$.
 
 # %%
 for seed, out in zip(SEEDS, outputs[("AdaHAN", "sum")]):
@@ -733,7 +859,163 @@ for seed, out in zip(SEEDS, outputs[("AdaHAN", "sum")]):
           f"{kept_sq.sum(1).float().mean():.1f} with p^2; a cell kept only with p^2: "
           f"{bool((kept_sq & ~kept_p).any())}")  # fmt: skip
 
+# %% [markdown]
+# ```{exercise} Counting with soft attention
+# :label: ex-adahan-counting
+#
+# Soft attention's weights sum to one. Which question type should that hurt with sum pooling, and does the
+# table of {numref}`Section %s <adahan-test>` agree, given the seeds' spread?
+# ```
+#
+# ```{solution} ex-adahan-counting
+# :class: dropdown
+#
+# Counting: a weighted average of cells forgets how many cells matched, while a sum over the kept cells
+# grows with their number. Compare the "count" column of soft attention and of HAN / AdaHAN, and count a
+# difference only when it exceeds about twice its standard error over the seeds.
+# ```
+#
+# The next two exercises are coding exercises: you write a piece of the chapter's library yourself and a
+# checker from `attnlib.exercises.adahan` tries it on small cases (edge cases included) and says, in words,
+# what differs. The cells below run the checker on an unfinished function, so you see the form of its report.
+#
+# ```{exercise-start} The adaptive mask
+# :label: ex-adahan-mask
+# ```
+#
+# Write `my_adaptive_mask(features)`: for cells `features` of shape `(B, N, D)`, compute each cell's presence,
+# {eq}`adahan-presence`, and return the boolean mask `(B, N)` of the cells AdaHAN keeps,
+# {eq}`adahan-adaptive`, without calling `attnlib.adahan`. Then run the checker, which compares your
+# mask with {py:func}`attnlib.adahan.attention.adaptive_hard_attention`.
+
 # %%
+from attnlib.exercises.adahan import check_adaptive_hard_attention
+
+
+def my_adaptive_mask(features):
+    """features (B, N, D) -> bool (B, N): True for the cells AdaHAN keeps."""
+    raise NotImplementedError("write this function")
+
+
+report = check_adaptive_hard_attention(my_adaptive_mask)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-adahan-mask
+# :class: dropdown
+# ```
+#
+# A common mistake, the one of the public re-implementation mentioned in
+# {numref}`Section %s <adahan-paper-numbers>`: the presence as the *squared* norm. HAN would not notice
+# (top-$k$ only ranks the cells), but AdaHAN's mask shrinks ({numref}`ex-adahan-squared`), and the checker
+# catches it:
+
+# %%
+import torch
+from attnlib.exercises.adahan import check_adaptive_hard_attention
+
+
+def squared_adaptive_mask(features):
+    presences = features.pow(2).sum(dim=-1)  # the squared norm: wrong
+    return torch.softmax(presences, dim=1) >= 1 / features.shape[1]
+
+
+report = check_adaptive_hard_attention(squared_adaptive_mask)
+
+# %% [markdown]
+# The reference solution: the L2 norm over the features, a softmax over the $N$ cells of each example
+# (`torch.softmax` subtracts the maximum, so large norms do not overflow), and `>=` so that a cell at
+# exactly $1/N$ is kept.
+
+
+# %%
+def my_adaptive_mask(features):
+    """features (B, N, D) -> bool (B, N): True for the cells AdaHAN keeps."""
+    presences = torch.linalg.vector_norm(features, ord=2, dim=-1)  # (B, N)
+    return torch.softmax(presences, dim=1) >= 1 / features.shape[1]
+
+
+report = check_adaptive_hard_attention(my_adaptive_mask)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise-start} The gather step
+# :label: ex-adahan-gather
+# ```
+#
+# Write `my_gather_kept(features, mask)`: given cells `features (B, N, D)` and a boolean `mask (B, N)`, return
+# `(kept, kept_mask)`, where `kept (B, K, D)` holds in row `b` the kept cells of example `b` in their
+# original order followed by zero vectors, `K` is the largest number of kept cells in the batch (at least 1),
+# and `kept_mask (B, K)` is True on the rows that are real cells. The gradient must reach the kept cells of
+# `features` (build `kept` with tensor operations). The checker compares with
+# {py:func}`attnlib.adahan.attention.gather_kept`, gradient included.
+
+# %%
+from attnlib.exercises.adahan import check_gather_kept
+
+
+def my_gather_kept(features, mask):
+    """features (B, N, D), mask bool (B, N) -> kept (B, K, D), kept_mask bool (B, K)."""
+    raise NotImplementedError("write this function")
+
+
+report = check_gather_kept(my_gather_kept)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-adahan-gather
+# :class: dropdown
+# ```
+#
+# A common mistake: index the kept cells but forget to zero the padding. `torch.gather` needs an index for
+# every one of the $K$ rows, so a shorter row picks up dropped cells there, and whatever follows (a sum
+# pool, the pairwise module) would see them:
+
+# %%
+import torch
+from attnlib.exercises.adahan import check_gather_kept
+
+
+def unpadded_gather_kept(features, mask):
+    k = max(int(mask.sum(dim=1).max()), 1)
+    index = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[:, :k]
+    kept = features.gather(1, index.unsqueeze(-1).expand(-1, -1, features.shape[-1]))
+    return kept, mask.gather(1, index)  # the padding rows hold dropped cells: wrong
+
+
+report = check_gather_kept(unpadded_gather_kept)
+
+# %% [markdown]
+# The reference solution: a *stable* sort of "dropped" (0 for kept, 1 for dropped) brings the kept cells to
+# the front without reordering them; the first $K$ indices are gathered, and multiplying by the gathered mask
+# zeroes the padding (and stops its gradient).
+
+
+# %%
+def my_gather_kept(features, mask):
+    """features (B, N, D), mask bool (B, N) -> kept (B, K, D), kept_mask bool (B, K)."""
+    k = max(int(mask.sum(dim=1).max()), 1)
+    index = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[
+        :, :k
+    ]  # (B, K)
+    kept_mask = mask.gather(1, index)
+    kept = features.gather(1, index.unsqueeze(-1).expand(-1, -1, features.shape[-1]))
+    return kept * kept_mask.unsqueeze(-1), kept_mask
+
+
+report = check_gather_kept(my_gather_kept)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% tags=["hide-input"]
 print(
     f"chapter executed in {(time.perf_counter() - CHAPTER_START) / 60:.1f} min at budget {budget.current()}"
 )

@@ -9,7 +9,8 @@
 # ---
 
 # %% [markdown]
-# # Chapter 7: A$^2$-Nets, Double Attention Networks
+# (ch-a2net)=
+# # A$^2$-Nets: Double Attention Networks
 #
 # A convolution sees a small window. To relate two things at opposite ends of an image a
 # convolutional network stacks layers until its receptive field covers both, which is slow and
@@ -54,7 +55,6 @@ if importlib.util.find_spec("attnlib") is None:
     )
 
 # %%
-import inspect
 import time
 
 import matplotlib.pyplot as plt
@@ -63,7 +63,9 @@ import torch
 from attnlib import a2net, a2net_bench, budget, results, train, viz
 from attnlib.data.longrange import make_longrange, make_vocabulary
 from attnlib.evidence import compare, summarize
-from IPython.display import Markdown, display
+from attnlib.results import glue  # no-op outside the book
+from IPython.display import HTML, Markdown, display
+from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
 N_TRAIN = budget.size(smoke=256, book=4000, paper=20000)
@@ -77,8 +79,8 @@ DEVICE = budget.announce(
     f"{N_TRAIN:,} train / {N_VAL:,} val / {N_TEST:,} test images, generated offline from seeds"
 )
 # Training uses both cores of the book's 2-core machine (measured here: 1.6x faster per epoch than one
-# thread on an idle machine; trial, not from this page). The block timings of section 6 use one thread
-# (set there): a second thread waits whenever another process holds the other core, and a timing should
+# thread on an idle machine; trial, not from this page). The block timings at the end of the chapter use
+# one thread (set there): a second thread waits whenever another process holds the other core, and a timing should
 # not depend on what else runs.
 if DEVICE.type == "cpu":
     torch.set_num_threads(budget.choose(smoke=1, book=2, paper=torch.get_num_threads()))
@@ -86,7 +88,8 @@ print(f"torch threads: {torch.get_num_threads()}")
 generator = train.seed_everything(0)
 
 # %% [markdown]
-# ## 1. From first-order pooling to attention pooling
+# (a2-pooling)=
+# ## From first-order pooling to attention pooling
 #
 # Write a feature map with $c$ channels and $L = h w$ positions (for a video, $L = t h w$) as
 # $X = [x_1, \dots, x_L] \in \mathbb{R}^{c \times L}$. The simplest global descriptor is the
@@ -145,23 +148,33 @@ generator = train.seed_everything(0)
 #
 # with a last $1 \times 1$ convolution $(W, b)$ back to $c$ channels and a residual connection. If
 # every map of $\theta$ is constant, {eq}`a2-gather` is the average {eq}`a2-avg`: first-order pooling
-# is the special case the attention learns its way out of. Here is `DoubleAttention.attend`, which
-# implements {eq}`a2-block` line for line:
+# is the special case the attention learns its way out of. Here is
+# {py:meth}`attnlib.a2net.DoubleAttention.attend`, which implements {eq}`a2-block` line for line, and the
+# gather step it calls, {py:func}`attnlib.a2net.attention_pool`:
 
 # %%
-print(inspect.getsource(a2net.DoubleAttention.attend))
-print(inspect.getsource(a2net.attention_pool))
+display(viz.show_code(a2net.DoubleAttention.attend))
+viz.show_code(a2net.attention_pool)
 
 # %% [markdown]
-# Because each position's distribution weights sum to one, the projection can be applied to the
-# $n$ descriptors instead of the $L$ positions:
+# ```{prf:proposition} The projection folds into the descriptors
+# :label: prop-a2-fold
+#
+# With $S = \mathrm{softmax}_{\text{descriptors}}(V) \in \mathbb{R}^{n \times L}$, the projection of the block's
+# output can be applied to the $n$ descriptors instead of the $L$ positions:
 #
 # $$
-# W Z + b\,\mathbf{1}^\top = W G\, S + b\,\mathbf{1}_n^\top S = \big(W G + b\,\mathbf{1}_n^\top\big)\, S,
-# \qquad S = \mathrm{softmax}_{\text{descriptors}}(V), \quad \mathbf{1}_n^\top S = \mathbf{1}^\top .
+# W Z + b\,\mathbf{1}^\top = W G\, S + b\,\mathbf{1}_n^\top S = \big(W G + b\,\mathbf{1}_n^\top\big)\, S .
 # $$ (a2-fold)
+# ```
 #
-# `DoubleAttention.forward` computes this folded form (the $c \times n$ matrix $WG + b\mathbf{1}^\top$
+# ```{prf:proof}
+# $Z = GS$, so $WZ = (WG)S$ by associativity. Each column of $S$ is a softmax over the $n$ descriptors, so
+# it sums to one: $\mathbf{1}_n^\top S = \mathbf{1}^\top$, hence $b\,\mathbf{1}^\top = b\,\mathbf{1}_n^\top S$. Adding
+# the two and factoring $S$ out on the right gives {eq}`a2-fold`.
+# ```
+#
+# {py:meth}`attnlib.a2net.DoubleAttention.forward` computes this folded form (the $c \times n$ matrix $WG + b\mathbf{1}^\top$
 # is tiny); `attend` keeps $Z$ for inspection. Three checks on random inputs, in float64: `attend`
 # against the einsum formula {eq}`a2-block`, `forward` against $X + WZ + b$, and the two softmax axes.
 
@@ -213,7 +226,8 @@ print(
 )
 
 # %% [markdown]
-# ## 2. What each block costs
+# (a2-costs)=
+# ## What each block costs
 #
 # Count multiply-adds as 2 FLOPs, for a batch of $B$ maps with $c$ channels and $L$ positions. The
 # double attention block computes three $1 \times 1$ convolutions ($c \to m + 2n$), the gather
@@ -265,10 +279,11 @@ display(Markdown("\n".join(rows)))
 
 # %% [markdown]
 # At 56x56 positions with $c = 256$, $m = n = 64$, $d = 128$ the non-local block does many times
-# more work (the ratio in the last column of the last row). Section 6 measures what that means in
-# time.
+# more work (the ratio in the last column of the last row). {numref}`Section %s <a2-latency>` measures
+# what that means in time.
 #
-# ## 3. A task that needs long-range relations
+# (a2-task)=
+# ## A task that needs long-range relations
 #
 # `attnlib.data.longrange.make_longrange` draws two $4 \times 4$ binary patterns from a vocabulary of
 # eight on a $32 \times 32$ canvas, their top-left corners at least `min_distance` pixels apart along a
@@ -313,29 +328,52 @@ for split, (_, labels, _) in splits.items():
     print(
         f"{split:5s} {len(labels):5d} images, share of matches {labels.float().mean():.3f}"
     )
+
+# %% tags=["hide-input", "remove-output"]
 fig = viz.show_images(
     x_test[:8], titles=["match" if int(v) else "different" for v in y_test[:8]]
 )
-plt.show()
+glue("fig-a2-task", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-a2-task
+# :name: fig-a2-task
+#
+# The first eight test images of the long-range task: two $4 \times 4$ patterns from a vocabulary of eight,
+# far apart on a $32 \times 32$ canvas; the title says whether they are the same pattern.
+# ```
+#
 # So no unit of the plain network ever sees both patterns. Global average pooling followed by a
-# linear layer then scores the image as a *sum* of local scores, $f(p_1) + f(p_2)$ plus background,
-# and no such sum separates "same" from "different" (exercise 2): of any four images
-# $(a, a), (b, b), (a, b), (b, a)$ with the patterns at the same places, the two matches' scores add
-# up to the two non-matches', so at least one of the four is misclassified, whatever the network
-# learns. If the local score does not depend on where a pattern sits, the best such rule calls
+# linear layer then scores the image as a *sum* of local scores, $f(p_1) + f(p_2)$ plus background.
+#
+# ```{prf:proposition} A sum of local scores cannot detect a match
+# :label: prop-a2-sum
+#
+# Let a classifier score an image with two patterns $p_1, p_2$ at fixed places as
+# $f(p_1) + f(p_2) + \text{const}$ and call "same" above a threshold. Then of any four images
+# $(a, a), (b, b), (a, b), (b, a)$ with the patterns at the same places and $a \neq b$, at least one is
+# misclassified, whatever $f$ and the threshold.
+# ```
+#
+# ```{prf:proof}
+# The two matches' scores add up to the two non-matches': $[2f(a)] + [2f(b)] = [f(a) + f(b)] + [f(b) + f(a)]$.
+# If both matches were above the threshold and both non-matches below it, the left side would exceed the
+# right.
+# ```
+#
+# If the local score does not depend on where a pattern sits, the best such rule calls
 # "same" when both patterns belong to a chosen half of the eight, which is right on $9/14$ of the
-# images (about 64 %, derived in exercise 2); that is why the goal below asks the plain CNN for at
+# images (about 64 %, derived in {numref}`ex-a2-sum`); that is why the goal below asks the plain CNN for at
 # most 65 %, and why it should sit near chance. (An earlier version of this page placed the corners 20 px apart,
 # so one 21 px window could touch both patterns whenever their corners were 20 to 23 px apart: the
-# proof did not then apply.)
+# proof did not then apply.) The classifier's forward pass, {py:meth}`attnlib.a2net.LongRangeNet.forward`:
 
 # %%
-print(inspect.getsource(a2net.LongRangeNet.forward))
+viz.show_code(a2net.LongRangeNet.forward)
 
 # %% [markdown]
-# ## 4. Training: no block, SE, non-local, double attention
+# (a2-training)=
+# ## Training: no block, SE, non-local, double attention
 #
 # Same network, data, batches, seed, optimiser (AdamW, learning rate $3 \cdot 10^{-3}$, cosine schedule) and
 # number of epochs for all four; blocks at the defaults of `a2net.make_block`
@@ -347,7 +385,8 @@ print(inspect.getsource(a2net.LongRangeNet.forward))
 # all four networks. The number of epochs (10 at the `book` budget) was set on *validation* accuracy in
 # trials before this run (trial, not from this page: at 5 epochs one of three double-attention seeds
 # was still on the chance plateau of the validation curve when training ended; at 10 each of the
-# three had left it). The validation curves of the first seed are plotted below; the table gives every seed's kept epoch.
+# three had left it). The validation curves of the first seed are plotted in {numref}`fig-a2-curves`; the table
+# gives every seed's kept epoch.
 
 # %%
 EPOCHS = budget.choose(smoke=1, book=10, paper=20)
@@ -365,7 +404,7 @@ NAMES = {"none": "plain CNN", "se": "+ SE", "nonlocal": "+ non-local", "a2": "+ 
 models, histories = (
     {},
     {},
-)  # models[kind]: the first seed's network, for sections 5 and 6
+)  # models[kind]: the first seed's network, for the gather maps and the timings below
 test_acc = {kind: [] for kind in KINDS}  # per seed, evaluated once after training
 best_epoch = {kind: [] for kind in KINDS}
 train_seconds = {kind: [] for kind in KINDS}
@@ -407,6 +446,7 @@ for seed in SEEDS:
             f"({train_seconds[kind][-1]:.0f} s of training)"
         )
 
+# %% tags=["hide-input", "remove-output"]
 fig = viz.plot_history(
     histories,
     ["loss", "val_acc"],
@@ -415,7 +455,15 @@ fig = viz.plot_history(
         f"validation accuracy (seed {SEEDS[0]})",
     ],
 )
-plt.show()
+glue("fig-a2-curves", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-a2-curves
+# :name: fig-a2-curves
+#
+# Training loss and validation accuracy after every epoch for the four networks, first seed. Look for the
+# chance plateau at the start and for which networks leave it.
+# ```
 
 # %% [markdown]
 # Accuracy over the seeds (mean ± standard deviation, $n$ seeds), size, cost and speed of the four
@@ -508,14 +556,15 @@ display(
 # unless it says "distinguishable", this page does not rank them. A hypothesis for any difference in
 # speed (not tested on this page): the non-local block starts from near-uniform attention over 256
 # positions and has to discover the query-key pairs that link the two patterns, while a double
-# attention block needs only a few of its gather maps to land on any pattern (exercise 5 asks you to
-# measure the learning curves).
+# attention block needs only a few of its gather maps to land on any pattern ({numref}`ex-a2-speed` asks you
+# to measure the learning curves).
 #
-# ## 5. What the global descriptors gather
+# (a2-gather-maps)=
+# ## What the global descriptors gather
 #
 # Each of the $n$ gather maps $\mathrm{softmax}(\bar{b}_j)$ is a distribution over the $16 \times 16$
-# feature positions. Below, for test images, the maps of the descriptors that concentrate most
-# (highest average peak weight over the test set), drawn over the input.
+# feature positions. {numref}`fig-a2-gather` shows, for test images, the maps of the descriptors that
+# concentrate most (highest average peak weight over the test set), drawn over the input.
 
 # %%
 a2_model = models["a2"].eval()
@@ -525,6 +574,8 @@ with torch.no_grad():
 n_desc, fh, fw = maps.shape[1:]
 peak = maps.flatten(2).max(-1).values.mean(0)  # (n,)
 order = peak.argsort(descending=True)
+
+# %% tags=["hide-input", "remove-output"]
 SHOW = min(4, n_desc)
 fig, axes = plt.subplots(4, SHOW + 1, figsize=(1.9 * (SHOW + 1), 1.9 * 4))
 for row in range(4):
@@ -537,7 +588,44 @@ for row in range(4):
         if row == 0:
             axes[row, col + 1].set_title(f"descriptor {j}", fontsize=9)
 fig.tight_layout()
-plt.show()
+glue("fig-a2-gather", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-a2-gather
+# :name: fig-a2-gather
+#
+# Gather maps of the trained double attention network (first seed) over four test images: the input (left)
+# and the maps of the descriptors with the highest average peak weight. Bright positions are where a
+# descriptor takes its features from; look at whether they sit on the two patterns.
+# ```
+#
+# Every descriptor, one after another, over three test images: an animation that plays in the page without a
+# kernel (use the slider or the buttons). Descriptors come in the order of their average peak weight.
+
+# %% tags=["hide-input"]
+anim_order = [int(j) for j in order[:16]]
+anim_fig, anim_axes = plt.subplots(1, 3, figsize=(6, 2.4), dpi=72)
+
+
+def draw_descriptor(k):
+    j = anim_order[k]
+    for row, ax in enumerate(anim_axes):
+        ax.clear()
+        viz.overlay_heatmap(ax, x_test[row], maps[row, j])
+        ax.set_title("match" if int(y_test[row]) else "different", fontsize=8)
+        ax.axis("off")
+    anim_fig.suptitle(
+        f"descriptor {j} (rank {k + 1} of {n_desc} by peak weight)", fontsize=9
+    )
+    return list(anim_axes)
+
+
+anim = animation.FuncAnimation(
+    anim_fig, draw_descriptor, frames=len(anim_order), interval=900
+)
+anim_html = anim.to_jshtml(default_mode="loop")
+plt.close(anim_fig)
+HTML(anim_html)
 
 # %% [markdown]
 # How much of each map's weight lands on the two patterns? A pattern covers $2 \times 2$ or
@@ -570,7 +658,8 @@ display(
 )
 
 # %% [markdown]
-# ## 6. Latency and memory against the number of positions
+# (a2-latency)=
+# ## Latency and memory against the number of positions
 #
 # Now the blocks alone, at the sizes of a ResNet stage: batch 2, $c = 256$ channels, 56x56
 # positions, $m = n = 64$ for the double attention block and $d = 128$ for the non-local block
@@ -623,7 +712,7 @@ display(
 # activations autograd saves for the backward pass (`a2net_bench.saved_activation_bytes`), what
 # training holds. The fused attention kernel never stores the $L \times L$ attention matrix, so the
 # dashed line shows what an implementation that does store it (as the original non-local block did)
-# would keep for the matrix alone: $4L^2$ bytes per sample in float32.
+# would keep for the matrix alone: $4L^2$ bytes per sample in float32 ({numref}`fig-a2-scaling`).
 
 # %%
 SIDES = budget.choose(smoke=(8, 12, 16), book=(14, 20, 28, 40, 56, 80, 112))
@@ -631,6 +720,8 @@ if budget.current() == "smoke":
     sweep = a2net_bench.scaling_sweep(SIDES, channels=32, m=8, n=8, inner=16, repeats=1)
 else:
     sweep = a2net_bench.scaling_sweep(SIDES, repeats=3)
+
+# %% tags=["hide-input", "remove-output"]
 L = np.asarray(sweep["positions"])
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
 for key, label, marker in (("a2", "A$^2$", "o"), ("nl", "non-local", "s")):
@@ -657,7 +748,18 @@ for ax in axes:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
 fig.tight_layout()
-plt.show()
+glue("fig-a2-scaling", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-a2-scaling
+# :name: fig-a2-scaling
+#
+# The blocks alone against the number of positions $L$, log-log: forward time (left) and the activations
+# saved for the backward pass (right), with the fitted slopes in the legends. A slope of one is linear in
+# $L$, two quadratic; the dashed line is what storing the $L \times L$ attention matrix alone would cost.
+# ```
+
+# %%
 upper = slice(len(L) // 2, None)
 nl_upper = a2net_bench.loglog_slope(L[upper], np.asarray(sweep["nl_s"])[upper])
 display(
@@ -675,7 +777,8 @@ display(
 # so the non-local curve bends up only once the quadratic term $2Ld$ of {eq}`a2-nl-flops` outgrows
 # the linear one, $3cd + dc = 4cd$: that is $L > 2c$, 512 positions for $c = 256$ (whatever $d$ is).
 #
-# ## 7. Departures from the paper
+# (a2-departures)=
+# ## Departures from the paper
 #
 # The paper's claim {cite}`chen2018a2nets`: a ResNet-50 with double attention blocks beats ResNet-152 on
 # ImageNet-1k with over 40 % fewer parameters and FLOPs, and reaches the state of the art on Kinetics
@@ -685,9 +788,9 @@ display(
 #
 # | | the paper | this chapter | why |
 # |---|---|---|---|
-# | data | ImageNet-1k images; Kinetics and UCF-101 clips | the procedural matching task of section 3 ($32 \times 32$, two $4 \times 4$ patterns at least `CHAPTER_TASK["min_distance"]` px apart), train / val / test from separate seed streams | a task that *needs* a long-range relation, provably out of a plain CNN's reach, and trains in minutes on a CPU |
+# | data | ImageNet-1k images; Kinetics and UCF-101 clips | the procedural matching task of {numref}`Section %s <a2-task>` ($32 \times 32$, two $4 \times 4$ patterns at least `CHAPTER_TASK["min_distance"]` px apart), train / val / test from separate seed streams | a task that *needs* a long-range relation, provably out of a plain CNN's reach, and trains in minutes on a CPU |
 # | architecture | ResNet-50 (and 3-D ResNets for video) with several double attention blocks in its middle stages | a 4-layer residual network of width 32 (book budget) with one block after the first residual block; $m = n = c/2$ | one block is enough to show the effect; sizes fixed in advance, not tuned |
-# | block | {eq}`a2-block` | the same, computed in the folded form {eq}`a2-fold` | same output with fewer FLOPs (exercise 3) |
+# | block | {eq}`a2-block` | the same, computed in the folded form {eq}`a2-fold` | same output with fewer FLOPs ({numref}`ex-a2-fold`) |
 # | compared blocks | non-local and SE networks from their papers | non-local block on `scaled_dot_product_attention` with $s = 1/\sqrt{d}$ (the embedded Gaussian of {cite}`wang2018nonlocal` has $s = 1$ and a batch norm after its output projection, which this one lacks); torchvision's SE | the fused attention kernel; same mechanism |
 # | loss | cross-entropy over 1,000 classes (ImageNet) | cross-entropy over 2 classes (same / different) | the task |
 # | optimiser | stochastic gradient descent with momentum, the ImageNet ResNet recipe | AdamW, learning rate $3 \cdot 10^{-3}$, weight decay $10^{-4}$, batch 64, one setting for all four networks | converges in a few epochs on a small network; not tuned per network |
@@ -696,7 +799,7 @@ display(
 #
 # ## Goals of this chapter, measured
 
-# %%
+# %% tags=["hide-input"]
 elapsed = time.perf_counter() - CHAPTER_START
 goal_rows = [
     "| goal | measured | |",
@@ -800,10 +903,12 @@ print(
 # %% [markdown]
 # ## Exercises
 #
-# **1. Find the axis bug.** This is the gather and distribute step of a double attention block as
-# it appears, in one form or another, in several public repositories. It runs, the shapes are right,
-# and the network even trains. What is wrong, which test of `tests/test_a2net.py` catches it, and
-# what does the bug turn the block into?
+# ````{exercise} Find the axis bug
+# :label: ex-a2-axis
+#
+# This is the gather and distribute step of a double attention block as it appears, in one form or another,
+# in several public repositories. It runs, the shapes are right, and the network even trains. What is wrong,
+# which test of `tests/test_a2net.py` catches it, and what does the bug turn the block into?
 #
 # ```python
 # def double_attention(x, phi, theta, rho):
@@ -814,9 +919,11 @@ print(
 #     G = torch.bmm(A, B.permute(0, 2, 1))                      # (b, m, n)
 #     return torch.bmm(G, V).view(b, -1, h, w)
 # ```
+# ````
 #
-# ```{admonition} Solution
+# ```{solution} ex-a2-axis
 # :class: dropdown
+#
 # The gather softmax runs over `dim=1`, the $n$ maps, instead of `dim=-1`, the $hw$ positions
 # ({eq}`a2-gather`). Each map is then no distribution over positions: at every position the $n$
 # weights sum to one, so a descriptor is a weighted *sum* (not average) of up to $hw$ features, its
@@ -829,13 +936,18 @@ print(
 # which `test_a_samples_output_does_not_depend_on_the_rest_of_the_batch` catches.
 # ```
 #
-# **2. Why the plain CNN cannot do it.** Suppose the network's output is
-# $w^\top \frac{1}{L}\sum_i h_i + \beta$, where $h_i$ depends only on a window smaller than the
-# distance between the two patterns, so the score is $f(p_1) + f(p_2) + \text{const}$ for patterns
-# $p_1, p_2$. Show that no $f$ gives "same" pairs a higher score than all "different" pairs.
+# ```{exercise} Why the plain CNN cannot do it
+# :label: ex-a2-sum
 #
-# ```{admonition} Solution
+# Suppose the network's output is $w^\top \frac{1}{L}\sum_i h_i + \beta$, where $h_i$ depends only on a
+# window smaller than the distance between the two patterns, so the score is $f(p_1) + f(p_2) + \text{const}$
+# for patterns $p_1, p_2$. Show that no $f$ gives "same" pairs a higher score than all "different" pairs
+# ({prf:ref}`prop-a2-sum`), and find the best accuracy such a score can reach when $f$ ignores positions.
+# ```
+#
+# ```{solution} ex-a2-sum
 # :class: dropdown
+#
 # We would need $2f(a) > f(a) + f(b)$ and $2f(b) > f(a) + f(b)$ for every $a \neq b$, i.e.
 # $f(a) > f(b)$ and $f(b) > f(a)$: impossible. Put differently, $f(a) + f(b)$ is the midpoint of
 # $2f(a)$ and $2f(b)$, so no threshold puts both "same" pairs on one side and the "different" pair
@@ -851,42 +963,92 @@ print(
 # `LongRangeNet` uses a linear head, as ResNets do: the point is what the features can relate.
 # ```
 #
-# **3. When does the fold pay?** Compare the unfolded count $2BL[c(m + 2n) + 2mn + mc]$ with
-# {eq}`a2-flops`. For which $m, n$ is the fold cheaper, and by how much at $c = 256$, $m = n = 64$?
-# Check your answer with `a2net_bench.a2_flops(..., folded=False)`.
+# ```{exercise} When does the fold pay?
+# :label: ex-a2-fold
 #
-# ```{admonition} Solution
+# Compare the unfolded count $2BL[c(m + 2n) + 2mn + mc]$ with {eq}`a2-flops` ({prf:ref}`prop-a2-fold`). For
+# which $m, n$ is the fold cheaper, and by how much at $c = 256$, $m = n = 64$? Check your answer with
+# `a2net_bench.a2_flops(..., folded=False)`.
+# ```
+#
+# ```{solution-start} ex-a2-fold
 # :class: dropdown
+# ```
+#
 # Per position the unfolded block spends $mn + mc$ after the gather, the folded one $cn$ (plus the
 # $O(1)$ term $2Bcmn$). The fold is cheaper when $mn + mc > cn$, i.e. always when $m \ge n$; at
 # $m = n = 64$, $c = 256$ it saves $mn = 4096$ of $c(m + 2n) + 2mn + mc = 73{,}728$ multiply-adds per
-# position, about 6 %. It also never writes the $m \times L$ map $Z$, which saves memory traffic.
+# position, about 6 %. It also never writes the $m \times L$ map $Z$, which saves memory traffic. The check,
+# at 56x56 positions:
+
+# %%
+from attnlib import a2net_bench
+
+folded = a2net_bench.a2_flops(256, 64, 64, 56 * 56)
+unfolded = a2net_bench.a2_flops(256, 64, 64, 56 * 56, folded=False)
+print(
+    f"folded {folded / 1e6:,.1f} MFLOPs, unfolded {unfolded / 1e6:,.1f} MFLOPs: "
+    f"the fold saves {1 - folded / unfolded:.1%}"
+)
+
+# %% [markdown]
+# ```{solution-end}
 # ```
 #
-# **4. Video.** For a clip of $T$ frames the block sees $L = THW$ positions. How do the costs of the
-# double attention block and of a non-local block grow with $T$? Run `a2net.DoubleAttention(64, 16, 16)`
-# on a tensor of shape `(1, 64, T, 14, 14)` for $T = 1, 2, 4, 8$ and fit the slope of its latency.
+# ```{exercise} Video
+# :label: ex-a2-video
 #
-# ```{admonition} Solution
+# For a clip of $T$ frames the block sees $L = THW$ positions. How do the costs of the double attention block
+# and of a non-local block grow with $T$? Run `a2net.DoubleAttention(64, 16, 16)` on a tensor of shape
+# `(1, 64, T, 14, 14)` for $T = 1, 2, 4, 8$ and fit the slope of its latency.
+# ```
+#
+# ```{solution-start} ex-a2-video
 # :class: dropdown
+# ```
+#
 # {eq}`a2-flops` is linear in $L$, so linear in $T$; {eq}`a2-nl-flops` has the $4BL^2d$ term, so
 # quadratic in $T$: eight frames cost the non-local block 64 times the attention work of one. The
 # double attention block gathers descriptors from the whole clip, so its $n$ descriptors can carry
 # motion (a feature at one place in one frame, another elsewhere in a later frame), which first-order
 # pooling cannot. The fitted slope should come out near 1 (below 1 at tiny sizes, where fixed
-# overheads dominate).
+# overheads dominate). Measured here (one run, on this machine; timings vary with its load):
+
+# %%
+import torch
+from attnlib import a2net, a2net_bench
+
+torch.manual_seed(0)
+video_block = a2net.DoubleAttention(64, 16, 16).eval()
+frames_t = [1, 2, 4, 8]
+seconds = [
+    a2net_bench.time_forward(video_block, torch.randn(1, 64, t, 14, 14), repeats=5)
+    for t in frames_t
+]
+print(
+    "forward time (ms) for T = 1, 2, 4, 8:",
+    [f"{1e3 * s_:.2f}" for s_ in seconds],
+    f"; fitted slope {a2net_bench.loglog_slope(frames_t, seconds):.2f}",
+)
+
+# %% [markdown]
+# ```{solution-end}
 # ```
 #
-# **5. How fast does each block learn?** Section 4 reports test accuracy after the epoch chosen on
-# validation data. Train the non-local and the double attention networks with five seeds each (the
-# seed of `train.seed_everything` and of the loader's generator) and plot their **validation**
-# accuracy after every epoch (`history["val_acc"]`): mean and spread per epoch. Which block takes
-# off earlier here, is the difference larger than twice its standard error
-# (`attnlib.evidence.compare`), and why might that be? Keep the test images out of it: they are
-# for the final number only.
+# ```{exercise} How fast does each block learn?
+# :label: ex-a2-speed
 #
-# ```{admonition} Solution
+# {numref}`Section %s <a2-training>` reports test accuracy after the epoch chosen on validation data. Train
+# the non-local and the double attention networks with five seeds each (the seed of `train.seed_everything`
+# and of the loader's generator) and plot their **validation** accuracy after every epoch
+# (`history["val_acc"]`): mean and spread per epoch. Which block takes off earlier here, is the difference
+# larger than twice its standard error (`attnlib.evidence.compare`), and why might that be? Keep the test
+# images out of it: they are for the final number only.
+# ```
+#
+# ```{solution} ex-a2-speed
 # :class: dropdown
+#
 # Measure it; the answer depends on the run. What to look for: a non-local block has to learn
 # queries and keys such that a position on one pattern gives most of its attention to the few
 # positions of the other pattern, among all 256; until it does, its output is close to the plain
@@ -895,4 +1057,137 @@ print(
 # every position receives both patterns' features. That suggests a hypothesis (not measured on this
 # page): some non-local runs sit at chance for several epochs before they take off, and the double
 # attention runs take off earlier and more consistently.
+# ```
+#
+# The next two exercises are coding exercises: you write the block's two steps yourself and a checker from
+# `attnlib.exercises.a2net` tries your function on small cases (edge cases included) and says, in words,
+# what differs. The cells below run each checker on an unfinished function, so you see the form of its report.
+#
+# ```{exercise-start} Attention pooling, the gather step
+# :label: ex-a2-gather
+# ```
+#
+# Write `my_attention_pool(A, B)`: for features `A (batch, m, L)` and gather logits `B (batch, n, L)`, return
+# `G (batch, m, n)` of {eq}`a2-gather`, each map a softmax over the $L$ positions, without calling
+# `attnlib.a2net`. The checker compares with {py:func}`attnlib.a2net.attention_pool`.
+
+# %%
+from attnlib.exercises.a2net import check_attention_pool
+
+
+def my_attention_pool(A, B):
+    """A (batch, m, L), B (batch, n, L) logits -> G (batch, m, n)."""
+    raise NotImplementedError("write this function")
+
+
+report = check_attention_pool(my_attention_pool)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-a2-gather
+# :class: dropdown
+# ```
+#
+# A common mistake: the softmax over the maps (`dim=1`) instead of the positions, as in
+# {numref}`ex-a2-axis`. The checker's case of maps that are constant over the positions catches it at once,
+# since there every descriptor must be the plain average of `A`:
+
+# %%
+import torch
+from attnlib.exercises.a2net import check_attention_pool
+
+
+def maps_axis_attention_pool(A, B):
+    return A @ torch.softmax(B, dim=1).transpose(1, 2)  # softmax over the n maps: wrong
+
+
+report = check_attention_pool(maps_axis_attention_pool)
+
+# %% [markdown]
+# The reference solution: a softmax along the last axis (the positions, per sample and per map), then the
+# bilinear product $A\,\mathrm{softmax}(B)^\top$ of {eq}`a2-bilinear`.
+
+
+# %%
+def my_attention_pool(A, B):
+    """A (batch, m, L), B (batch, n, L) logits -> G (batch, m, n)."""
+    return A @ torch.softmax(B, dim=-1).transpose(1, 2)
+
+
+report = check_attention_pool(my_attention_pool)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+#
+# ```{exercise-start} The double attention block
+# :label: ex-a2-block
+# ```
+#
+# Write the corrected `my_double_attention(x, phi, theta, rho)` of {numref}`ex-a2-axis`: for `x (B, C, H, W)`
+# and three $1 \times 1$ convolutions `phi`, `theta`, `rho` (`nn.Conv2d` to $m$, $n$, $n$ channels), return
+# `Z (B, m, H, W)` of {eq}`a2-block`: gather with a softmax over positions, distribute with a softmax over
+# descriptors. The checker compares with {py:meth}`attnlib.a2net.DoubleAttention.attend` of a block that
+# holds the same weights.
+
+# %%
+from attnlib.exercises.a2net import check_double_attention
+
+
+def my_double_attention(x, phi, theta, rho):
+    """x (B, C, H, W); phi, theta, rho 1x1 convolutions -> Z (B, m, H, W)."""
+    raise NotImplementedError("write this function")
+
+
+report = check_double_attention(my_double_attention)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+#
+# ```{solution-start} ex-a2-block
+# :class: dropdown
+# ```
+#
+# A common mistake: both softmaxes over the positions. The gather is right, but a position's distribution
+# weights no longer sum to one over the descriptors, so the case with constant gather logits (every position
+# must receive the average of `A`) fails with the others:
+
+# %%
+import torch
+from attnlib.exercises.a2net import check_double_attention
+
+
+def positions_axis_double_attention(x, phi, theta, rho):
+    b, _, h, w = x.shape
+    A, B, V = (conv(x).view(b, -1, h * w) for conv in (phi, theta, rho))
+    G = A @ torch.softmax(B, dim=-1).transpose(1, 2)
+    return (G @ torch.softmax(V, dim=-1)).view(b, -1, h, w)  # V over positions: wrong
+
+
+report = check_double_attention(positions_axis_double_attention)
+
+# %% [markdown]
+# The reference solution: flatten the positions, gather $G = A\,\mathrm{softmax}_{\text{positions}}(B)^\top$
+# (the attention pooling of {numref}`ex-a2-gather`), distribute with $\mathrm{softmax}_{\text{descriptors}}(V)$,
+# and restore the spatial shape.
+
+
+# %%
+def my_double_attention(x, phi, theta, rho):
+    """x (B, C, H, W); phi, theta, rho 1x1 convolutions -> Z (B, m, H, W)."""
+    b, _, h, w = x.shape
+    A = phi(x).view(b, -1, h * w)  # (B, m, L)
+    B = torch.softmax(theta(x).view(b, -1, h * w), dim=-1)  # (B, n, L): over positions
+    V = torch.softmax(rho(x).view(b, -1, h * w), dim=1)  # (B, n, L): over descriptors
+    G = A @ B.transpose(1, 2)  # (B, m, n): gather
+    return (G @ V).view(b, -1, h, w)  # distribute
+
+
+report = check_double_attention(my_double_attention)
+
+# %% [markdown]
+# ```{solution-end}
 # ```
