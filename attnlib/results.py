@@ -202,9 +202,11 @@ def _check_entry(e: object, where: str) -> None:
 def glue(name: str, value: Any, display: bool = True) -> None:
     """Glue ``value`` under ``name`` for the chapter's prose (myst-nb's ``glue``; ``{glue:text}`name```).
 
-    Numbers quoted in a chapter's text come from the run through this (``design.md``, "Evidence").
-    Where myst-nb is not installed (a plain ``pip install attnlib``, Colab) there is no book to glue
-    into, and the call does nothing.
+    Numbers quoted in a chapter's text come from the run through this (``design.md``, "Evidence"); captioned
+    figures are glued Figures placed by ``{glue:figure}``. Where myst-nb is not installed (a plain
+    ``pip install attnlib``, Colab) there is no book to glue into: the value is only displayed (when
+    ``display``). A glued and displayed Figure is closed afterwards, so that Jupyter's inline backend does
+    not draw it a second time at the end of the cell.
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty str, got {name!r}")
@@ -213,8 +215,20 @@ def glue(name: str, value: Any, display: bool = True) -> None:
     try:
         from myst_nb import glue as myst_glue
     except ImportError:
-        return
-    myst_glue(name, value, display=display)
+        myst_glue = None
+    if myst_glue is not None:
+        myst_glue(name, value, display=display)
+    elif display:
+        from IPython.display import display as show
+
+        show(value)
+    if display:
+        from matplotlib.figure import Figure
+
+        if isinstance(value, Figure):
+            import matplotlib.pyplot as plt
+
+            plt.close(value)
 
 
 def load(budget_name: str = "book", root: Path | None = None) -> dict[str, list[dict[str, Any]]]:

@@ -86,7 +86,7 @@ from attnlib.ram_stop import (
 )
 from attnlib.reinforce import MovingAverageBaseline
 from attnlib.results import glue
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
 
@@ -541,9 +541,7 @@ def draw(t):
 
 
 movie = animation.FuncAnimation(fig, draw, frames=len(frames), interval=250)
-html = movie.to_jshtml()
-plt.close(fig)
-display(HTML(html))
+viz.animation_html(movie)
 
 # %% [markdown]
 # *Animation: one test game of the first RAM seed seen through its three-scale retina (red: finest

@@ -74,7 +74,7 @@ import torch
 from attnlib import budget, draw, evidence, results, train, viz
 from attnlib.data import canvas, load_mnist
 from attnlib.results import glue
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
 
@@ -742,9 +742,7 @@ def frame(t):
 anim = animation.FuncAnimation(
     fig, frame, frames=canv.shape[1], interval=450, blit=False
 )
-html = anim.to_jshtml(default_mode="loop")
-plt.close(fig)
-HTML(html)
+viz.animation_html(anim, default_mode="loop")
 
 # %% [markdown]
 # *Animation: the DRAW with attention writing five samples, one frame per step $t = 1, \dots, T$;

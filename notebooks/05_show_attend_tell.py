@@ -63,7 +63,7 @@ from attnlib import budget, evidence, results, sat, train, viz
 from attnlib.data import ink_centres, load_mnist
 from attnlib.data.captions import DIGIT_CAPTION_VOCAB, DIGIT_WORDS, make_digit_captions
 from attnlib.results import glue  # numbers quoted in the text are glued from this run
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
@@ -1071,9 +1071,7 @@ def draw_frame(k):
 attention_animation = animation.FuncAnimation(
     anim_fig, draw_frame, frames=len(frames), interval=900, blit=False
 )
-attention_html = attention_animation.to_jshtml(default_mode="once")
-plt.close(anim_fig)
-HTML(attention_html)
+viz.animation_html(attention_animation, default_mode="once")
 
 # %% [markdown]
 # Per-word attention of soft (left) and hard (right) attention on the first two test scenes, one

@@ -53,7 +53,7 @@ import torch
 from attnlib import adahan, budget, evidence, results, train, viz
 from attnlib.data import shapes, vqa
 from attnlib.results import glue  # no-op outside the book
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
@@ -522,9 +522,7 @@ def draw_question(k):
 anim = animation.FuncAnimation(
     anim_fig, draw_question, frames=len(frames), interval=1200
 )
-anim_html = anim.to_jshtml(default_mode="loop")
-plt.close(anim_fig)
-HTML(anim_html)
+viz.animation_html(anim, default_mode="loop")
 
 # %% [markdown]
 # How many cells does AdaHAN keep? The distribution over the test questions, per question type (first seed),

@@ -64,7 +64,7 @@ from attnlib import a2net, a2net_bench, budget, results, train, viz
 from attnlib.data.longrange import make_longrange, make_vocabulary
 from attnlib.evidence import compare, summarize
 from attnlib.results import glue  # no-op outside the book
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
@@ -623,9 +623,7 @@ def draw_descriptor(k):
 anim = animation.FuncAnimation(
     anim_fig, draw_descriptor, frames=len(anim_order), interval=900
 )
-anim_html = anim.to_jshtml(default_mode="loop")
-plt.close(anim_fig)
-HTML(anim_html)
+viz.animation_html(anim, default_mode="loop")
 
 # %% [markdown]
 # How much of each map's weight lands on the two patterns? A pattern covers $2 \times 2$ or

@@ -85,7 +85,7 @@ from attnlib.rec import (
 )
 from attnlib.rec.selfpaced import _total
 from attnlib.results import glue  # figures and numbers for the text, through myst-nb
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
@@ -413,14 +413,14 @@ print(
 # ```{prf:proposition} The as-written objective has no minimum
 # :label: prop-rec-unbounded
 #
-# Take $s = +1$ and $\mu = 0$ in Eqs. {eq}`rec-difficulty` and {eq}`rec-total`. For every sample with
+# Take $s = +1$ and $\mu = 0$ in {eq}`rec-difficulty` and {eq}`rec-total`. For every sample with
 # $0 < \mathcal{L} < \lambda$ the term $(\mathcal{L} - \lambda)\, d$ increases with $\sigma$, and it tends to
 # $-\infty$ as $\sigma \to 0$. Hence when every per-sample loss of a batch lies in $(0, \lambda)$ the total of
-# Eq. {eq}`rec-total` tends to $-\infty$ as $\sigma_0, \sigma_1 \to 0$: the objective is unbounded below.
+# {eq}`rec-total` tends to $-\infty$ as $\sigma_0, \sigma_1 \to 0$: the objective is unbounded below.
 # ```
 #
 # ```{prf:proof}
-# By Eq. {eq}`rec-dsigma` with $s = +1$ the derivative with respect to $\sigma$ is the product of
+# By {eq}`rec-dsigma` with $s = +1$ the derivative with respect to $\sigma$ is the product of
 # $\mathcal{L} - \lambda < 0$, $d > 0$ and $-2\mathcal{L}^2/\sigma^3 < 0$, so it is positive. As $\sigma \to 0$,
 # $d = e^{\mathcal{L}^2/\sigma^2} \to \infty$ because $\mathcal{L} > 0$, and $(\mathcal{L} - \lambda)\, d \to -\infty$.
 # A batch mean of terms that all tend to $-\infty$ does too.
@@ -438,7 +438,7 @@ print(
 # for sharpening the weights, and it is also what makes the objective unbounded. Two ways to keep both:
 #
 # **(ii-a) A floor on $\sigma$.** Learn $\sigma = \sigma_{\min} + e^{\rho}$ (so $\sigma \ge \sigma_{\min}$ for any
-# $\rho$) and keep Eq. {eq}`rec-total` unchanged otherwise:
+# $\rho$) and keep {eq}`rec-total` unchanged otherwise:
 #
 # $$
 # \sigma \ge \sigma_{\min}:\quad (\mathcal{L} - \lambda)\, d \;\ge\; -\lambda\, e^{\lambda^2/\sigma_{\min}^2},
@@ -452,13 +452,13 @@ print(
 #
 # With $s = +1$, $\mu = 0$, losses $\mathcal{L} \ge 0$ and $\sigma \ge \sigma_{\min} > 0$, every per-sample term
 # $(\mathcal{L} - \lambda)\, d$ and its derivative with respect to $\mathcal{L}$ satisfy the two bounds of
-# Eq. {eq}`rec-floored`; for $\sigma_{\min} > \lambda/\sqrt{2}$ the derivative is positive for every loss.
+# {eq}`rec-floored`; for $\sigma_{\min} > \lambda/\sqrt{2}$ the derivative is positive for every loss.
 # ```
 #
 # ```{prf:proof}
 # The first bound: a term is negative only for $\mathcal{L} < \lambda$, where $\lambda - \mathcal{L} \le \lambda$ and
 # $d = e^{\mathcal{L}^2/\sigma^2} \le e^{\lambda^2/\sigma_{\min}^2}$. The second: the derivative is
-# $d\,(1 + 2\mathcal{L}(\mathcal{L} - \lambda)/\sigma^2)$ by Eq. {eq}`rec-dsigma`, and
+# $d\,(1 + 2\mathcal{L}(\mathcal{L} - \lambda)/\sigma^2)$ by {eq}`rec-dsigma`, and
 # $\mathcal{L}(\mathcal{L} - \lambda) \ge -\lambda^2/4$, its minimum at $\mathcal{L} = \lambda/2$, so the bracket is at
 # least $1 - \lambda^2/(2\sigma^2) \ge 1 - \lambda^2/(2\sigma_{\min}^2)$, which is positive when
 # $\sigma_{\min} > \lambda/\sqrt{2}$.
@@ -478,20 +478,20 @@ print(
 # $$ (rec-normalised)
 #
 # The first part is at least 0 and its scale does not change with $\sigma$ (the weights only move emphasis between
-# samples of a batch); the second is bounded by Eq. {eq}`rec-floored`.
+# samples of a batch); the second is bounded by {eq}`rec-floored`.
 #
 # **(iii) Easy-first ($s = -1$).** $d = e^{-\mathcal{L}^2/\sigma^2} \in (0, 1]$, each term is at least $-\lambda$, and
 # the derivative with respect to $\sigma$ has the opposite sign: samples easier than $\lambda$ widen $\sigma$, harder
 # ones narrow it, which down-weights the hardest samples: classical self-paced learning, easy samples first, the
 # *opposite* of the paper's emphasis. (The score sees detached losses: with the full gradient of
-# Eq. {eq}`rec-dsigma`, $1 - 2\mathcal{L}(\mathcal{L} - \lambda)/\sigma^2$ turns negative for hard samples and would
+# {eq}`rec-dsigma`, $1 - 2\mathcal{L}(\mathcal{L} - \lambda)/\sigma^2$ turns negative for hard samples and would
 # push their loss *up*.)
 #
 # **(iv) No weighting:** $\mathcal{L}_{L1} + \mathcal{L}_{\mathrm{GIoU}}$, 1:1, as TransVG trains.
 #
 # {py:func}`attnlib.rec.selfpaced.self_paced_loss` computes all four in one code path (`form="as_written"`,
 # `"floored"`, `"normalised"`, `"easy_first"`); the tests check each form's value and its gradients with respect to
-# $\sigma$ and to both losses against Eqs. {eq}`rec-dsigma` to {eq}`rec-normalised`, and that the three bounded forms
+# $\sigma$ and to both losses against {eq}`rec-dsigma` to {eq}`rec-normalised`, and that the three bounded forms
 # stay above their bounds for any $\sigma$. Its core, after the arguments are checked ({numref}`ex-rec-selfpaced-code`
 # asks you to write the as-written form yourself):
 
@@ -554,7 +554,7 @@ for form, log in runs.items():
 # The paper gets over this with 120 epochs on large data sets; we have minutes. So we add, to every loss below, a
 # second, direct signal about the grounding. Let $p^\star_n$ be the share of the target's drawn area that falls in
 # cell $n$ (`attnlib.data.refexp.target_cells`), $s_n$ a linear score of the fused visual token $n$ and
-# $a_n$ the attention of the [CLS] word on cell $n$ in the last CA2M layer (Eq. {eq}`rec-ca2m-l`, heads averaged). The
+# $a_n$ the attention of the [CLS] word on cell $n$ in the last CA2M layer ({eq}`rec-ca2m-l`, heads averaged). The
 # auxiliary loss is the cross-entropy of both against $p^\star$,
 #
 # $$
@@ -565,7 +565,7 @@ for form, log in runs.items():
 # the [CLS] token through the MLP head, and at test time nothing but the image and the expression goes in; the
 # auxiliary term only tells the attention where the target is during training. It is a departure from the paper,
 # which learns which object is meant from the box loss alone, over 120 epochs of real data ({numref}`ex-rec-end-to-end`
-# measures what the term is worth here). The self-paced weights of Eq. {eq}`rec-total` apply to the box losses only.
+# measures what the term is worth here). The self-paced weights of {eq}`rec-total` apply to the box losses only.
 
 # %% [markdown]
 # ## Experiments: four weightings, one training recipe
@@ -575,7 +575,7 @@ for form, log in runs.items():
 # learning rate, and clip gradients at norm 1):
 #
 # * **(i) as written**, at the paper's settings: $\sigma$ initialised at 2.5 with its own learning rate
-#   $5 \cdot 10^{-5}$, $\lambda = 0.75$, gradients through $d$ as Eq. {eq}`rec-total` has them;
+#   $5 \cdot 10^{-5}$, $\lambda = 0.75$, gradients through $d$ as {eq}`rec-total` has them;
 # * **(ii-a) floored** and **(ii-b) normalised**, the two bounded up-weighting forms, with $\sigma_{\min} = 1$ and a
 #   learning rate of $10^{-2}$ for $\sigma$ (at $5 \cdot 10^{-5}$, $\sigma$ would never come near its floor in our
 #   few hundred steps: (ii-a) would be (i) and (ii-b) would keep the mild tilt of $\sigma = 2.5$; the floor is what
@@ -914,7 +914,7 @@ display(
 # How to read these lines. If $\sigma$ stays near 2.5, as the traces above show for (i), the as-written form is in
 # practice a fixed weighting $e^{\mathcal{L}^2/6.25}$, which is close to 1 for losses well below 2.5 (the largest
 # weight in each batch is plotted above), so (i) can differ only a little from (iv); whether it diverges is answered
-# by the traces, not by Eq. {eq}`rec-dsigma` alone. The bounded up-weighting forms give $\sigma$ a learning rate
+# by the traces, not by {eq}`rec-dsigma` alone. The bounded up-weighting forms give $\sigma$ a learning rate
 # 200 times larger and can tilt the batch further towards hard samples; the hardest-quarter column is where the
 # paper's argument predicts a gain. Where a line above says "we cannot tell", the gap is inside twice its standard
 # error over three seeds, and this page makes no claim either way. The difficulty measure is about the expression and
@@ -934,7 +934,7 @@ display(
 # * $\lambda \times \sigma_{\mathrm{init}}$: the as-written form (i) at the paper's $\sigma$ learning rate, with
 #   $\lambda \in \{0.25, 0.75\}$ and $\sigma_{\mathrm{init}} \in \{1, 2.5\}$. With $\sigma$ nearly fixed,
 #   $\sigma_{\mathrm{init}}$ sets how steeply the weight grows with the loss and $\lambda$ enters only through the
-#   gradient factor of Eq. {eq}`rec-dsigma`.
+#   gradient factor of {eq}`rec-dsigma`.
 # * Fusion CA2M layers $\in \{1, 2, 3\}$ (the paper: 3), loss (iv).
 # * Granularities $\in \{1, 2, 3\}$: text groups paired with the visual tokens (one text layer each), loss (iv).
 
@@ -1042,9 +1042,9 @@ glue("fig-rec-predictions", fig)
 # %% [markdown]
 # ## Cross-attention from words to image regions
 #
-# In the last fusion CA2M layer every word (and [CLS]) attends over the image regions, Eq. {eq}`rec-ca2m-l`: one map
+# In the last fusion CA2M layer every word (and [CLS]) attends over the image regions, {eq}`rec-ca2m-l`: one map
 # per word, summing to one over the $6 \times 6$ cells. [CLS] is the token the box is read from; its map was also
-# pulled towards the target by Eq. {eq}`rec-aux`. The other words' maps were never supervised.
+# pulled towards the target by {eq}`rec-aux`. The other words' maps were never supervised.
 # {numref}`fig-rec-words` shows them for two test scenes.
 
 # %% tags=["hide-input", "remove-output"]
@@ -1110,8 +1110,7 @@ def draw_word(k: int) -> None:
 word_animation = animation.FuncAnimation(
     fig, draw_word, frames=len(frames), interval=900
 )
-plt.close(fig)
-HTML(word_animation.to_jshtml())
+viz.animation_html(word_animation)
 
 # %% [markdown]
 # ## CA2M against a plain transformer at equal depth
@@ -1300,7 +1299,7 @@ _ = results.record(
 # | auxiliary loss | none: the box loss alone | cross-entropy of the cell scores and of [CLS]'s attention against the target's cells, weight 1 | a direct grounding signal, so the model learns in minutes rather than 120 epochs |
 # | optimiser | AdamW, weight decay 1e-4; learning rate 1e-4 (encoders 1e-5, $\sigma$ 5e-5), batch 192 | AdamW, weight decay 1e-4; learning rate 5e-3 (book), $\sigma$ as in the row above, batch 64; gradients clipped at norm 1 | a small network trained from scratch for a few hundred steps tolerates, and needs, a larger step |
 # | schedule | 120 epochs, learning rate decayed at epochs 10 and 80 (as the notes report it) | 6 epochs (book budget; 7 before the ablations and the extra weightings joined the page), linear warm-up then cosine decay to zero; the weights of the best validation epoch kept | time; selection of the epoch on validation scenes |
-# | evaluation | Acc@0.5 on the benchmarks' val / test splits | Acc@0.5 and mean IoU on generated test scenes, overall and on the hardest quarter by a model-independent difficulty (Eq. {eq}`rec-hardness`), mean ± std over three seeds; the best weighting chosen on validation scenes | the course's evidence rules (validation for choices, test once, seeds); the paper's claim is about hard samples |
+# | evaluation | Acc@0.5 on the benchmarks' val / test splits | Acc@0.5 and mean IoU on generated test scenes, overall and on the hardest quarter by a model-independent difficulty ({eq}`rec-hardness`), mean ± std over three seeds; the best weighting chosen on validation scenes | the course's evidence rules (validation for choices, test once, seeds); the paper's claim is about hard samples |
 # | ablations | $\lambda$ and $\sigma$, CA2M layers, granularities, on RefCOCOg validation after full training | the same three families at CPU scale, one seed per cell, validation Acc@0.5, the main runs' six epochs | time; no conclusion on the page rests on them ({numref}`ex-rec-granularities` runs three seeds) |
 
 # %% [markdown]
@@ -1334,7 +1333,7 @@ _ = results.record(
 # :class: dropdown
 # ```
 #
-# By Eq. {eq}`rec-dsigma` with $s = +1$ and $\mathcal{L} > \lambda$ the derivative is negative, so $\sigma$ grows and
+# By {eq}`rec-dsigma` with $s = +1$ and $\mathcal{L} > \lambda$ the derivative is negative, so $\sigma$ grows and
 # every $d = e^{\mathcal{L}^2/\sigma^2}$ falls towards 1: the loss tends to $\sum (\mathcal{L} - \lambda)$, a plain
 # unweighted loss. Only easy samples trigger the divergence ({prf:ref}`prop-rec-unbounded`). The floored form does
 # the same here: its floor only acts when $\sigma$ falls. The check:
@@ -1432,7 +1431,7 @@ for form in ("as_written", "floored"):
 # :class: dropdown
 #
 # `run("(i) fast sigma", 0, {**WEIGHTINGS["(i) as written"], "sigma_lr": 1e-2})`, then `divergence(f["trace"])`.
-# By Eq. {eq}`rec-dsigma`, $\sigma$ falls once most losses are below $\lambda$; whether it gets near 0 in the run
+# By {eq}`rec-dsigma`, $\sigma$ falls once most losses are below $\lambda$; whether it gets near 0 in the run
 # and whether the exponential then overflows (`box_losses` refuses non-finite boxes with a ValueError) is what the
 # exercise measures; the floor of (ii-a) is the remedy derived above ({prf:ref}`prop-rec-floored`).
 # ```
@@ -1449,8 +1448,8 @@ for form in ("as_written", "floored"):
 # ```
 #
 # Write `my_giou(pred, target)`: for two `(N, 4)` tensors of xyxy boxes, the `(N,)` generalized IoU of row $i$ of
-# `pred` with row $i$ of `target`, Eq. {eq}`rec-giou`, from the coordinates alone (the formulas below
-# Eq. {eq}`rec-giou-loss`; no `attnlib.boxes`, no `torchvision.ops`). The checker compares your values with
+# `pred` with row $i$ of `target`, {eq}`rec-giou`, from the coordinates alone (the formulas below
+# {eq}`rec-giou-loss`; no `attnlib.boxes`, no `torchvision.ops`). The checker compares your values with
 # {py:func}`attnlib.boxes.generalized_box_iou` on identical, overlapping, nested, touching and disjoint boxes.
 
 # %%
@@ -1501,7 +1500,7 @@ def giou_area_clamped(pred, target):
 mistake = check_giou(giou_area_clamped)
 
 # %% [markdown]
-# The reference solution clamps each side, then follows Eq. {eq}`rec-giou` (a small $\epsilon$ in the
+# The reference solution clamps each side, then follows {eq}`rec-giou` (a small $\epsilon$ in the
 # denominators, as the library and torchvision use, keeps two empty boxes finite):
 
 
@@ -1532,8 +1531,8 @@ report = check_giou(giou)
 # ```
 #
 # Write `my_self_paced(l1, giou, sigma0, sigma1, lam)`: from `(N,)` per-sample losses and the scalar widths
-# (tensors that require gradients), return `(total, d0, d1)`, the scores of Eq. {eq}`rec-difficulty` with $s = +1$
-# and $\mu = 0$ and the batch mean of Eq. {eq}`rec-total`. Besides the three values, the checker compares the
+# (tensors that require gradients), return `(total, d0, d1)`, the scores of {eq}`rec-difficulty` with $s = +1$
+# and $\mu = 0$ and the batch mean of {eq}`rec-total`. Besides the three values, the checker compares the
 # gradients of `total` with respect to `sigma0` and to `l1` with those of
 # {py:func}`attnlib.rec.selfpaced.self_paced_loss` (`form="as_written"`), so the way $d$ depends on $\sigma$ and on
 # the loss matters too.
@@ -1559,7 +1558,7 @@ report = rec_exercises.check_self_paced_loss(my_self_paced)
 #
 # A common mistake: computing the scores from detached values (`.detach()`, `.item()`, `float(sigma)`). The values
 # are right, but $\sigma$ receives no gradient and the network's gradient misses the factor
-# $1 + 2\mathcal{L}(\mathcal{L} - \lambda)/\sigma^2$ of Eq. {eq}`rec-dsigma`: that is the easy-first form's way of
+# $1 + 2\mathcal{L}(\mathcal{L} - \lambda)/\sigma^2$ of {eq}`rec-dsigma`: that is the easy-first form's way of
 # treating the scores ((iii) above), not the paper's.
 
 # %%

@@ -81,7 +81,7 @@ from attnlib.r2am import (
 from attnlib.results import (
     glue,
 )  # numbers and figures quoted in the text are glued from this run
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 
 CHAPTER_START = time.perf_counter()
@@ -266,11 +266,11 @@ glue("fig-ocr-words", fig)
 # After the stem ($r = 7$, $j = 4$), $T$ applications of a $k \times k$ convolution with stride 1 see
 # $7 + 4(k - 1)T$ pixels along the width, whether the $T$ kernels are one (recursive) or $T$ different ones
 # (untied). The recursive block has the parameters of one convolution plus $2CT$ normalisation numbers,
-# Eq. {eq}`r2am-params`, so the ratio $P_{\text{untied}} / P_{\text{recursive}}$ tends to $T$ as $C$ grows.
+# {eq}`r2am-params`, so the ratio $P_{\text{untied}} / P_{\text{recursive}}$ tends to $T$ as $C$ grows.
 # ```
 #
 # ```{prf:proof}
-# Eq. {eq}`r2am-rf` depends on the kernel sizes and strides of the chain only, not on the weights: each
+# {eq}`r2am-rf` depends on the kernel sizes and strides of the chain only, not on the weights: each
 # stride-1 application adds $(k - 1)\, j = 4(k - 1)$ pixels and leaves $j = 4$, so $T$ of them add $4(k - 1)T$.
 # The parameter ratio is $\big(T(k^2C^2 + C) + 2CT\big) / \big(k^2 C^2 + C + 2CT\big)$; divide numerator and
 # denominator by $k^2 C^2$ and let $C \to \infty$.
@@ -289,7 +289,7 @@ glue("fig-ocr-words", fig)
 #
 # with $W_f$, $W_r$ and $b$ tied across iterations ({py:class}`~attnlib.r2am.encoder.RecurrentConvBlock`; $W_f * u$
 # is computed once). Its longest path
-# passes $W_f$ and then $T - 1$ times $W_r$, $T$ convolutions in all, so by Eq. {eq}`r2am-rf` its receptive field is
+# passes $W_f$ and then $T - 1$ times $W_r$, $T$ convolutions in all, so by {eq}`r2am-rf` its receptive field is
 # the recursive block's, $7 + 8T$ pixels here; its shortest path passes one convolution, so a column also keeps a
 # direct view of its own neighbourhood at every depth. It stores two kernels and one bias:
 #
@@ -326,9 +326,9 @@ for depth in range(1, 7):
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
-# The two blocks' forward passes, {py:class}`~attnlib.r2am.encoder.RecursiveConvBlock` (Eq. {eq}`r2am-recursive`;
+# The two blocks' forward passes, {py:class}`~attnlib.r2am.encoder.RecursiveConvBlock` ({eq}`r2am-recursive`;
 # {numref}`ex-ocr-recursive-code` asks you to write it) and {py:class}`~attnlib.r2am.encoder.RecurrentConvBlock`
-# (Eq. {eq}`r2am-recurrent`):
+# ({eq}`r2am-recurrent`):
 
 # %%
 viz.show_code(RecursiveConvBlock.forward)
@@ -419,7 +419,7 @@ display(Markdown("\n".join(rf_rows)))
 # \qquad s_{t-1} = f(y_1, \dots, y_{t-1};\ c_1, \dots, c_{t-1}) .
 # $$ (r2am-lm)
 #
-# Take the image away (set every $c_t$ to a constant) and Eqs. {eq}`r2am-output` and {eq}`r2am-lm`
+# Take the image away (set every $c_t$ to a constant) and {eq}`r2am-output` and {eq}`r2am-lm`
 # are exactly a character-level
 # recurrent language model: $s_{t-1}$ summarises the prefix, $W_o$ turns it into a distribution over the next letter.
 # With the image present the decoder is a *conditional* language model, and nothing stops it from using the prefix
@@ -427,7 +427,7 @@ display(Markdown("\n".join(rf_rows)))
 # like the test words and the image is ambiguous, and it hurts when they do not. Experiment (b),
 # {numref}`Section %s <ocr-exp-b>`, trains on English and on random strings and crosses the test sets to see both effects.
 #
-# **Helping the alignment along: an auxiliary CTC loss.** Trained with Eq. {eq}`r2am-nll` alone, an attention decoder
+# **Helping the alignment along: an auxiliary CTC loss.** Trained with {eq}`r2am-nll` alone, an attention decoder
 # first sits on a plateau: until $\alpha_t$ finds character $t$, the context $c_t$ carries no information about
 # $y_t$, so the decoder can only learn letter frequencies, and the gradient that would move the attention is weak.
 # On a CPU budget that plateau eats several epochs. We shorten it with a second, alignment-free loss on the encoder
@@ -446,7 +446,7 @@ display(Markdown("\n".join(rf_rows)))
 #
 # a sum over exponentially many paths that a forward recursion computes in $O(W' n)$ steps
 # (`torch.nn.functional.ctc_loss`; `tests/test_r2am.py` checks it against enumerating every path). Because every
-# path reads the columns left to right, Eq. {eq}`r2am-ctc` can only be small if the columns carry the letters *in order
+# path reads the columns left to right, {eq}`r2am-ctc` can only be small if the columns carry the letters *in order
 # and in place*, which is exactly what the attention needs to find. On a batch of $B$ words $y^{(1)}, \dots, y^{(B)}$
 # with $n_b$ letters each, where $\mathcal{L}^{(b)}$ and $\mathcal{L}^{(b)}_{\text{CTC}}$
 # are the two losses of word $b$,
@@ -469,7 +469,7 @@ display(Markdown("\n".join(rf_rows)))
 # ## Experiment (a): where depth matters
 #
 # The four encoders differ only in the block: plain (one convolution), recursive ($T$ applications of one
-# convolution), untied ($T$ convolutions with their own kernels) and recurrent (Eq. {eq}`r2am-recurrent`: two tied
+# convolution), untied ($T$ convolutions with their own kernels) and recurrent ({eq}`r2am-recurrent`: two tied
 # kernels, the input fed at every iteration). The last three see the same $7 + 8T$ pixels per column; the plain one
 # sees 15, about one letter.
 #
@@ -484,13 +484,13 @@ display(Markdown("\n".join(rf_rows)))
 #
 # * **equal width**: every block at $C$ = {glue:text}`ocr_width_c` channels. The plain and the recursive encoder then
 #   have the same parameters (less $2C(T-1)$ normalisation numbers) and differ only in depth; the untied and the
-#   recurrent encoder are as deep and store more (Eqs. {eq}`r2am-params` and {eq}`r2am-params-recurrent`);
+#   recurrent encoder are as deep and store more ({eq}`r2am-params` and {eq}`r2am-params-recurrent`);
 # * **equal parameters**: the untied and the recurrent encoder narrowed to the width whose *whole encoder* (stem,
 #   block and collapse) has the parameter count nearest the recursive encoder's.
 #
 # Every run trains on fresh images, half English training words and half random strings, with the same optimiser
 # (Adam, cosine decay, batches of 32, twice the updates per image of the main model's 64) and loss
-# (Eq. {eq}`r2am-joint`); after every epoch it reads the validation words
+# ({eq}`r2am-joint`); after every epoch it reads the validation words
 # and keeps the epoch where it read them best, and only then reads the held-out English test words, once. The seed
 # sets the initial weights, the training images and their order. A gap is judged by the rule of `attnlib.evidence`:
 # only when it exceeds twice its standard error. These runs are short ({numref}`Section %s <ocr-no-context>`); the
@@ -869,7 +869,7 @@ glue("fig-ocr-val", fig)
 # copy of it trains on {glue:text}`ocr_lm_images` fresh images of one source only ({glue:text}`ocr_lm_schedule`,
 # learning rate {glue:text}`ocr_lm_lr` with cosine decay, last epoch kept), with three seeds per source (the seed sets
 # the images and their order; the starting weights are the same). The question becomes what training on one kind of
-# string *does to* a decoder that reads both: Eq. {eq}`r2am-lm` predicts that English-only training sharpens a model
+# string *does to* a decoder that reads both: {eq}`r2am-lm` predicts that English-only training sharpens a model
 # of the training words, which helps on English and hurts on strings it cannot predict, and that random-only training
 # removes any advantage of English words. Each model reads the held-out English words and the random test strings;
 # the main model's own row is the starting point.
@@ -970,7 +970,7 @@ glue("ocr_lm_random_verdict", verdict_random, display=False)
 # lies within 5 points either way is: {glue:text}`ocr_lm_random_verdict`. (Standard errors here treat the English and
 # the random readings as independent samples; they are paired by model, so the rule is if anything conservative.)
 #
-# What Eq. {eq}`r2am-lm` predicts, to hold against the table. A decoder trained only on English sees the same
+# What {eq}`r2am-lm` predicts, to hold against the table. A decoder trained only on English sees the same
 # {glue:text}`ocr_n_train_words` words over and over, so its language model becomes a model of *those words* rather
 # than of English, and when the image is ambiguous it can write what its vocabulary suggests. On random strings that
 # can only hurt. On held-out English words it cuts both ways: English spelling helps, but a held-out word is by
@@ -1086,8 +1086,7 @@ def draw_step(k: int) -> None:
 step_animation = animation.FuncAnimation(
     fig, draw_step, frames=len(steps), interval=700
 )
-plt.close(fig)
-HTML(step_animation.to_jshtml())
+viz.animation_html(step_animation)
 
 # %% tags=["hide-input", "remove-output"]
 peak_x = [(a[:-1].argmax(-1).float() + 0.5) / a.shape[1] for a in alphas]
@@ -1266,7 +1265,7 @@ glue("ocr_n_val", f"{N_VAL:,}", display=False)
 # | epoch of each run without context ({numref}`Section %s <ocr-no-context>`) | per run, the best | word accuracy on the same validation images, after every epoch |
 # | epochs of experiment (b) | the last | nothing is selected |
 # | batch size of the runs without context | 32 (`BATCH_NC`), not the main model's 64 | a trial on the validation words (trial, not from this page: one seed each of the recursive and plain encoders without context, 5 epochs of 4,000 images, read 0 % of validation words at batch 64 and 11 to 13 % at batch 32); the test words were not read |
-# | widths of the equal-parameter view | the width whose encoder's parameter count is nearest the recursive encoder's | a parameter count (Eqs. {eq}`r2am-params`, {eq}`r2am-params-recurrent`), no accuracy |
+# | widths of the equal-parameter view | the width whose encoder's parameter count is nearest the recursive encoder's | a parameter count ({eq}`r2am-params`, {eq}`r2am-params-recurrent`), no accuracy |
 # | images per epoch, epochs, number of seeds, (b)'s learning rate | `N_TRAIN`, `EPOCHS`, `N_TRAIN_NC`, `EPOCHS_NC`, `N_TRAIN_LM`, `EPOCHS_LM`, `LR_LM`, `SEEDS` | the chapter's time budget (timings only, no accuracy); `LR_LM` fixed in advance, not tuned |
 # | share of English words in the training mix | one half | fixed in advance, not tuned (earlier trials that compared shares were scored on words now in the test split and are no longer quoted; {numref}`ex-ocr-mix` makes the choice on validation words) |
 # | glyph scale (alphabet ink height, not line box) | {numref}`Section %s <ocr-words>` | a measurement of the fonts' glyphs: a rendering bug fix, not a tuned setting |
@@ -1282,7 +1281,7 @@ glue("ocr_n_val", f"{N_VAL:,}", display=False)
 # |---|---|---|---|
 # | data | about 8 million synthetic word images for training; real crops (SVT, ICDAR, IIIT5k) for testing | 32 x 96 words of 3 to 8 lower-case letters rendered from matplotlib's fonts, half English training words and half random strings, fresh images every epoch; held-out synthetic English words and random strings for testing; a validation list of words for choosing the epoch | runs offline on a CPU in minutes; random strings separate reading from spelling; real crops can be loaded with `load_scene_text` |
 # | architecture | recursive CNN (shared convolutions) feeding an RNN decoder with soft attention | small stem, one recursive block ($T = 4$, shared convolution, per-step batch normalisation), a residual bidirectional GRU over the columns, each column's position appended; GRU decoder with {numref}`Chapter %s <ch-sat>`'s additive attention; experiment (a) without the context GRU, as in the paper | the context GRU and the position help the attention align on a small budget (the main model); without it the encoders must carry the context themselves, which is what experiment (a) is about |
-# | loss | negative log-likelihood of the label under the attention decoder | the same, averaged over the batch's characters, plus an auxiliary CTC loss on the encoder's columns, Eq. {eq}`r2am-joint` ($\lambda_{\text{CTC}} = 1$) | the CTC term shortens the plateau before the attention finds the letters, which a CPU budget cannot wait out ({numref}`ex-ocr-ctc`) |
+# | loss | negative log-likelihood of the label under the attention decoder | the same, averaged over the batch's characters, plus an auxiliary CTC loss on the encoder's columns, {eq}`r2am-joint` ($\lambda_{\text{CTC}} = 1$) | the CTC term shortens the plateau before the attention finds the letters, which a CPU budget cannot wait out ({numref}`ex-ocr-ctc`) |
 # | optimiser | the paper's own setting for its 8 million images (not reproduced) | Adam, learning rate 6e-3, gradient clipping at norm 5, batches of 64 | a standard choice that trains the small model in a few epochs |
 # | schedule | the paper's, over millions of images | cosine decay over `EPOCHS` epochs; every run of {numref}`Section %s <ocr-exp-a>` keeps the epoch with the best validation accuracy; the runs without context are much shorter than the main model; experiment (b) continues from the main model for a few epochs instead of training from scratch | the chapter's ten-minute budget; three seeds per encoder and per training set only fit as short runs |
 # | evaluation | lexicon-free (and lexicon-constrained) word accuracy on real benchmarks | exact-match word accuracy and character error rate on held-out synthetic words, greedy (beam of 4 shown once); encoder comparison as mean ± std over 3 seeds with a two-standard-error verdict | the paper's benchmarks are not bundled; the seeds make the comparison's noise visible |
@@ -1295,7 +1294,7 @@ glue("ocr_n_val", f"{N_VAL:,}", display=False)
 # ```{exercise} How deep to see a whole word
 # :label: ex-ocr-depth
 #
-# Using Eq. {eq}`r2am-rf`, how many applications $T$ of the recursive $3 \times 3$ convolution does a column need to
+# Using {eq}`r2am-rf`, how many applications $T$ of the recursive $3 \times 3$ convolution does a column need to
 # see a whole $96$-pixel word? How many parameters would an untied stack of that depth need for $C = 32$?
 # ```
 #
@@ -1331,7 +1330,7 @@ print(
 #
 # Show that a recursive block whose convolution is linear and has no normalisation or non-linearity computes a
 # single convolution with a $(1 + T(k-1))$-wide kernel. Why does the recursive block still benefit from the ReLU and
-# $\mathrm{BN}_t$ in Eq. {eq}`r2am-recursive`?
+# $\mathrm{BN}_t$ in {eq}`r2am-recursive`?
 # ```
 #
 # ```{solution} ex-ocr-linear
@@ -1359,7 +1358,7 @@ print(
 # :class: dropdown
 #
 # Without the GRU a column describes only its neighbourhood (39 pixels for the recursive encoder, 15 for the
-# plain one, Eq. {eq}`r2am-rf`), so the attention must find character $t$ from local content and the appended
+# plain one, {eq}`r2am-rf`), so the attention must find character $t$ from local content and the appended
 # position alone. Early in training a shallow encoder can be the faster starter (fewer layers to adapt); later, a
 # column that sees its neighbours tells the decoder which letter precedes it, which should help it keep its place in
 # words with repeated letters ("cotton"). Both are hypotheses for the runs to test; compare the gaps with
@@ -1371,13 +1370,13 @@ print(
 #
 # Replace $c_t$ by zeros in `CharDecoder.step` for a trained model and decode: what does it write, and for which
 # training set (English or random) do you expect the output to look like words? Relate the answer to
-# Eq. {eq}`r2am-lm`.
+# {eq}`r2am-lm`.
 # ```
 #
 # ```{solution} ex-ocr-blind
 # :class: dropdown
 #
-# With $c_t = 0$ the decoder is the unconditional character model of Eq. {eq}`r2am-lm`: $s_t$ depends only on the
+# With $c_t = 0$ the decoder is the unconditional character model of {eq}`r2am-lm`: $s_t$ depends only on the
 # prefix. Greedy decoding then writes the same string for every image, a frequent prefix of the training words for
 # the English-trained model (English-like), and an arbitrary string for the random-trained one, whose language model
 # is nearly uniform over letters.
@@ -1395,7 +1394,7 @@ print(
 # ```{solution} ex-ocr-ctc
 # :class: dropdown
 #
-# Without Eq. {eq}`r2am-ctc` the decoder loss stays near the letter-frequency plateau for several epochs before the
+# Without {eq}`r2am-ctc` the decoder loss stays near the letter-frequency plateau for several epochs before the
 # attention locks on, and the shorter remaining schedule shows in the final accuracy (trial, not from this page: one
 # seed of an earlier version of the main model without the CTC loss spent about three epochs on the plateau and
 # ended about ten points of word accuracy lower; one seed, so only indicative).
@@ -1408,7 +1407,7 @@ print(
 # :label: ex-ocr-views
 #
 # {numref}`Section %s <ocr-no-context>` reports two views, equal width and equal parameters. Which comparison is fair,
-# and how would you spend a fixed parameter budget? Compute, with `block_parameters` and Eqs. {eq}`r2am-params` and
+# and how would you spend a fixed parameter budget? Compute, with `block_parameters` and {eq}`r2am-params` and
 # {eq}`r2am-params-recurrent`, the block widths at which the untied and the recurrent block have exactly the
 # recursive block's parameters at $C = 64$, $T = 4$, and compare them with the widths
 # {numref}`Section %s <ocr-no-context>` chose for whole encoders.
@@ -1497,7 +1496,7 @@ print(
 # :label: ex-ocr-recursive-code
 # ```
 #
-# Write `my_recursive_block(x, conv, norms)`, Eq. {eq}`r2am-recursive`: apply the one convolution `conv` (an
+# Write `my_recursive_block(x, conv, norms)`, {eq}`r2am-recursive`: apply the one convolution `conv` (an
 # `nn.Conv2d` that keeps the shape) $T$ = `len(norms)` times, step $t$ normalised by `norms[t - 1]` (an
 # `nn.BatchNorm2d`) and followed by a ReLU, and return $x_T$. The checker gives your function the modules of a
 # {py:class}`~attnlib.r2am.encoder.RecursiveConvBlock` with random weights (in evaluation mode) and compares your
@@ -1561,7 +1560,7 @@ report = check_recursive_block(recursive_block)
 # :label: ex-ocr-rf-code
 # ```
 #
-# Write `my_receptive_field(layers)`, Eq. {eq}`r2am-rf`: for a list of `(kernel, stride)` pairs from the input up,
+# Write `my_receptive_field(layers)`, {eq}`r2am-rf`: for a list of `(kernel, stride)` pairs from the input up,
 # return how many input pixels (along one axis) one unit of the last layer sees. The checker compares with
 # {py:func}`~attnlib.r2am.encoder.receptive_field`, from an empty chain to mixed kernels and strides.
 

@@ -44,7 +44,7 @@ def test_committed_notebook_has_no_outputs(notebook):
 def test_chapter_conventions(notebook):
     nb = nbformat.read(notebook, as_version=4)
     first = nb.cells[0].source
-    assert nb.cells[0].cell_type == "markdown" and re.match(r"\(ch-[a-z-]+\)=\n# ", first), (
+    assert nb.cells[0].cell_type == "markdown" and re.match(r"\(ch-[a-z0-9-]+\)=\n# ", first), (
         "the first cell is the chapter's label, (ch-name)=, then its title; the book numbers the chapter"
     )
     code = [c for c in nb.cells if c.cell_type == "code"]

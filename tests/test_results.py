@@ -86,7 +86,26 @@ def test_glue_refuses_a_bad_name_and_is_a_no_op_outside_a_book(monkeypatch):
     with pytest.raises(ValueError, match="name"):
         results.glue("", 1.0)
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # as on Colab without the book extra
-    assert results.glue("accuracy", 91.5) is None
+    assert results.glue("accuracy", 91.5, display=False) is None
+
+
+def test_glue_shows_a_figure_once_with_or_without_the_book(monkeypatch):
+    """Outside the book the figure is still displayed; a displayed figure is closed so Jupyter does not redraw it."""
+    import sys
+
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda value: shown.append(value))
+    monkeypatch.setitem(sys.modules, "myst_nb", None)
+    fig = plt.figure()
+    results.glue("fig-x", fig)
+    assert shown == [fig] and not plt.fignum_exists(fig.number)
+    kept = plt.figure()
+    results.glue("fig-y", kept, display=False)
+    assert shown == [fig] and plt.fignum_exists(kept.number), "display=False shows nothing and leaves it open"
+    plt.close(kept)
 
 
 def _results_bad(tmp_path):
