@@ -68,7 +68,7 @@ def check_glimpse(fn: Callable[..., Any], *, verbose: bool = True) -> Report:
          "partly covered counts in proportion to the overlap); do not round the centre to a whole pixel"),
         ("2 images 16x16, 3 scales of 2x2 with scale_factor 3, fractional centres", (2, 1, 16, 16),
          [[0.31, -0.52], [-0.77, 0.05]], 2, 3, 3,
-         "use scale_factor (here 3) for the growth of the patch from one scale to the next"),
+         "every scale is an exact area average too, and each is scale_factor (here 3) times wider than the one before"),
     ]  # fmt: skip
     cases = []
     for description, shape, centres, size, n_scales, factor, hint in specs:
@@ -120,8 +120,7 @@ def check_reinforce_surrogate(fn: Callable[..., Any], *, verbose: bool = True) -
     for description, batch, steps, grad_baseline, hint in specs:
         log_probs = -torch.rand(batch, steps, generator=g, dtype=torch.float64) * 3
         log_probs[:, 0] = 0.0
-        reward = (torch.rand(batch, generator=g) < 0.5).to(torch.float64)
-        reward[0] = 1.0
+        reward = (torch.arange(batch) % 2 == 0).to(torch.float64)  # 1, 0, 1, ...: rewards differ along the batch
         baselines = torch.rand(batch, steps, generator=g, dtype=torch.float64).requires_grad_(grad_baseline)
         lp = log_probs.clone().requires_grad_(True)
         value = score_function_surrogate(lp, reward, baselines)
