@@ -361,7 +361,7 @@ panels = [
     anim_axes[0].imshow(exact.view(grid, grid), cmap="RdBu_r", vmin=-scale, vmax=scale)
 ]
 anim_axes[0].set_title("exact gradient", fontsize=9)
-for ax, name in zip(anim_axes[1:], ("no baseline", "baseline $J(\theta)$")):
+for ax, name in zip(anim_axes[1:], ("no baseline", r"baseline $J(\theta)$")):
     panels.append(
         ax.imshow(torch.zeros(grid, grid), cmap="RdBu_r", vmin=-scale, vmax=scale)
     )
@@ -665,7 +665,7 @@ glue("fig-foundations-history", fig)
 # ```
 
 
-# %%
+# %% tags=["hide-input"]
 def _reading(c, unit="points"):
     return (
         f"{c.gap:+.1f} {unit}, beyond twice its standard error"

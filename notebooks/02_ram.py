@@ -1322,7 +1322,7 @@ glue("fig-ram-distances", fig)
 # is what a uniformly drawn location gives.
 # ```
 
-# %%
+# %% tags=["hide-input"]
 for task, q in LOOK_QUARTILES.items():
     print(
         f"{task}, distance to the digit's centre (px), median [quartiles] per glimpse: "
@@ -1332,7 +1332,7 @@ for task, q in LOOK_QUARTILES.items():
         )
     )
 
-# %%
+# %% tags=["hide-input"]
 LOOK_GOAL = 6.0
 look_last = {task: q[1, -1].item() for task, q in LOOK_QUARTILES.items()}
 look_first = {task: q[1, 0].item() for task, q in LOOK_QUARTILES.items()}
@@ -1522,7 +1522,8 @@ glue("fig-ram-compute", fig)
 # not the vertical one. RAM's points barely move to the right from 60x60 to 100x100; the CNN's do.
 # ```
 #
-# The paper's arXiv version reports 10.83 % for RAM with 8 glimpses on 100x100 cluttered digits (5.23 %
+# {numref}`fig-ram-compute` sets the table's errors against its compute column. The paper's arXiv version
+# reports 10.83 % for RAM with 8 glimpses on 100x100 cluttered digits (5.23 %
 # at 60x60); our numbers above come from minutes of CPU training on 3,500 digits. The errors in this
 # table are one seed each (for the 60x60 RAM, the first seed's learned model), and the 100x100 RAM is
 # trained from scratch while the 60x60 RAMs start from the warm start, so the table supports no
