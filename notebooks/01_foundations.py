@@ -64,7 +64,7 @@ import torch
 from attnlib import budget, foundations, reinforce, results, train, viz
 from attnlib.data import load_mnist, quadrant_mnist
 from attnlib.evidence import compare, summarize
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 from myst_nb import glue
 
@@ -382,9 +382,7 @@ def show_draws(k):
 anim = animation.FuncAnimation(
     anim_fig, show_draws, frames=len(frame_counts), interval=500
 )
-anim_html = anim.to_jshtml(default_mode="once")
-plt.close(anim_fig)
-HTML(anim_html)
+viz.animation_html(anim, default_mode="once")
 
 # %% [markdown]
 # The table and the left panel are the two facts of this section, measured: every estimator's mean

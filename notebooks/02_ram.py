@@ -81,7 +81,7 @@ from attnlib import (
     widgets,
 )
 from attnlib.data import canvas, ink_centres
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
 from myst_nb import glue
@@ -1230,9 +1230,7 @@ def frame(t):
 anim = animation.FuncAnimation(
     fig, frame, frames=paths.shape[1], interval=700, blit=False
 )
-html = anim.to_jshtml(default_mode="loop")
-plt.close(fig)
-HTML(html)
+viz.animation_html(anim, default_mode="loop")
 
 # %% [markdown]
 # (ram-looks-measured)=
@@ -1634,9 +1632,7 @@ def show_start(f):
 view_anim = animation.FuncAnimation(
     view_fig, show_start, frames=len(starts), interval=600
 )
-view_html = view_anim.to_jshtml(default_mode="once")
-plt.close(view_fig)
-HTML(view_html)
+viz.animation_html(view_anim, default_mode="once")
 
 # %% tags=["remove-cell"]
 widgets.glimpse_explorer(ram60c, test_scenes[:50], test_labels[:50])
