@@ -684,7 +684,30 @@ EXAMPLES: dict[str, Callable[[Path], dict[str, Any]]] = {
         "fn": __import__("attnlib.r2am").r2am.attention_monotonicity,
         "verbose": False,
     },  # fmt: skip
+    # exercise checkers (issue 17): each is given a correct function built from the library
+    "attnlib.exercises.foundations.check_soft_attention": lambda t: {
+        "fn": __import__("attnlib.foundations", fromlist=["soft_attention"]).soft_attention,
+        "verbose": False,
+    },
+    "attnlib.exercises.foundations.check_score_function_estimate": lambda t: {"fn": _score_estimate, "verbose": False},
+    "attnlib.exercises.ram.check_glimpse": lambda t: {
+        "fn": __import__("attnlib.glimpse", fromlist=["extract_glimpses"]).extract_glimpses,
+        "verbose": False,
+    },
+    "attnlib.exercises.ram.check_reinforce_surrogate": lambda t: {
+        "fn": __import__("attnlib.reinforce", fromlist=["score_function_surrogate"]).score_function_surrogate,
+        "verbose": False,
+    },
 }
+
+
+def _score_estimate(logits: torch.Tensor, samples: torch.Tensor, rewards: torch.Tensor, baseline) -> torch.Tensor:
+    """Chapter 1's score-function estimate, as the gradient of the library's surrogate (for the checker's example)."""
+    from attnlib.reinforce import score_function_surrogate
+
+    theta = logits.detach().clone().requires_grad_(True)
+    loss = score_function_surrogate(theta.log_softmax(-1)[samples], rewards[samples], baseline)
+    return -torch.autograd.grad(loss, theta)[0]
 
 
 def _draw_window():

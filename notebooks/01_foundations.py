@@ -9,7 +9,8 @@
 # ---
 
 # %% [markdown]
-# # Chapter 1: Foundations — weighting, selecting, and gradients through sampling
+# (ch-foundations)=
+# # Foundations — weighting, selecting, and gradients through sampling
 #
 # Every model in this course decides *where to look*. There are two ways to make that decision.
 # **Soft attention** weighs every location and averages: the output is a smooth function of the
@@ -29,6 +30,9 @@
 #    variance against the score function, and why it cannot replace REINFORCE when the reward is
 #    a classification outcome;
 # 5. a first model that *learns where to look* with REINFORCE, trained on real MNIST digits.
+#
+# At the end, {numref}`ex-foundations-soft-attention` and {numref}`ex-foundations-score-estimate` ask you to
+# write two of these tools yourself; a checker in `attnlib.exercises.foundations` tries your code.
 #
 # The code lives in `attnlib.foundations` and `attnlib.reinforce` (API reference:
 # {doc}`../book/api/foundations`, {doc}`../book/api/reinforce`); this page imports it and shows
@@ -60,7 +64,9 @@ import torch
 from attnlib import budget, foundations, reinforce, results, train, viz
 from attnlib.data import load_mnist, quadrant_mnist
 from attnlib.evidence import compare, summarize
+from attnlib.results import glue
 from IPython.display import Markdown, display
+from matplotlib import animation
 
 results.start(
     "01_foundations"
@@ -72,7 +78,8 @@ generator = train.seed_everything(0)
 CHAPTER_START = time.perf_counter()
 
 # %% [markdown]
-# ## 1. Weighting versus selecting
+# (foundations-weighting)=
+# ## Weighting versus selecting
 #
 # Cut an image into $N$ cells with feature vectors $v_1, \dots, v_N$ and let a network give each cell
 # a score $s_i$. Both kinds of attention turn the scores into a distribution
@@ -92,11 +99,13 @@ CHAPTER_START = time.perf_counter()
 # {eq}`foundations-soft` touches every cell; {eq}`foundations-hard` touches one. In
 # `attnlib.foundations` the two are `soft_attention` and `hard_attention`; the cells come from
 # `image_to_cells`, which cuts a $(B, C, H, W)$ batch into a $\text{grid} \times \text{grid}$ array of
-# flattened cells in reading order. To see them at work, score the cells of a training digit by how
-# much ink each holds (a hand-made "relevance", not yet a learned one). The test digits stay untouched
-# until the final evaluation of section 5.
+# flattened cells in reading order ({py:func}`attnlib.foundations.soft_attention`,
+# {py:func}`attnlib.foundations.hard_attention`, {py:func}`attnlib.foundations.image_to_cells`). To see them
+# at work, score the cells of a training digit by how much ink each holds (a hand-made "relevance", not yet a
+# learned one); {numref}`fig-foundations-cells` shows the result. The test digits stay untouched until the
+# final evaluation of {numref}`Section %s <foundations-learning>`.
 
-# %%
+# %% tags=["remove-output"]
 train_images, train_labels = load_mnist("train")
 digit = train_images[3:4]
 grid = 4
@@ -117,13 +126,25 @@ hard_map[picked] = 1.0
 viz.overlay_heatmap(axes[2], digit[0], hard_map.view(grid, grid))
 axes[2].set_title(f"hard: one sampled cell (p = {log_prob.exp().item():.2f})")
 plt.tight_layout()
-plt.show()
+glue("fig-foundations-cells", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-foundations-cells
+# :name: fig-foundations-cells
+#
+# Soft and hard attention on the same scores. Left: a training digit cut into 4x4 cells. Middle: soft
+# attention weighs every cell by $\alpha_i$, here larger where there is more ink. Right: hard attention draws
+# one cell from the same distribution; the title gives that cell's probability.
+# ```
+
+# %%
 print(
     f"soft weights sum to {weights.sum().item():.4f}; the hard sample is cell {picked.item()} of {grid * grid}"
 )
 
 # %% [markdown]
-# ## 2. Why a selection has no gradient
+# (foundations-no-gradient)=
+# ## Why a selection has no gradient
 #
 # Suppose looking at cell $i$ earns a reward $r_i$ (later: whether the classifier was right). With
 # soft attention the output is a smooth function of the scores, and so is anything computed from it.
@@ -157,7 +178,8 @@ print(
 # runs over every possible sequence of glimpses, which is astronomically many: we need an estimate
 # from samples.
 #
-# ## 3. The score-function estimator
+# (foundations-score-function)=
+# ## The score-function estimator
 #
 # Use $\nabla_\theta \pi_\theta(i) = \pi_\theta(i) \nabla_\theta \log \pi_\theta(i)$ (the "log-derivative
 # trick") inside the gradient of $J$:
@@ -175,7 +197,16 @@ print(
 # anyway. Nothing is differentiated through the sample or through the reward: the reward can be
 # any black box, a 0/1 "was the answer right" included.
 #
-# **A baseline keeps it unbiased.** For any $b$ that does not depend on the sampled $i$,
+# ```{prf:proposition} A baseline keeps the estimator unbiased
+# :label: prop-foundations-baseline
+#
+# For any $b$ that does not depend on the sampled $i$, $\mathbb{E}_{i\sim\pi_\theta}\big[b\, \nabla_\theta
+# \log \pi_\theta(i)\big] = 0$, so $(r_i - b)\, \nabla_\theta \log \pi_\theta(i)$ is, like
+# $r_i\, \nabla_\theta \log \pi_\theta(i)$, an unbiased estimate of $\nabla_\theta J$.
+# ```
+#
+# ```{prf:proof}
+# Since $b$ does not depend on $i$ it leaves the sum, and the probabilities sum to one whatever $\theta$:
 #
 # $$
 # \begin{aligned}
@@ -186,19 +217,21 @@ print(
 #   &= \mathbb{E}_{i\sim\pi_\theta}\big[(r_i - b)\, \nabla_\theta \log \pi_\theta(i)\big].
 # \end{aligned}
 # $$ (foundations-baseline)
+# ```
 #
 # Subtracting $b$ changes no expectation but can shrink the variance a lot: if every reward is
 # around 5, the plain estimator pushes up the log-probability of *whatever* was sampled by about 5
 # and relies on cancellation between samples, while $r - b$ says only which samples were better
-# than usual. The baseline may depend on the state (Chapter 2 learns one) or on the *other*
-# samples (leave-one-out), never on the sample it multiplies.
+# than usual. The baseline may depend on the state ({numref}`Chapter %s <ch-ram>` learns one) or on the
+# *other* samples (leave-one-out), never on the sample it multiplies ({prf:ref}`prop-foundations-baseline`
+# needs $b$ to leave the sum over $i$).
 #
 # Automatic differentiation cannot build {eq}`foundations-score` by itself, so
-# `attnlib.reinforce.score_function_surrogate` hands it a surrogate loss whose gradient *is* the
+# {py:func}`attnlib.reinforce.score_function_surrogate` hands it a surrogate loss whose gradient *is* the
 # estimate (negated, since optimisers minimise). Reward and baseline are detached, always:
 
 # %%
-print(viz.source_code(reinforce.score_function_surrogate))
+viz.show_code(reinforce.score_function_surrogate)
 
 # %% [markdown]
 # ### Measuring it: a policy choosing which cell to look at
@@ -266,7 +299,7 @@ print(
     + ", ".join(f"{b}: {max(bias[b]):.1f}" for b in baselines)
 )
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for b in baselines:
     axes[0].loglog(sample_counts, variance[b], marker="o", label=f"baseline: {b}")
@@ -300,7 +333,56 @@ axes[1].set_ylabel("relative error of the running mean")
 axes[1].set_title("the estimate converges to the exact gradient")
 axes[1].legend(fontsize=8)
 plt.tight_layout()
-plt.show()
+glue("fig-foundations-variance", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-foundations-variance
+# :name: fig-foundations-variance
+#
+# The score-function estimator, measured against {eq}`foundations-exact`. Left: total variance of one
+# estimate against the number of draws $S$ it averages, for the three baselines; each line falls as $1/S$
+# (dotted) and a baseline shifts it down. Right: relative error of the running mean of single-draw estimates;
+# it keeps falling, since the estimator is unbiased, and falls faster with a baseline.
+# ```
+#
+# The same convergence cell by cell: the animation below shows, beside the exact gradient over the 16 cells
+# of the digit, the running mean of the single-draw estimates of the right panel of
+# {numref}`fig-foundations-variance` (no baseline, and the constant baseline $b = J(\theta)$) after more and
+# more draws. Use the slider or the buttons; the frames were computed when this page was built.
+
+# %% tags=["hide-input"]
+n_frames = min(20, n_repeats)
+frame_counts = sorted(
+    {int(round(n_repeats ** (k / (n_frames - 1)))) for k in range(n_frames)}
+)  # draws after which a frame is shown, geometrically spaced
+scale = exact.abs().max().item()
+anim_fig, anim_axes = plt.subplots(1, 3, figsize=(6.6, 2.5), dpi=72)
+panels = [
+    anim_axes[0].imshow(exact.view(grid, grid), cmap="RdBu_r", vmin=-scale, vmax=scale)
+]
+anim_axes[0].set_title("exact gradient", fontsize=9)
+for ax, name in zip(anim_axes[1:], ("no baseline", r"baseline $J(\theta)$")):
+    panels.append(
+        ax.imshow(torch.zeros(grid, grid), cmap="RdBu_r", vmin=-scale, vmax=scale)
+    )
+    ax.set_title(name, fontsize=9)
+for ax in anim_axes:
+    ax.axis("off")
+anim_title = anim_fig.suptitle("", fontsize=9)
+
+
+def show_draws(k):
+    n = frame_counts[k]
+    for panel, est in zip(panels[1:], (single, single_b)):
+        panel.set_data(est[:n].mean(0).view(grid, grid))
+    anim_title.set_text(f"running mean after {n} draw{'s' if n > 1 else ''}")
+    return panels
+
+
+anim = animation.FuncAnimation(
+    anim_fig, show_draws, frames=len(frame_counts), interval=500
+)
+viz.animation_html(anim, default_mode="once")
 
 # %% [markdown]
 # The table and the left panel are the two facts of this section, measured: every estimator's mean
@@ -310,9 +392,10 @@ plt.show()
 # variance falls as $1/S$, and the baselines divide it by the ratio in the last column. The offset of
 # 1 on every reward is exactly the kind of common component a baseline removes.
 #
-# ## 4. Reparameterisation, and why the next chapter still needs REINFORCE
+# (foundations-reparameterisation)=
+# ## Reparameterisation, and why the next chapter still needs REINFORCE
 #
-# Chapter 2's model chooses a continuous *location* $l \in \mathbb{R}^2$ from a Gaussian policy
+# {numref}`Chapter %s <ch-ram>`'s model chooses a continuous *location* $l \in \mathbb{R}^2$ from a Gaussian policy
 # $l \sim \mathcal N(\mu_\theta, \sigma^2 I)$. The score-function estimator applies unchanged, with
 # $\nabla_\mu \log \mathcal N(l; \mu, \sigma^2 I) = (l - \mu) / \sigma^2$:
 #
@@ -386,17 +469,18 @@ results.record(
 # so backpropagation trains them directly; there is no random variable to reparameterise.)
 #
 # Reparameterisation needs $f$ to be differentiable in $l$, and for the glimpse models of the next
-# chapters the reward is not. Chapter 2's retina is itself differentiable in the location almost
+# chapters the reward is not. {numref}`Chapter %s <ch-ram>`'s retina is itself differentiable in the location almost
 # everywhere (`attnlib.glimpse` averages exact pixel areas at sub-pixel centres, piecewise smooth in
 # the centre), so a differentiable loss such as the classifier's cross-entropy *could* be pushed
 # back through it. But the reward RAM maximises is "the final classification was correct", a step
 # function of the location: its gradient with respect to $l$ is zero almost everywhere.
 # {eq}`foundations-reparam` then returns a gradient of zero, while {eq}`foundations-gauss-score`
-# still returns the right one. Chapter 2 therefore follows the paper and trains its Gaussian
+# still returns the right one. {numref}`Chapter %s <ch-ram>` therefore follows the paper and trains its Gaussian
 # location policy with REINFORCE and a learned baseline, and keeps $\sigma$ moderate, for the reason
 # the table shows.
 #
-# ## 5. Learning where to look
+# (foundations-learning)=
+# ## Learning where to look
 #
 # Now a model that must *learn* its policy. Each 56×56 canvas holds one MNIST digit in a random
 # quadrant and nothing elsewhere (`attnlib.data.quadrant_mnist`; training canvases use the 3,500
@@ -558,7 +642,7 @@ results.record(
     note=f"random: 25 % expected; hard + baseline minus random accuracy {vs_random.format(unit=' points')}",
 )
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 fig = viz.plot_history(
     histories,
     ["val_acc", "val_looks_right"],
@@ -567,9 +651,19 @@ fig = viz.plot_history(
         f"share of validation canvases where it looks at the digit (seed {SEEDS[0]})",
     ],
 )
-plt.show()
+glue("fig-foundations-history", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-foundations-history
+# :name: fig-foundations-history
+#
+# Training the four models of {numref}`Section %s <foundations-learning>` (first seed). Left: validation
+# accuracy after each epoch. Right: the share of validation canvases on which the model looks at (hard) or
+# weights most (soft) the quadrant that holds the digit; the random model stays near 25 %.
+# ```
 
 
+# %% tags=["hide-input"]
 def _reading(c, unit="points"):
     return (
         f"{c.gap:+.1f} {unit}, beyond twice its standard error"
@@ -598,17 +692,19 @@ display(
 
 # %% [markdown]
 # The hard model starts no better than the random one: its policy is uniform. The only signal that
-# tells it where to look is the REINFORCE term; the curves and the line above show how far that
+# tells it where to look is the REINFORCE term; the curves of {numref}`fig-foundations-history` and the line
+# above show how far that
 # signal took it here. The soft model's gradient is exact, but it pays for that by encoding *all four*
 # quadrants of every canvas, where the hard model encodes one. That trade, exact gradients against
 # computation that does not grow with the image, is the thread of the whole course. The run without
 # a baseline is the same estimator with more variance; on a problem this easy it may learn too, and
-# whether the baseline helps at this budget is the last comparison above (exercise 3 asks you to
-# measure it over more seeds and epochs).
+# whether the baseline helps at this budget is the last comparison above
+# ({numref}`ex-foundations-baseline-learning` asks you to measure it over more seeds and epochs).
 #
-# Where the first seed's trained hard model looks on a few test canvases:
+# Where the first seed's trained hard model looks on a few test canvases is shown in
+# {numref}`fig-foundations-looks`.
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 hard = models["hard + baseline"].eval()
 with torch.no_grad():
     logits, weights, index, _ = hard(test_x[:8].to(DEVICE))
@@ -622,7 +718,18 @@ plt.suptitle(
     "policy weights over the four quadrants (bright = likely to look there)",
     fontsize=10,
 )
-plt.show()
+glue("fig-foundations-looks", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-foundations-looks
+# :name: fig-foundations-looks
+#
+# The trained hard model (first seed, with a baseline) on eight test canvases: the brightness of each
+# quadrant is its policy weight, so a bright quadrant over the digit means the policy learned where to look;
+# the titles give the predicted and the true class.
+# ```
+
+# %% tags=["hide-input"]
 chapter_minutes = (time.perf_counter() - CHAPTER_START) / 60
 print(
     f"whole chapter ran in {chapter_minutes:.1f} min ({budget.current()} budget, {DEVICE})"
@@ -642,38 +749,46 @@ results.record(
 #
 # | | soft attention | hard attention |
 # |---|---|---|
-# | output | expectation over locations, Eq. {eq}`foundations-soft` | one sampled location, Eq. {eq}`foundations-hard` |
-# | gradient | exact, by backpropagation | estimated, Eq. {eq}`foundations-score`; baseline Eq. {eq}`foundations-baseline` |
+# | output | expectation over locations, {eq}`foundations-soft` | one sampled location, {eq}`foundations-hard` |
+# | gradient | exact, by backpropagation | estimated, {eq}`foundations-score`; baseline {eq}`foundations-baseline` |
 # | cost | every location is processed | only the selected ones |
 # | in this course | Show-Attend-Tell (soft), A²-Nets, CA2M, attention OCR | RAM, Show-Attend-Tell (hard), HAN/AdaHAN |
 #
-# `attnlib.reinforce.score_function_surrogate` is the one implementation of REINFORCE the later
-# chapters use; `MovingAverageBaseline` and `LearnedBaseline` are the baselines of Chapters 5 and 2.
+# {py:func}`attnlib.reinforce.score_function_surrogate` is the one implementation of REINFORCE the later
+# chapters use; {py:class}`attnlib.reinforce.MovingAverageBaseline` and
+# {py:class}`attnlib.reinforce.LearnedBaseline` are the baselines of {numref}`Chapter %s <ch-sat>` and
+# {numref}`Chapter %s <ch-ram>`.
 #
 # ## Departures from the paper
 #
-# Sections 1-4 are mathematics, checked against exact values; the estimators are those of
-# {cite}`williams1992simple` and {cite}`kingma2014auto` as published (the leave-one-out baseline is a
-# later, standard variant). Section 5 is a miniature of the recurrent attention model
-# {cite}`mnih2014ram` that Chapter 2 builds in full; where it departs:
+# {numref}`Sections %s <foundations-weighting>` to {numref}`%s <foundations-reparameterisation>` are
+# mathematics, checked against exact values; the estimators are those of {cite}`williams1992simple` and
+# {cite}`kingma2014auto` as published (the leave-one-out baseline is a later, standard variant).
+# {numref}`Section %s <foundations-learning>` is a miniature of the recurrent attention model
+# {cite}`mnih2014ram` that {numref}`Chapter %s <ch-ram>` builds in full; where it departs:
 #
 # | | the paper (RAM) | this chapter | why |
 # |---|---|---|---|
 # | data | MNIST 28×28, translated and cluttered canvases | 56×56 canvases with one bundled MNIST digit in a random quadrant; 3,500 train / 500 val / 1,000 test digits, each split with its own quadrant stream | the smallest task on which *where to look* decides the answer |
 # | architecture | recurrent core, multi-resolution retina, several glimpses at continuous locations | one coarse 8×8 glance, one choice among 4 quadrants, an MLP encoder and a linear head | one discrete decision shows the estimator without recurrence |
-# | policy | Gaussian over locations, fixed $\sigma$ | categorical over 4 quadrants; evaluation takes the most likely one | matches sections 1-3 (categorical), Chapter 2 does the Gaussian |
-# | loss | cross-entropy for the classifier, REINFORCE with reward 1 when correct and a learned baseline | the same hybrid, with a moving-average baseline or none; the soft model by backpropagation alone | compares the estimators of section 3 |
+# | policy | Gaussian over locations, fixed $\sigma$ | categorical over 4 quadrants; evaluation takes the most likely one | matches the categorical policies of the sections before it; the RAM chapter does the Gaussian |
+# | loss | cross-entropy for the classifier, REINFORCE with reward 1 when correct and a learned baseline | the same hybrid, with a moving-average baseline or none; the soft model by backpropagation alone | compares the estimators of {numref}`Section %s <foundations-score-function>` |
 # | optimiser | stochastic gradient descent with momentum | Adam, learning rate $10^{-3}$, batch 64, the same for all four models | converges in a few epochs; not tuned |
 # | schedule | long training | 6 epochs (book budget); the epoch with the best validation accuracy is kept | the chapter's time budget; selection on validation only |
 # | evaluation | classification error on the MNIST test set and on test canvases built from it | test accuracy and share of right looks on 1,000 test canvases, read once, mean ± std over 3 seeds | seeds because small runs vary; a gap counts only beyond twice its standard error |
 #
 # ## Exercises
 #
-# **1. The best constant baseline.** For a single-sample estimator $g = (r - b)\,\nabla\log\pi$ of a
-# scalar parameter, find the constant $b$ that minimises $\mathrm{Var}[g]$. Is it $\mathbb{E}[r]$?
+# ```{exercise} The best constant baseline
+# :label: ex-foundations-best-baseline
 #
-# ```{admonition} Solution
+# For a single-sample estimator $g = (r - b)\,\nabla\log\pi$ of a scalar parameter, find the constant $b$
+# that minimises $\mathrm{Var}[g]$. Is it $\mathbb{E}[r]$?
+# ```
+#
+# ```{solution} ex-foundations-best-baseline
 # :class: dropdown
+#
 # $\mathrm{Var}[g] = \mathbb{E}[(r-b)^2 (\nabla\log\pi)^2] - (\nabla J)^2$, and the last term does not
 # depend on $b$ (the estimator is unbiased for every $b$). Setting the derivative of the first term
 # to zero gives $b^\star = \mathbb{E}[r\,(\nabla\log\pi)^2] / \mathbb{E}[(\nabla\log\pi)^2]$: the
@@ -683,25 +798,37 @@ results.record(
 # optimal $b$ per coordinate.
 # ```
 #
-# **2. A baseline that cheats.** Use `categorical_gradient_estimates`' code as a template and make the
-# baseline of each draw equal to the mean reward of *all* draws of the estimate, its own included.
-# Measure the bias against `exact_policy_gradient` for $S = 2$ and $S = 64$. Explain.
+# ```{exercise} A baseline that cheats
+# :label: ex-foundations-cheating-baseline
 #
-# ```{admonition} Solution
+# Use the code of {py:func}`attnlib.foundations.categorical_gradient_estimates` as a template and make the
+# baseline of each draw equal to the mean reward of *all* draws of the estimate, its own included.
+# Measure the bias against {py:func}`attnlib.foundations.exact_policy_gradient` for $S = 2$ and $S = 64$.
+# Explain.
+# ```
+#
+# ```{solution} ex-foundations-cheating-baseline
 # :class: dropdown
+#
 # The baseline now depends on the sample it multiplies: $b = \frac{1}{S}\sum_t r_{i_t}$ contains
 # $r_{i_s}/S$, so $\mathbb{E}[b\,\nabla\log\pi(i_s)] = \frac{1}{S}\mathbb{E}[r_{i_s}\nabla\log\pi(i_s)] = \nabla J / S$.
 # The estimate is shrunk by the factor $(1 - 1/S)$: a 50 % bias at $S = 2$, about 1.6 % at $S = 64$.
-# Leave-one-out removes the offending term, which is why it is unbiased.
+# Leave-one-out removes the offending term, which is why it is unbiased
+# ({prf:ref}`prop-foundations-baseline` needs a baseline that does not depend on the draw it multiplies).
 # ```
 #
-# **3. Does the baseline matter for learning?** Train the "hard, no baseline" and "hard + baseline"
-# models of section 5 over five seeds each and report the mean and spread of the share of right
-# looks on the **validation** canvases after one and after three epochs. Is the gap beyond twice its
-# standard error (`attnlib.evidence.compare`)?
+# ```{exercise} Does the baseline matter for learning?
+# :label: ex-foundations-baseline-learning
 #
-# ```{admonition} Solution
+# Train the "hard, no baseline" and "hard + baseline" models of {numref}`Section %s <foundations-learning>`
+# over five seeds each and report the mean and spread of the share of right looks on the **validation**
+# canvases after one and after three epochs. Is the gap beyond twice its standard error
+# ({py:func}`attnlib.evidence.compare`)?
+# ```
+#
+# ```{solution} ex-foundations-baseline-learning
 # :class: dropdown
+#
 # Set `SEEDS = range(5)` in the training cell, keep each run's `history["val_looks_right"]`, and print
 # mean and standard deviation per epoch, with `compare` for the gap. A reason to expect the baseline
 # runs to learn the policy sooner and more uniformly across seeds (a hypothesis your run tests): with 0/1 rewards and an
@@ -710,13 +837,17 @@ results.record(
 # difference between those pushes; the baseline turns incorrect samples into pushes *down*.
 # ```
 #
-# **4. The gradient with respect to $\sigma$.** Derive the score-function and reparameterised
-# estimators of $\partial\,\mathbb{E}[f(l)]/\partial\sigma$ for $l \sim \mathcal N(\mu, \sigma^2 I)$,
-# and the exact value from {eq}`foundations-gauss-exact`. Why do RAM implementations usually keep
-# $\sigma$ fixed?
+# ```{exercise} The gradient with respect to $\sigma$
+# :label: ex-foundations-sigma
 #
-# ```{admonition} Solution
+# Derive the score-function and reparameterised estimators of $\partial\,\mathbb{E}[f(l)]/\partial\sigma$
+# for $l \sim \mathcal N(\mu, \sigma^2 I)$, and the exact value from {eq}`foundations-gauss-exact`. Why do
+# RAM implementations usually keep $\sigma$ fixed?
+# ```
+#
+# ```{solution} ex-foundations-sigma
 # :class: dropdown
+#
 # Score: $\partial_\sigma \log\mathcal N = (\lVert l-\mu\rVert^2 - d\sigma^2)/\sigma^3$, so the estimator is
 # $f(l)\,(\lVert l-\mu\rVert^2 - d\sigma^2)/\sigma^3$. Reparameterised: $\partial_\sigma f(\mu+\sigma\epsilon) = \nabla_l f \cdot \epsilon$.
 # Exact: differentiate the closed form with $s^2 = w^2+\sigma^2$:
@@ -724,4 +855,150 @@ results.record(
 # Learning $\sigma$ by REINFORCE is noisy (the $1/\sigma^3$ factor) and the policy tends to shrink
 # $\sigma$, which makes the location gradient's variance grow as $1/\sigma^2$; a fixed, moderate
 # $\sigma$ is a cheap, stable choice, and what Mnih et al. did.
+# ```
+#
+# ### Coding exercises
+#
+# Each of these asks for a function and comes with a checker from `attnlib.exercises.foundations`: it runs
+# your function on small cases (including the edge cases that catch the usual mistakes) and says, case by
+# case, what differs from the library's answer, without showing the answer. The cells below call each
+# checker on an unfinished skeleton, so you can see what its report looks like.
+
+# %% [markdown]
+# ```{exercise-start} Soft attention pooling
+# :label: ex-foundations-soft-attention
+# ```
+#
+# Write `my_soft_attention(values, scores)`, the soft attention of {eq}`foundations-soft` for a batch:
+# `values (B, N, D)` holds one vector per cell and `scores (B, N)` their scores; return the context
+# `(B, D)` and the weights `(B, N)`, a softmax over the cells of each image. Write the softmax yourself
+# with `torch.exp` rather than calling `torch.softmax`, and make it work for scores in the hundreds.
+
+# %%
+from attnlib.exercises.foundations import check_soft_attention
+
+
+def my_soft_attention(values, scores):
+    raise NotImplementedError("write this function")
+
+
+report = check_soft_attention(my_soft_attention)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+
+# %% [markdown]
+# ```{solution-start} ex-foundations-soft-attention
+# :class: dropdown
+# ```
+#
+# A common mistake: exponentiating the scores as they are. It is the formula, and it passes every case
+# with moderate scores, but $e^{300}$ overflows to infinity and $\infty / \infty$ is NaN; the checker's
+# last case catches it.
+
+# %%
+import torch
+from attnlib.exercises.foundations import check_soft_attention
+
+
+def naive_soft_attention(values, scores):
+    weights = scores.exp() / scores.exp().sum(-1, keepdim=True)
+    return (weights[..., None] * values).sum(1), weights
+
+
+report = check_soft_attention(naive_soft_attention)
+
+# %% [markdown]
+# Subtracting each row's largest score changes no weight (it multiplies numerator and denominator by the
+# same $e^{-\max_j s_j}$) and keeps every exponent at most 0:
+
+
+# %%
+def my_soft_attention(values, scores):
+    shifted = scores - scores.max(dim=-1, keepdim=True).values  # (B, N), at most 0
+    weights = shifted.exp() / shifted.exp().sum(dim=-1, keepdim=True)
+    context = torch.einsum("bn,bnd->bd", weights, values)  # sum_i weights_i * values_i
+    return context, weights
+
+
+report = check_soft_attention(my_soft_attention)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start} The score-function estimate, by hand
+# :label: ex-foundations-score-estimate
+# ```
+#
+# Write `my_score_estimate(logits, samples, rewards, baseline)`: the estimate of {eq}`foundations-score`
+# with the baseline of {eq}`foundations-baseline` for the categorical policy
+# $\pi_\theta = \mathrm{softmax}(\theta)$ of {numref}`Section %s <foundations-score-function>`, **without**
+# automatic differentiation. `logits (N,)` is $\theta$, `samples (S,)` holds the drawn cells $i_1, \dots, i_S$,
+# `rewards (N,)` the reward of every cell, and `baseline` is a number or a tensor `(S,)` with one baseline per
+# draw (leave-one-out, say). Return the gradient estimate `(N,)`. First derive
+# $\nabla_\theta \log \pi_\theta(i)$ for the softmax: it is one line.
+
+# %%
+from attnlib.exercises.foundations import check_score_function_estimate
+
+
+def my_score_estimate(logits, samples, rewards, baseline):
+    raise NotImplementedError("write this function")
+
+
+report = check_score_function_estimate(my_score_estimate)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+
+# %% [markdown]
+# ```{solution-start} ex-foundations-score-estimate
+# :class: dropdown
+# ```
+#
+# $\log \pi_\theta(i) = \theta_i - \log \sum_j e^{\theta_j}$, so $\partial \log \pi_\theta(i) / \partial
+# \theta_k = [k = i] - \pi_\theta(k)$: the one-hot vector of $i$ minus the whole distribution. A common
+# mistake keeps only the one-hot part, as if only the sampled logit mattered. The checker catches it on
+# every case but the leave-one-out one, where it is right by accident: leave-one-out advantages sum to
+# zero over the draws, so the missing term, $-\pi$ times their mean, vanishes. (The hints name the other
+# usual slips: summing instead of averaging the draws, and assigning `g[samples] = ...`, which keeps one
+# term when a cell is drawn twice.)
+
+# %%
+import torch
+from attnlib.exercises.foundations import check_score_function_estimate
+
+
+def one_hot_only_estimate(logits, samples, rewards, baseline):
+    advantage = rewards[samples] - torch.as_tensor(baseline, dtype=logits.dtype)
+    onehot = torch.nn.functional.one_hot(samples, logits.shape[-1]).to(logits.dtype)
+    return (advantage[:, None] * onehot).mean(0)  # the -softmax(logits) term is missing
+
+
+report = check_score_function_estimate(one_hot_only_estimate)
+
+# %% [markdown]
+# With the whole score, one row per draw, averaged over the draws:
+
+
+# %%
+def my_score_estimate(logits, samples, rewards, baseline):
+    pi = logits.softmax(-1)  # (N,)
+    onehot = torch.nn.functional.one_hot(samples, logits.shape[-1]).to(
+        logits.dtype
+    )  # (S, N)
+    advantage = rewards[samples] - torch.as_tensor(
+        baseline, dtype=logits.dtype
+    )  # (S,): r_i - b
+    return (advantage[:, None] * (onehot - pi)).mean(0)  # (N,)
+
+
+report = check_score_function_estimate(my_score_estimate)
+
+# %% [markdown]
+# ```{solution-end}
 # ```

@@ -9,7 +9,8 @@
 # ---
 
 # %% [markdown]
-# # Chapter 2: Recurrent Models of Visual Attention (RAM)
+# (ch-ram)=
+# # Recurrent Models of Visual Attention (RAM)
 #
 # A convolutional network pays for every pixel: double the side of the image and it does four
 # times the work. Mnih et al. {cite}`mnih2014ram` proposed a model that does not: the **Recurrent
@@ -17,7 +18,7 @@
 # time, and decides after each glimpse where to look next. Its cost per image depends on the
 # number and size of the glimpses, not on the image. The price is that *where to look* is a
 # discrete, sampled decision with no derivative, so RAM is trained partly by backpropagation and
-# partly by reinforcement learning (the score-function estimator of Chapter 1
+# partly by reinforcement learning (the score-function estimator of {numref}`Chapter %s <ch-foundations>`
 # {cite}`williams1992simple`).
 #
 # RAM is also the hard-attention model that learners struggle with most. The most-used PyTorch
@@ -28,14 +29,16 @@
 # 3,500 training digits and a laptop-sized budget, printed next to the paper's. The epoch each model
 # is kept from is chosen on 500 **validation** digits carved from the training side, and the ablation
 # that tests the chapter's detach default runs on them too; the 1,000 test digits are evaluated once
-# per reported number, after training (section 11 lists every choice and the data it was made on). Numbers
+# per reported number, after training ({numref}`Section %s <ram-choices>` lists every choice and the data it was made on). Numbers
 # quoted from earlier runs are labelled "trial, not from this page". Comparisons that a conclusion rests
 # on are run with three seeds and reported as mean ± standard deviation; a gap counts only when it
 # exceeds twice its standard error (`attnlib.evidence.compare`).
 #
 # The code is `attnlib.glimpse` (the retina), `attnlib.ram` (the model and its hybrid loss),
 # `attnlib.ram_baselines` (the fully connected and convolutional baselines, FLOP counting),
-# `attnlib.data.canvas` (translated and cluttered digits) and `attnlib.widgets` (an explorer).
+# `attnlib.data.canvas` (translated and cluttered digits) and `attnlib.widgets` (an explorer). Two coding
+# exercises at the end, {numref}`ex-ram-glimpse` and {numref}`ex-ram-surrogate`, ask you to write the retina
+# and the REINFORCE term yourself, with checkers from `attnlib.exercises.ram`.
 #
 # API reference for this chapter's code: {doc}`../book/api/glimpse`, {doc}`../book/api/ram`, {doc}`../book/api/ram_baselines`, {doc}`../book/api/data_canvas`, {doc}`../book/api/widgets`.
 
@@ -59,7 +62,6 @@ if importlib.util.find_spec("attnlib") is None:
 
 # %%
 import copy
-import inspect
 import os
 import time
 
@@ -79,7 +81,8 @@ from attnlib import (
     widgets,
 )
 from attnlib.data import canvas, ink_centres
-from IPython.display import HTML, Markdown, display
+from attnlib.results import glue
+from IPython.display import Markdown, display
 from matplotlib import animation
 from matplotlib.patches import Rectangle
 from torch.nn import functional as F
@@ -141,7 +144,8 @@ print(
 )
 
 # %% [markdown]
-# ## 1. The model as a partially observed decision process
+# (ram-pomdp)=
+# ## The model as a partially observed decision process
 #
 # RAM is an agent. At step $t$ it observes not the image $x$ but a **glimpse** of it around the
 # location $l_{t-1}$ it chose, through a bandwidth-limited sensor $\rho$: $k$ concentric square
@@ -179,14 +183,27 @@ print(
 # **clamped** to $[-1, 1]^2$ before the sensor uses it. Both are departures from the paper, whose
 # location network is linear; neither biases the estimator. The tanh is only a parametrisation of
 # $\mu_t$: $\log\pi$ is still the Gaussian density of {eq}`ram-policy`, differentiated through $\mu_t =
-# \tanh(W_\mu h_t)$ by the chain rule. The clamp belongs to the **environment**, not to the policy: the
-# action is the unclamped $l_t$, whose density is exactly $\pi(l_t \mid h_t)$, and the environment looks
-# at $c(l_t) = \operatorname{clamp}(l_t, -1, 1)$. The reward is then some function $R(c(l_t), \dots)$
-# of the action, and the score-function identity $\nabla_\theta \mathbb E_{l\sim\pi_\theta}[f(l)] =
+# \tanh(W_\mu h_t)$ by the chain rule. For the clamp:
+#
+# ```{prf:proposition} Clamping in the environment keeps the estimator unbiased
+# :label: prop-ram-clamp
+#
+# Let the action be the unclamped sample $l_t \sim \pi_\theta(\cdot \mid h_t)$ and let the sensor look at
+# $c(l_t) = \operatorname{clamp}(l_t, -1, 1)$. Then $R(c(l_t), \dots)\,\nabla_\theta \log \pi_\theta(l_t \mid h_t)$,
+# with $\log\pi$ taken of the *unclamped* $l_t$, is an unbiased estimate of the gradient of the expected reward.
+# ```
+#
+# ```{prf:proof}
+# The clamp belongs to the **environment**, not to the policy: the action is the unclamped $l_t$, whose
+# density is exactly $\pi(l_t \mid h_t)$, and the reward is some function $f(l_t) = R(c(l_t), \dots)$ of the
+# action. The score-function identity $\nabla_\theta \mathbb E_{l\sim\pi_\theta}[f(l)] =
 # \mathbb E[f(l)\,\nabla_\theta \log\pi_\theta(l)]$ holds for *any* $f$ that does not depend on
-# $\theta$, continuous or not. So the code takes $\log\pi$ of the unclamped sample (`raw` in `forward`)
-# and feeds the clamped one to the sensor. (Taking $\log\pi$ of the clamped location instead would be
-# wrong: the clamped location has a point mass on the border, not the Gaussian density.)
+# $\theta$, continuous or not.
+# ```
+#
+# So the code takes $\log\pi$ of the unclamped sample (`raw` in `forward`) and feeds the clamped one to the
+# sensor. (Taking $\log\pi$ of the clamped location instead would be wrong: the clamped location has a point
+# mass on the border, not the Gaussian density.)
 #
 # After the last of $T$ glimpses, the model outputs a class $a = \arg\max \mathrm{softmax}(W_a h_T)$. The reward
 # is $R = 1$ if the class is right and $0$ otherwise. This is a partially observable Markov decision
@@ -202,8 +219,8 @@ print(
 #
 # The trajectory's probability factorises into the policy's choices and the environment, which
 # does not depend on $\theta$; so $\nabla_\theta \log p(s_{1:T};\theta) = \sum_t \nabla_\theta
-# \log \pi(l_t \mid s_{1:t};\theta)$, and the score-function identity of Chapter 1
-# ({eq}`foundations-score`) gives, estimated with $M$ sampled trajectories,
+# \log \pi(l_t \mid s_{1:t};\theta)$, and the score-function identity of
+# {numref}`Chapter %s <ch-foundations>` ({eq}`foundations-score`) gives, estimated with $M$ sampled trajectories,
 #
 # $$
 # \nabla_\theta J = \mathbb E\Big[\sum_{t=1}^{T-1} \nabla_\theta \log \pi(l_t \mid s_{1:t};\theta)\, R\Big]
@@ -216,10 +233,9 @@ print(
 # $h_T$. In the code, column $t$ of `log_probs` `(B, T)` holds $\log\pi(l_t \mid h_t)$ and column 0 is
 # zero. The estimate is **averaged over the batch** (the $M$ independent trajectories) and **summed over
 # time** (the log-probability of a trajectory is a sum). With $b_t = 0$ it is unbiased but noisy.
-# Any $b_t$ that does not depend on the action $l_t$ keeps it unbiased, because
-# $\mathbb E_{l\sim\pi}[\nabla \log \pi(l)]\,b_t = b_t \nabla \int \pi = 0$
-# ({eq}`foundations-baseline`). RAM learns a **baseline** from the state the action was chosen in,
-# trained to predict the reward:
+# Any $b_t$ that does not depend on the action $l_t$ keeps it unbiased ({prf:ref}`prop-ram-baseline` below,
+# the argument of {prf:ref}`prop-foundations-baseline`). RAM learns a **baseline** from the state the action
+# was chosen in, trained to predict the reward:
 #
 # $$
 # b_t = w_b^\top \operatorname{sg}(h_t) + c_b, \qquad L_b = \frac{1}{MT}\sum_{i=1}^{M}\sum_{t=0}^{T-1} \big(b^i_t - R^i\big)^2,
@@ -227,8 +243,24 @@ print(
 #
 # where $\operatorname{sg}$ ("stop gradient") is `.detach()`. The regression covers the $T$ states
 # $h_0 = 0, h_1, \dots, h_{T-1}$ (column $t$ of `baselines`); $b_0$ only learns the mean reward and
-# never enters {eq}`ram-reinforce`, whose column 0 has a zero log-probability. $b_t$ depends on $h_t$, which was
-# computed *before* $l_t$ was drawn, so it is a constant with respect to that action.
+# never enters {eq}`ram-reinforce`, whose column 0 has a zero log-probability.
+#
+# ```{prf:proposition} A baseline read from the state before the action keeps the estimate unbiased
+# :label: prop-ram-baseline
+#
+# If $b_t$ is a function of $h_t$ (and of the parameters), the estimate {eq}`ram-reinforce` with $R^i - b^i_t$
+# has the same expectation as with $R^i$ alone.
+# ```
+#
+# ```{prf:proof}
+# $h_t$ was computed *before* $l_t$ was drawn, so given $h_t$ the baseline is a constant with respect to that
+# action: $\mathbb E_{l_t\sim\pi(\cdot\mid h_t)}[\nabla \log \pi(l_t \mid h_t)]\,b_t = b_t \nabla \int \pi(l \mid h_t)\,dl
+# = b_t \nabla 1 = 0$ ({eq}`foundations-baseline`). Taking the expectation over $h_t$ as well, each subtracted
+# term has mean zero.
+# ```
+#
+# A baseline computed from $h_{t+1}$, the state *after* the glimpse at $l_t$, would not qualify
+# ({numref}`ex-ram-peeking-baseline`).
 #
 # ### The hybrid loss
 #
@@ -242,13 +274,14 @@ print(
 # \;+\; \underbrace{L_b}_{\text{baseline}} .
 # $$ (ram-hybrid)
 #
-# The middle term is `attnlib.reinforce.score_function_surrogate`: its *value* is meaningless,
+# The middle term is {py:func}`attnlib.reinforce.score_function_surrogate`: its *value* is meaningless,
 # its *gradient* is minus {eq}`ram-reinforce`.
 
 # %% [markdown]
-# ## 2. The retina, vectorised and exact
+# (ram-sec-retina)=
+# ## The retina, vectorised and exact
 #
-# `attnlib.glimpse.extract_glimpses(images, centers, size, n_scales, scale_factor)` implements
+# {py:func}`attnlib.glimpse.extract_glimpses` `(images, centers, size, n_scales, scale_factor)` implements
 # {eq}`ram-retina` for a whole batch at once. Its conventions: a centre $(x, y) \in [-1, 1]^2$, with
 # $(-1,-1)$ the top-left corner and $x$ along the width; pixel $j$ spans $[j, j+1)$ in
 # $u = (x+1)/2 \cdot W$; outside the image is zero. When the patch's corners fall between pixel
@@ -259,13 +292,16 @@ print(
 # the zeros), and the glimpses of every scale are $W_\text{rows}\, x\, W_\text{cols}^\top / w_k^2$: two
 # batched matrix products. At whole-pixel positions the overlaps are exactly 0 or 1 and the result is
 # the plain block average. The popular implementation instead truncates locations to whole pixels and
-# loops over the batch in Python.
+# loops over the batch in Python. Here is the code after its argument checks:
 
 # %%
-src = inspect.getsource(glimpse.extract_glimpses)
-print(src[src.index("    _validate(") :])
+viz.show_code(glimpse.extract_glimpses, from_line="_validate(")
 
-# %%
+# %% [markdown]
+# {numref}`fig-ram-retina` shows the three scales of a 12x12 retina on a cluttered scene
+# ({numref}`ex-ram-glimpse` asks you to write this function yourself).
+
+# %% tags=["hide-input", "remove-output"]
 digits, digit_labels = canvas.centered_mnist("test")
 scene, scene_labels, scene_boxes = canvas.cluttered_mnist("test", 60, seed=0)
 center = torch.tensor([[0.0, 0.0]])
@@ -295,7 +331,16 @@ for k in range(3):
 for ax in axes:
     ax.axis("off")
 fig.tight_layout()
-plt.show()
+glue("fig-ram-retina", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-ram-retina
+# :name: fig-ram-retina
+#
+# The retina {eq}`ram-retina` with three scales of 12x12 on a 60x60 cluttered test scene, centred near the
+# digit. Left: the squares each scale covers (12, 24 and 48 pixels). Right: what each scale passes on, all
+# reduced to 12x12; the finest is sharp and narrow, the coarsest blurred but wide enough to see the digit.
+# ```
 
 # %% [markdown]
 # The test suite pins these semantics against a naive per-sample reference (exact at pixel-boundary
@@ -334,7 +379,8 @@ print(
 )
 
 # %% [markdown]
-# ## 3. The data
+# (ram-data)=
+# ## The data
 #
 # `attnlib.data.canvas` generates the paper's three tasks from the course's fixed MNIST split
 # (training, validation and test scenes from the training, validation and test digits, each from its
@@ -343,6 +389,7 @@ print(
 # other digits (4 pieces of 8x8 on 60x60, 8 on 100x100). Everything is generated for the whole batch
 # at once with one `scatter_reduce`, deterministically from a seed; `CanvasLoader` draws fresh
 # positions and clutter every epoch, which turns 3,500 training digits into a stream of distinct scenes.
+# {numref}`fig-ram-data` shows one scene of each task.
 
 # %%
 start = time.perf_counter()
@@ -350,6 +397,8 @@ big, big_labels, _ = canvas.cluttered_mnist("train", 100, seed=0)
 print(
     f"{len(big):,} cluttered 100x100 canvases generated in {time.perf_counter() - start:.2f} s"
 )
+
+# %% tags=["hide-input", "remove-output"]
 examples = [
     digits[0],
     canvas.translated_mnist("test", 60, seed=0)[0][0],
@@ -366,37 +415,42 @@ for ax, image, title in zip(
     ax.set_title(title)
     ax.axis("off")
 fig.tight_layout()
-plt.show()
+glue("fig-ram-data", fig)
 
 # %% [markdown]
-# ## 4. The model and its loss in code
+# ```{glue:figure} fig-ram-data
+# :name: fig-ram-data
 #
-# `attnlib.ram.RecurrentAttentionModel` follows the paper's architecture: $h^g$ and $h^l$ of 128
+# The paper's tasks, generated by `attnlib.data.canvas`: a centred 28x28 test digit, the same kind of digit at
+# a random place on a 60x60 canvas, a 60x60 canvas with 4 pieces of clutter cut from other digits, and a
+# 100x100 training canvas with 8.
+# ```
+
+# %% [markdown]
+# (ram-code)=
+# ## The model and its loss in code
+#
+# {py:class}`attnlib.ram.RecurrentAttentionModel` follows the paper's architecture: $h^g$ and $h^l$ of 128
 # units, $g_t$ and the core of 256, a ReLU RNN core (an LSTM with `core="lstm"`), a Gaussian policy
-# with fixed $\sigma$ around $\tanh(W_\mu h_t)$, the learned baseline `attnlib.reinforce.LearnedBaseline`
-# and a linear classifier. The first glimpse is at the centre of the image; `forward` returns the
+# with fixed $\sigma$ around $\tanh(W_\mu h_t)$, the learned baseline
+# {py:class}`attnlib.reinforce.LearnedBaseline` and a linear classifier. The first glimpse is at the centre of the image; `forward` returns the
 # logits, the $T$ locations `(B, T, 2)`, their log-probabilities `(B, T)` (zero for the first, which is
 # not a decision) and the baselines `(B, T)`. At evaluation it follows the policy's mean (no Monte Carlo
-# averaging, which the paper does not do). Here is the step loop:
+# averaging, which the paper does not do). Here is the step loop of
+# {py:meth}`attnlib.ram.RecurrentAttentionModel.forward`:
 
 # %%
-src = inspect.getsource(ram.RecurrentAttentionModel.forward)
-print(
-    src[
-        src.index("        for t in range(steps):") : src.index(
-            "        return RAMOutput"
-        )
-    ]
-)
+viz.show_code(ram.RecurrentAttentionModel.forward, from_line="for t in range(steps):")
 
 # %% [markdown]
-# and the hybrid loss {eq}`ram-hybrid`, built from the pieces of Chapter 1:
+# and the hybrid loss {eq}`ram-hybrid`, {py:func}`attnlib.ram.hybrid_loss`, built from the pieces of
+# {numref}`Chapter %s <ch-foundations>` ({numref}`ex-ram-surrogate` asks you to write its REINFORCE term):
 
 # %%
-src = inspect.getsource(ram.hybrid_loss)
-print(src[src.index("    ce = F.cross_entropy") :])
+viz.show_code(ram.hybrid_loss, from_line="ce = F.cross_entropy")
 
 # %% [markdown]
+# (ram-detach)=
 # ### What is detached, and why
 #
 # Four tensors decide whether the gradient of {eq}`ram-hybrid` is the one we derived:
@@ -655,12 +709,13 @@ for v, what in (
 
 
 # %% [markdown]
-# ## 5. Experiment 1: centred 28x28 digits, RAM against a fully connected network
+# (ram-centred)=
+# ## Experiment 1: centred 28x28 digits, RAM against a fully connected network
 #
 # Our working hypothesis at this budget: with 3,500 digits, the *classifier* (glimpse network and
 # core), not the location policy, is what limits RAM on centred digits, where the centre is already the
-# right place to look (this page does not test it; exercise 5 asks the same question on translated
-# digits). So the recipe here is about the classifier, and every deviation from the paper is listed:
+# right place to look (this page does not test it; {numref}`ex-ram-policy-or-classifier` asks the same
+# question on translated digits). So the recipe here is about the classifier, and every deviation from the paper is listed:
 # three scales of 8x8 (8, 16 and 32 pixels: **the coarsest sees the whole digit from the first
 # glimpse**, so this model need not combine information across glimpses; the paper uses one 8x8 scale),
 # an LSTM core (trial, not from this page: in earlier runs of this chapter it needed about half as many
@@ -711,6 +766,7 @@ print(
 )
 
 # %% [markdown]
+# (ram-glimpse-count)=
 # ### Are glimpses combined? The paper's sensor: one 8x8 scale
 #
 # The model above cannot show RAM's first claim, that a few small glimpses *combined over time*
@@ -781,6 +837,7 @@ print(
     f"({EPOCHS['ram28_glimpses']} epochs each, {torch.get_num_threads()} threads)"
 )
 
+# %% tags=["hide-input", "remove-output"]
 fig, ax = plt.subplots(figsize=(5, 3.4))
 for n in GLIMPSE_COUNTS:
     ax.scatter(
@@ -808,10 +865,18 @@ ax.set_ylabel("test error (%)")
 ax.set_title("28x28: test error against the number of glimpses", fontsize=9)
 ax.legend(fontsize=7)
 ax.grid(alpha=0.3)
-plt.show()
+glue("fig-ram-glimpse-count", fig)
 
 # %% [markdown]
-# How to read it: each point is a model that saw the 28x28 digit only through 8x8 windows, so whatever
+# ```{glue:figure} fig-ram-glimpse-count
+# :name: fig-ram-glimpse-count
+#
+# Test error of the 28x28 RAM with one 8x8 scale against the number of glimpses: each seed (dots), their mean
+# and standard deviation (blue), and the paper's fully trained models (grey). A falling blue line means the
+# model combines what it sees over its glimpses.
+# ```
+#
+# How to read {numref}`fig-ram-glimpse-count`: each point is a model that saw the 28x28 digit only through 8x8 windows, so whatever
 # it knows about the rest of the digit it gathered by moving its window and folding what it saw into its
 # state. The verdict line above says whether, at this budget, more glimpses gave a lower error by the
 # goal's margin and outside the noise; the gap to the paper's row is the price of 3,500 digits and a
@@ -822,11 +887,12 @@ plt.show()
 # information outweighs the slower learning within the cap, which is what the three seeds measure.
 
 # %% [markdown]
-# ## 6. Experiment 2: translated 60x60 digits, RAM against a small CNN
+# (ram-translated)=
+# ## Experiment 2: translated 60x60 digits, RAM against a small CNN
 #
 # Now the digit can be anywhere on a 60x60 canvas, and the retina has the paper's three scales of
 # 12x12 (covering 12, 24 and 48 pixels). The CNN beside it is
-# `attnlib.ram_baselines.SmallCNN` (three convolutions of 16, 32 and 64 channels, global max-pooling).
+# {py:class}`attnlib.ram_baselines.SmallCNN` (three convolutions of 16, 32 and 64 channels, global max-pooling).
 #
 # Trained from scratch at this budget, RAM learns translated digits very slowly: its glimpse network
 # is fully connected, so before the policy knows where to look it must recognise digits seen at any
@@ -837,17 +903,19 @@ plt.show()
 # the others, and the training time reported for the 60x60 models does not include them. It is one
 # warm start (seed 0), shared by every 60x60 RAM below.
 #
-# Our hypothesis (not tested on this page; exercise 5 is the experiment) is that from that warm start
+# Our hypothesis (not tested on this page; {numref}`ex-ram-policy-or-classifier` is the experiment) is that
+# from that warm start
 # what still limits the translated RAM is the **location policy**, not the classifier: the same model
 # with its glimpses placed on the digit by hand would learn the task about as well as the CNN, and a
 # linear read-out of the core's state after the first glimpse would already predict where the digit
 # is, while the policy, trained by REINFORCE from a 0/1 reward, learns to move towards the digit only
-# slowly (section 7 measures how far its glimpses land from the digit, step by step). Its reward
+# slowly ({numref}`Section %s <ram-looks-measured>` measures how far its glimpses land from the digit, step by
+# step). Its reward
 # improves only when a move lands the fine scale on the digit, and with digits anywhere on the canvas
 # that rarely happens by chance. So the translated RAM gets a second curriculum, also **not in the
 # paper**: `EPOCHS["stage60"]` epochs each of digits at
 # most 4, 8 and 12 pixels from the centre (a (28 + 2s)-pixel canvas padded to 60x60), then the full
-# canvas, all counted in its `EPOCHS["ram60"]` epochs (`attnlib.data.canvas.CurriculumLoader`). And
+# canvas, all counted in its `EPOCHS["ram60"]` epochs ({py:class}`attnlib.data.canvas.CurriculumLoader`). And
 # it gets more epochs than any other model here. The cap of `EPOCHS["ram60"]` epochs was set from the
 # test errors of earlier runs of this chapter (trial, not from this page: about 10 % after 60 epochs,
 # about 5 % after 150), before the course had a validation split; that is the kind of choice the
@@ -970,7 +1038,7 @@ print(
 
 
 # %%
-# for exercise 5: the digit's position on a training canvas (no clutter), from its ink
+# for the exercise "Policy or classifier?": the digit's position on a training canvas (no clutter), from its ink
 def digit_centres(images):
     """Centre of each canvas's ink in the retina's [-1, 1] coordinates: `(B, 1, S, S) -> (B, 2)`."""
     return (
@@ -979,7 +1047,8 @@ def digit_centres(images):
 
 
 # %% [markdown]
-# ## 7. Experiment 3: cluttered 60x60 digits: learned glimpses, random glimpses, a CNN
+# (ram-cluttered)=
+# ## Experiment 3: cluttered 60x60 digits: learned glimpses, random glimpses, a CNN
 #
 # The paper's key comparison: with 4 pieces of clutter, RAM with 8 learned glimpses reached 4.04 %,
 # a convolutional network 8.09 %, and RAM looking at 8 *random* locations 14.4 %. The random control is
@@ -1051,9 +1120,10 @@ print(
 # ### Learning curves
 #
 # Validation accuracy (the curve each model's epoch was chosen on) against training time (seconds on
-# this machine), for every model trained so far (of the cluttered RAMs, the first seed's):
+# this machine), for every model trained so far (of the cluttered RAMs, the first seed's), in
+# {numref}`fig-ram-curves`.
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 curves = {
     k: v
     for k, v in HISTORIES.items()
@@ -1067,16 +1137,24 @@ fig = viz.plot_history(
     titles=["validation accuracy vs training seconds"],
     size=(7.5, 4.0),
 )
-plt.show()
+glue("fig-ram-curves", fig)
 
 # %% [markdown]
+# ```{glue:figure} fig-ram-curves
+# :name: fig-ram-curves
+#
+# Validation accuracy against seconds of training for every model of this chapter (one curve per model; the
+# detach ablation is left out). Where a curve still rises at its end, that model's epoch cap binds.
+# ```
+
+# %% [markdown]
+# (ram-paths)=
 # ### Where the policy looks
 #
-# The glimpse paths of the trained cluttered model (first seed, learned glimpses) on test scenes (the policy's mean, as at evaluation;
-# green box: the digit; numbers: the order of the glimpses), then the same as an animation with the
-# retina's three squares at each step.
+# The glimpse paths of the trained cluttered model (first seed, learned glimpses) on test scenes, in
+# {numref}`fig-ram-paths`, then the same as an animation with the retina's three squares at each step.
 
-# %%
+# %% tags=["hide-input", "remove-output"]
 test_scenes, test_labels, test_boxes = canvas.cluttered_mnist(
     "test", 60, seed=0, source=SOURCE
 )
@@ -1105,9 +1183,21 @@ for i, ax in enumerate(axes.flat):
     )
     ax.axis("off")
 fig.tight_layout()
-plt.show()
+glue("fig-ram-paths", fig)
 
-# %%
+# %% [markdown]
+# ```{glue:figure} fig-ram-paths
+# :name: fig-ram-paths
+#
+# Glimpse paths of the trained cluttered 60x60 RAM (first seed, learned glimpses) on eight test scenes,
+# following the policy's mean as at evaluation. Green box: the digit; cyan line and yellow numbers: the
+# centres of the glimpses in order (the first is always the canvas centre). Titles: true and predicted class.
+# ```
+#
+# The animation below replays the first four paths with the retina's three squares at each glimpse (green:
+# 12 pixels, gold: 24, red: 48). Use the slider or the buttons to step through the glimpses.
+
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 4, figsize=(9, 2.6))
 boxes_t = glimpse.glimpse_boxes(paths[:4], (60, 60), 12, 3)  # (4, T, 3, 4)
 artists = []
@@ -1140,21 +1230,22 @@ def frame(t):
 anim = animation.FuncAnimation(
     fig, frame, frames=paths.shape[1], interval=700, blit=False
 )
-html = anim.to_jshtml(default_mode="loop")
-plt.close(fig)
-HTML(html)
+viz.animation_html(anim, default_mode="loop")
 
 # %% [markdown]
+# (ram-looks-measured)=
 # ### Where the policy looks, measured over the test canvases
 #
 # The pictures above show a few paths. To see whether the glimpses converge on the digit, we measure, on
 # every test canvas, the distance in pixels from each glimpse's centre (the policy's mean, as at
 # evaluation) to the centre of the digit's 28x28 box, which `attnlib.data.canvas` returns with every
-# scene (`glimpse.glimpse_distances`), for the translated model of section 6 and the cluttered model
+# scene ({py:func}`attnlib.glimpse.glimpse_distances`), for the translated model of
+# {numref}`Section %s <ram-translated>` and the cluttered model
 # above (first seed, learned glimpses), and report per step the median and the quartiles. For scale: the
 # finest retina square is 12 pixels wide, so a distance of at most 6 pixels puts the digit's centre inside
 # it; the dotted line is the median distance of a location drawn uniformly on the canvas (what random
-# glimpses would do); the first glimpse is always at the canvas centre.
+# glimpses would do); the first glimpse is always at the canvas centre. {numref}`fig-ram-distances` shows
+# the quartiles; the numbers are printed under it.
 
 
 # %%
@@ -1194,6 +1285,8 @@ LOOK_QUARTILES = {
     task: torch.quantile(d, torch.tensor([0.25, 0.5, 0.75]), dim=0)  # (3, T)
     for task, d in LOOK.items()
 }
+
+# %% tags=["hide-input", "remove-output"]
 steps = np.arange(1, RAM60["n_glimpses"] + 1)
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.3), sharey=True)
 for ax, (task, q) in zip(axes, LOOK_QUARTILES.items()):
@@ -1215,7 +1308,19 @@ for ax, (task, q) in zip(axes, LOOK_QUARTILES.items()):
     ax.grid(alpha=0.3)
 axes[0].set_ylabel("distance to the digit's centre (px)")
 axes[0].legend(fontsize=7)
-plt.show()
+glue("fig-ram-distances", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-ram-distances
+# :name: fig-ram-distances
+#
+# Distance in pixels from each glimpse's centre to the centre of the digit, over the test canvases, for the
+# translated (left) and the cluttered (right) 60x60 RAM: median (line) and quartiles (band) per glimpse.
+# Below the green dashed line the digit's centre lies inside the finest, 12-pixel square; the grey dotted line
+# is what a uniformly drawn location gives.
+# ```
+
+# %% tags=["hide-input"]
 for task, q in LOOK_QUARTILES.items():
     print(
         f"{task}, distance to the digit's centre (px), median [quartiles] per glimpse: "
@@ -1225,7 +1330,7 @@ for task, q in LOOK_QUARTILES.items():
         )
     )
 
-# %%
+# %% tags=["hide-input"]
 LOOK_GOAL = 6.0
 look_last = {task: q[1, -1].item() for task, q in LOOK_QUARTILES.items()}
 look_first = {task: q[1, 0].item() for task, q in LOOK_QUARTILES.items()}
@@ -1274,7 +1379,8 @@ display(
 # For the trained cluttered model, we sample trajectories on training batches and compute the
 # REINFORCE gradient of {eq}`ram-reinforce` with respect to the policy's weights twice from the *same*
 # samples: with the learned baseline and with $b_t = 0$. Both estimate the same expectation (the
-# baseline is unbiased), so their averages agree up to noise, but their spread across batches differs.
+# baseline is unbiased, {prf:ref}`prop-ram-baseline`), so their averages agree up to noise, but their spread
+# across batches differs ({numref}`fig-ram-variance` shows it for one weight).
 
 
 # %%
@@ -1317,19 +1423,33 @@ print(
     f"cosine between the two mean gradients: {cosine:.2f} (1 would be identical; both are noisy estimates "
     "of the same vector)"
 )
+
+# %% tags=["hide-input", "remove-output"]
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.hist(g_without[:, 0].numpy(), bins=30, alpha=0.6, label="no baseline")
 ax.hist(g_with[:, 0].numpy(), bins=30, alpha=0.6, label="learned baseline")
 ax.set_title("one weight's policy-gradient estimate across batches", fontsize=9)
 ax.legend(fontsize=8)
-plt.show()
+glue("fig-ram-variance", fig)
 
 # %% [markdown]
-# ## 8. Accuracy against compute: 60x60 and 100x100
+# ```{glue:figure} fig-ram-variance
+# :name: fig-ram-variance
+#
+# The REINFORCE estimate {eq}`ram-reinforce` of the gradient for one weight of the trained cluttered model's
+# location policy, one estimate per training batch, computed from the same sampled trajectories without a
+# baseline and with the learned one. Both are centred on the same value; the narrower histogram has the
+# smaller variance.
+# ```
+
+# %% [markdown]
+# (ram-compute)=
+# ## Accuracy against compute: 60x60 and 100x100
 #
 # RAM's claim is about cost: its computation per image is set by the number and size of its
 # glimpses, while a CNN's grows with the pixels. We count FLOPs per image (2 per multiply-add of every
-# learned layer, plus the retina's additions) with `attnlib.ram_baselines.count_flops` and `ram_flops`,
+# learned layer, plus the retina's additions) with {py:func}`attnlib.ram_baselines.count_flops` and
+# {py:func}`attnlib.ram_baselines.ram_flops`,
 # and train both on 100x100 canvases with 8 pieces of clutter, the retina now with the paper's four
 # scales (12 to 96 pixels).
 
@@ -1371,6 +1491,7 @@ print(
     f" (one more scale), the CNN's by x{compute['CNN cluttered 100'] / compute['CNN cluttered 60']:.2f}"
 )
 
+# %% tags=["hide-input", "remove-output"]
 fig, ax = plt.subplots(figsize=(5.5, 3.6))
 for name, flops in compute.items():
     marker = "o" if name.startswith("RAM") else "s"
@@ -1388,10 +1509,19 @@ ax.set_xlabel("MFLOPs per image (log scale)")
 ax.set_ylabel("test error (%)")
 ax.set_title("accuracy against compute (circles: RAM, squares: CNN)", fontsize=9)
 ax.grid(alpha=0.3)
-plt.show()
+glue("fig-ram-compute", fig)
 
 # %% [markdown]
-# The paper's arXiv version reports 10.83 % for RAM with 8 glimpses on 100x100 cluttered digits (5.23 %
+# ```{glue:figure} fig-ram-compute
+# :name: fig-ram-compute
+#
+# Test error against floating-point operations per image (log scale) for the RAMs (circles) and the CNNs
+# (squares) on cluttered 60x60 (blue) and 100x100 (red) canvases. One seed each: read the horizontal axis,
+# not the vertical one. RAM's points barely move to the right from 60x60 to 100x100; the CNN's do.
+# ```
+#
+# {numref}`fig-ram-compute` sets the table's errors against its compute column. The paper's arXiv version
+# reports 10.83 % for RAM with 8 glimpses on 100x100 cluttered digits (5.23 %
 # at 60x60); our numbers above come from minutes of CPU training on 3,500 digits. The errors in this
 # table are one seed each (for the 60x60 RAM, the first seed's learned model), and the 100x100 RAM is
 # trained from scratch while the 60x60 RAMs start from the warm start, so the table supports no
@@ -1404,34 +1534,145 @@ plt.show()
 # this page).
 
 # %% [markdown]
-# ## 9. Explore the glimpse yourself
+# (ram-explore)=
+# ## Explore the glimpse yourself
 #
-# `attnlib.widgets.glimpse_explorer` lets you move the *first* glimpse of the trained cluttered model
+# {py:func}`attnlib.widgets.glimpse_explorer` lets you move the *first* glimpse of the trained cluttered model
 # over a test scene with sliders: it shows the retina's three squares, what each scale sees, the path
-# the policy then follows, and the class probabilities after the last glimpse. In the rendered book the
-# sliders need a running kernel (open the chapter in Colab); the static view below is the same drawing
-# for one position, `attnlib.widgets.draw_glimpse_view`.
+# the policy then follows, and the class probabilities after the last glimpse. The sliders need a running
+# kernel: in Jupyter or Colab the cell after the animation below shows them. On this page, the animation
+# is their kernel-free twin: the first glimpse visits a grid of positions over one test scene, and each
+# frame shows what the explorer would show there, computed when the page was built. Use the slider or the
+# buttons to move the glimpse; the retina's squares are green (12 pixels), gold (24) and red (48), the cyan
+# line is the path the policy then follows, and the bars are the class probabilities after the last glimpse
+# (green: the true class).
 
-# %%
+# %% tags=["hide-input"]
 i_view = 2
 x1, y1, x2, y2 = test_boxes[i_view].tolist()
 on_digit = ((x1 + x2) / 60 - 1, (y1 + y2) / 60 - 1)
-fig = widgets.draw_glimpse_view(
-    ram60c, test_scenes[i_view], on_digit, int(test_labels[i_view])
+sensor = ram60c.sensor
+grid_x, grid_y = torch.linspace(-0.8, 0.8, 5), torch.linspace(-0.75, 0.75, 4)
+starts = torch.stack(
+    [
+        torch.stack([x, y])
+        for row, y in enumerate(grid_y)
+        for x in (grid_x if row % 2 == 0 else grid_x.flip(0))
+    ]
+)  # (20, 2): a snake over the canvas, one frame each
+view_scene = test_scenes[i_view : i_view + 1].repeat(len(starts), 1, 1, 1)
+with torch.no_grad():
+    sweep = ram60c.eval()(view_scene.to(DEVICE), sample=False, start=starts.to(DEVICE))
+sweep_paths = sweep.locations.cpu()
+sweep_probs = sweep.logits.softmax(-1).cpu()
+sweep_views = glimpse.extract_glimpses(
+    view_scene, starts, sensor.size, sensor.n_scales, sensor.scale_factor
+)  # (20, K, 1, S, S)
+sweep_boxes = glimpse.glimpse_boxes(
+    starts, (60, 60), sensor.size, sensor.n_scales, sensor.scale_factor
+)  # (20, K, 4)
+view_fig, view_axes = plt.subplots(
+    1,
+    sensor.n_scales + 2,
+    figsize=(7.2, 2.3),
+    dpi=72,
+    gridspec_kw={"width_ratios": [1.4] + [1] * sensor.n_scales + [1.6]},
 )
-plt.show()
-fig = widgets.draw_glimpse_view(
-    ram60c, test_scenes[i_view], (-0.9, -0.9), int(test_labels[i_view])
+view_axes[0].imshow(test_scenes[i_view, 0].numpy(), cmap="gray", extent=(0, 60, 60, 0))
+view_axes[0].set_xlim(0, 60)
+view_axes[0].set_ylim(60, 0)
+view_squares = [
+    Rectangle((0, 0), 1, 1, fill=False, lw=1.2, ec=c)
+    for c in ("lime", "gold", "tomato", "violet")[: sensor.n_scales]
+]
+for sq in view_squares:
+    view_axes[0].add_patch(sq)
+(view_path,) = view_axes[0].plot([], [], "c.-", lw=1, ms=4)
+view_scales = [
+    ax.imshow(torch.zeros(sensor.size, sensor.size), cmap="gray", vmin=0, vmax=1)
+    for ax in view_axes[1:-1]
+]
+for k, ax in enumerate(view_axes[1:-1]):
+    ax.set_title(f"scale {k}", fontsize=8)
+for ax in view_axes[:-1]:
+    ax.axis("off")
+view_bars = view_axes[-1].barh(
+    range(10),
+    torch.zeros(10).numpy(),
+    color=[
+        "tab:green" if c == int(test_labels[i_view]) else "tab:blue" for c in range(10)
+    ],
 )
-plt.show()
+view_axes[-1].set_xlim(0, 1)
+view_axes[-1].set_yticks(range(10))
+view_axes[-1].invert_yaxis()
+view_axes[-1].tick_params(labelsize=7)
+view_title = view_fig.suptitle("", fontsize=9)
+view_fig.tight_layout()
 
-# %%
+
+def show_start(f):
+    for sq, (bx1, by1, bx2, by2) in zip(view_squares, sweep_boxes[f].tolist()):
+        sq.set_xy((bx1, by1))
+        sq.set_width(bx2 - bx1)
+        sq.set_height(by2 - by1)
+    view_path.set_data((sweep_paths[f, :, 0] + 1) * 30, (sweep_paths[f, :, 1] + 1) * 30)
+    for k, image in enumerate(view_scales):
+        image.set_data(sweep_views[f, k, 0].numpy())
+    for bar, p in zip(view_bars, sweep_probs[f].tolist()):
+        bar.set_width(p)
+    x, y = starts[f].tolist()
+    view_title.set_text(
+        f"first glimpse at ({x:+.2f}, {y:+.2f}): predicts {int(sweep_probs[f].argmax())} "
+        f"(label {int(test_labels[i_view])})"
+    )
+    return [*view_squares, view_path, *view_scales, *view_bars]
+
+
+view_anim = animation.FuncAnimation(
+    view_fig, show_start, frames=len(starts), interval=600
+)
+viz.animation_html(view_anim, default_mode="once")
+
+# %% tags=["remove-cell"]
 widgets.glimpse_explorer(ram60c, test_scenes[:50], test_labels[:50])
 
 # %% [markdown]
-# ## 10. Summary: the goals of this chapter, measured
+# {py:func}`attnlib.widgets.draw_glimpse_view` draws one such view as a figure:
+# {numref}`fig-ram-view-digit` with the first glimpse on the digit, {numref}`fig-ram-view-corner` with it in
+# the top-left corner.
 
-# %%
+# %% tags=["hide-input", "remove-output"]
+fig = widgets.draw_glimpse_view(
+    ram60c, test_scenes[i_view], on_digit, int(test_labels[i_view])
+)
+glue("fig-ram-view-digit", fig)
+fig = widgets.draw_glimpse_view(
+    ram60c, test_scenes[i_view], (-0.9, -0.9), int(test_labels[i_view])
+)
+glue("fig-ram-view-corner", fig)
+
+# %% [markdown]
+# ```{glue:figure} fig-ram-view-digit
+# :name: fig-ram-view-digit
+#
+# One view of the explorer: the trained cluttered model's first glimpse placed on the centre of the digit's
+# box. Left: the scene, the retina's squares and the path the policy then follows; middle: what each scale
+# sees; right: the class probabilities after the last glimpse (green: the true class).
+# ```
+#
+# ```{glue:figure} fig-ram-view-corner
+# :name: fig-ram-view-corner
+#
+# The same scene with the first glimpse in the top-left corner, at $(-0.9, -0.9)$: compare the path and the
+# probabilities with {numref}`fig-ram-view-digit`.
+# ```
+
+# %% [markdown]
+# (ram-summary)=
+# ## Summary: the goals of this chapter, measured
+
+# %% tags=["hide-input"]
 total_minutes = (time.perf_counter() - CHAPTER_START) / 60
 goal_rows = [
     "| goal | measured | verdict |",
@@ -1724,26 +1965,27 @@ for v in ("A", "D"):
     )
 
 # %% [markdown]
-# ## 11. Choices, and the data they were made on
+# (ram-choices)=
+# ## Choices, and the data they were made on
 #
 # | choice | made on |
 # |---|---|
 # | the epoch each model is kept from (`fit(keep_best="val_acc")`), within its epoch cap | validation canvases (500 digits), after every epoch |
-# | the detach default (A) | set before this page, from the hypothesis that REINFORCE's noisy signal competes with cross-entropy in the core; the ablation of section 4 tests it on validation digits, three seeds (its verdicts are printed there) |
+# | the detach default (A) | set before this page, from the hypothesis that REINFORCE's noisy signal competes with cross-entropy in the core; the ablation of {numref}`Section %s <ram-detach>` tests it on validation digits, three seeds (its verdicts are printed there) |
 # | epoch caps (`EPOCHS`), the LSTM core, shifts of up to 2 pixels, the warm start and the curriculum of the translated RAM, the learning rate | earlier runs of this chapter, judged on **test** errors before the course had a validation split (trials, not from this page); they are not re-tuned here, and the validation curves above show whether the caps bind |
 # | the test digits | evaluated once per reported number, after training; the figures of glimpse paths and the distances to the digit are drawn on test canvases after all training |
 #
-# ## 12. Departures from the paper
+# ## Departures from the paper
 #
 # | | paper (Mnih et al., 2014) | this chapter | why |
 # |---|---|---|---|
 # | data | MNIST, 60,000 training digits; fresh translations | 3,500 training, 500 validation, 1,000 test digits (the bundled subset), fresh positions and clutter every epoch, shifts of up to 2 pixels for centred digits | a CPU budget of minutes; the validation split is for selection |
-# | retina (28x28) | one 8x8 scale | the chapter's fast 28x28 model: three 8x8 scales (8, 16, 32 px), **the first glimpse already sees the whole digit**, so it need not combine glimpses; the glimpse-count experiment of section 5 uses the paper's one 8x8 scale | fast, accurate on a small budget; the one-scale runs show whether glimpses are combined |
+# | retina (28x28) | one 8x8 scale | the chapter's fast 28x28 model: three 8x8 scales (8, 16, 32 px), **the first glimpse already sees the whole digit**, so it need not combine glimpses; the glimpse-count experiment of {numref}`Section %s <ram-glimpse-count>` uses the paper's one 8x8 scale | fast, accurate on a small budget; the one-scale runs show whether glimpses are combined |
 # | glimpses | 2 to 7 on 28x28, 4, 6 or 8 on 60x60; 8 for the cluttered headline and its random control | 2, 4 and 6 for the one-scale 28x28 runs; 6 everywhere else (learned and random alike) | time |
 # | one-scale 28x28 runs | trained to convergence on 60,000 digits | the paper's sensor and ReLU RNN core, but an epoch cap of `EPOCHS["ram28_glimpses"]` on 3,500 digits with shifts of up to 2 pixels, Adam with cosine decay, three seeds per glimpse count | all nine runs must fit in a few minutes; the errors are those of models still learning |
 # | core | ReLU RNN of 256 units | LSTM of 256 units (the detach ablation uses the ReLU RNN) | fewer epochs in earlier trials (trial, not from this page) |
-# | location policy | Gaussian with fixed $\sigma$ around a linear mean | mean $\tanh(W_\mu h_t)$; the sample is clamped to $[-1, 1]^2$ before the sensor | keeps glimpses inside the image; unbiased, since the clamp belongs to the environment and $\log\pi$ is taken of the unclamped sample (section 1) |
-# | REINFORCE input | the policy gradient reaches the core | the policy reads a detached state (`detach_policy_input=True`) | both are unbiased; ours keeps REINFORCE's noise out of the core (a hypothesis that section 4 tests, see its verdicts) |
+# | location policy | Gaussian with fixed $\sigma$ around a linear mean | mean $\tanh(W_\mu h_t)$; the sample is clamped to $[-1, 1]^2$ before the sensor | keeps glimpses inside the image; unbiased, since the clamp belongs to the environment and $\log\pi$ is taken of the unclamped sample ({prf:ref}`prop-ram-clamp`) |
+# | REINFORCE input | the policy gradient reaches the core | the policy reads a detached state (`detach_policy_input=True`) | both are unbiased; ours keeps REINFORCE's noise out of the core (a hypothesis that {numref}`Section %s <ram-detach>` tests, see its verdicts) |
 # | loss | hybrid: cross-entropy + REINFORCE with learned baseline | the same, {eq}`ram-hybrid`, summed over the $T-1$ decisions | |
 # | optimiser | SGD with momentum 0.9; learning rate and $\sigma$ by random search | Adam, learning rate 2e-3 for RAM (1e-3 for the baselines), $\sigma = 0.15$ | fewer epochs at this budget |
 # | schedule | not given in detail (GPU training) | epoch caps of a few to 200 epochs, cosine decay; a warm start on centred digits for the 60x60 RAMs; a curriculum of growing translations for the translated RAM | the translated task learned very slowly from scratch in earlier trials (trial, not from this page) |
@@ -1755,12 +1997,17 @@ for v in ("A", "D"):
 #
 # ## Exercises
 #
-# 1. **Summed or averaged over time?** `score_function_surrogate` averages the REINFORCE term over the
-#    batch and sums it over the $T-1$ decisions. What changes if you average over time as well, and why
-#    do public implementations that do so need a different learning rate?
+# ```{exercise} Summed or averaged over time?
+# :label: ex-ram-sum-or-average
 #
-# ```{admonition} Solution
+# {py:func}`attnlib.reinforce.score_function_surrogate` averages the REINFORCE term over the batch and sums
+# it over the $T-1$ decisions. What changes if you average over time as well, and why do public
+# implementations that do so need a different learning rate?
+# ```
+#
+# ```{solution} ex-ram-sum-or-average
 # :class: dropdown
+#
 # Averaging over time divides the policy's gradient by $T-1$: the direction is the same, only its scale
 # changes, so with plain SGD it is equivalent to a learning rate $T-1$ times smaller for the policy (and
 # only for the policy, since the cross-entropy term is unchanged). With Adam the per-parameter
@@ -1769,23 +2016,33 @@ for v in ("A", "D"):
 # where the relative weight of the two terms changes. The derivation {eq}`ram-reinforce` gives the sum.
 # ```
 #
-# 2. **A baseline that peeks.** Suppose the baseline were computed from $h_{t+1}$, the state *after* the
-#    glimpse at $l_t$. Is the estimator still unbiased? Check it with a run.
+# ```{exercise} A baseline that peeks
+# :label: ex-ram-peeking-baseline
 #
-# ```{admonition} Solution
-# :class: dropdown
-# No. $h_{t+1}$ depends on $l_t$, so $\mathbb E[\nabla\log\pi(l_t)\, b(h_{t+1})] \ne 0$ in general: the
-# baseline is correlated with the action and the estimator is biased. In code, shift the baselines by
-# one step before passing them to `score_function_surrogate` (`torch.roll(out.baselines, -1, 1)`, with
-# the last column set to the reward estimate of $h_T$) and compare the learned policy with the default's.
+# Suppose the baseline were computed from $h_{t+1}$, the state *after* the glimpse at $l_t$. Is the
+# estimator still unbiased? Check it with a run.
 # ```
 #
-# 3. **Where does the time go?** Profile one training step of `RecurrentAttentionModel` on 60x60 with
-#    `torch.profiler`. Which share is the retina, which the linear layers? How would the answer change on
-#    a GPU?
-#
-# ```{admonition} Solution
+# ```{solution} ex-ram-peeking-baseline
 # :class: dropdown
+#
+# No. $h_{t+1}$ depends on $l_t$, so $\mathbb E[\nabla\log\pi(l_t)\, b(h_{t+1})] \ne 0$ in general: the
+# baseline is correlated with the action and the estimator is biased ({prf:ref}`prop-ram-baseline` needs a
+# baseline fixed before the action is drawn). In code, shift the baselines by one step before passing them
+# to `score_function_surrogate` (`torch.roll(out.baselines, -1, 1)`, with the last column set to the reward
+# estimate of $h_T$) and compare the learned policy with the default's.
+# ```
+#
+# ```{exercise} Where does the time go?
+# :label: ex-ram-profile
+#
+# Profile one training step of {py:class}`attnlib.ram.RecurrentAttentionModel` on 60x60 with
+# `torch.profiler`. Which share is the retina, which the linear layers? How would the answer change on a GPU?
+# ```
+#
+# ```{solution} ex-ram-profile
+# :class: dropdown
+#
 # What to expect (a hypothesis for your profile to confirm or refute, not a result of this page): on a
 # CPU the matrix multiplications of the 256-unit layers (the LSTM's four gates) should dominate; the
 # retina's two batched products with the overlap matrices should be a smaller share at 60x60 and grow
@@ -1794,13 +2051,18 @@ for v in ("A", "D"):
 # amortise.
 # ```
 #
-# 4. **Random start.** Our first glimpse is at the centre. Change it to a uniformly random location
-#    (`start=` in `forward`) for training and testing on cluttered 60x60. Does the learned policy now
-#    have to search, and does the gap to random glimpses grow? Choose the epoch on the validation
-#    canvases and run three seeds of each side, as section 7 does, before you conclude.
+# ```{exercise} Random start
+# :label: ex-ram-random-start
 #
-# ```{admonition} Solution
+# Our first glimpse is at the centre. Change it to a uniformly random location (`start=` in `forward`) for
+# training and testing on cluttered 60x60. Does the learned policy now have to search, and does the gap to
+# random glimpses grow? Choose the epoch on the validation canvases and run three seeds of each side, as
+# {numref}`Section %s <ram-cluttered>` does, before you conclude.
+# ```
+#
+# ```{solution} ex-ram-random-start
 # :class: dropdown
+#
 # The hypothesis (not run on this page): with a random start the first glimpse often misses the digit,
 # so the policy must use the coarse 48-pixel scale to find it and move there; learned locations should
 # then matter more against random ones, and training should take longer. Whether the gap grows beyond
@@ -1808,22 +2070,215 @@ for v in ("A", "D"):
 # the `predict` function.
 # ```
 #
-# 5. **Policy or classifier?** On translated 60x60, train a RAM from `WARM_STATE` whose glimpses 2 to 6
-#    are placed on the digit by hand (`locations=` in `forward`, with `digit_centres` from section 6, in a
-#    custom `step` and `predict`). Then, for the default `ram60`, fit a linear regression from the core's
-#    state after the first glimpse to `digit_centres` (fit it on validation canvases, score it on test
-#    canvases). What do the two results say about where RAM's error comes from? Section 6 states the
-#    hypothesis; nothing on this page has run it.
+# ```{exercise} Policy or classifier?
+# :label: ex-ram-policy-or-classifier
 #
-# ```{admonition} Solution
+# On translated 60x60, train a RAM from `WARM_STATE` whose glimpses 2 to 6 are placed on the digit by hand
+# (`locations=` in `forward`, with `digit_centres` from {numref}`Section %s <ram-translated>`, in a custom
+# `step` and `predict`). Then, for the default `ram60`, fit a linear regression from the core's state after
+# the first glimpse to `digit_centres` (fit it on validation canvases, score it on test canvases). What do
+# the two results say about where RAM's error comes from? {numref}`Section %s <ram-translated>` states the
+# hypothesis; nothing on this page has run it.
+# ```
+#
+# ```{solution} ex-ram-policy-or-classifier
 # :class: dropdown
-# How to read the outcome (the page has not run it, so these are the predictions of section 6's
-# hypothesis, not its results). If, with the glimpses on the digit, the same glimpse network and core
-# reach about the CNN's error (three seeds each, epoch chosen on validation), the classifier is not the
-# bottleneck. If the regression (least squares on the 256-unit state) explains most of the variance of
-# the digit's position on test canvases (report $R^2$), the state after one glimpse at the centre
-# already knows roughly where to look, and the missing piece is the policy layer, which has to discover
-# that mapping from a 0/1 reward through the score function, one noisy sample per image and step; that
-# would explain why more epochs and an easier start (the curriculum) help it. If either check fails, the
-# hypothesis is wrong in that part, and the error comes (also) from the classifier or the state.
+#
+# How to read the outcome (the page has not run it, so these are the predictions of the hypothesis of
+# {numref}`Section %s <ram-translated>`, not its results). If, with the glimpses on the digit, the same
+# glimpse network and core reach about the CNN's error (three seeds each, epoch chosen on validation), the
+# classifier is not the bottleneck. If the regression (least squares on the 256-unit state) explains most of
+# the variance of the digit's position on test canvases (report $R^2$), the state after one glimpse at the
+# centre already knows roughly where to look, and the missing piece is the policy layer, which has to
+# discover that mapping from a 0/1 reward through the score function, one noisy sample per image and step;
+# that would explain why more epochs and an easier start (the curriculum) help it. If either check fails,
+# the hypothesis is wrong in that part, and the error comes (also) from the classifier or the state.
+# ```
+#
+# ### Coding exercises
+#
+# Each of these asks for a function and comes with a checker from `attnlib.exercises.ram`: it runs your
+# function on small cases (including the edge cases that catch the usual mistakes) and says, case by case,
+# what differs from the library's answer, without showing the answer. The cells below call each checker on
+# an unfinished skeleton, so you can see what its report looks like.
+
+# %% [markdown]
+# ```{exercise-start} The retina
+# :label: ex-ram-glimpse
+# ```
+#
+# Write `my_glimpse(images, centers, size, n_scales, scale_factor)`, the sensor {eq}`ram-retina` with the
+# conventions of {numref}`Section %s <ram-sec-retina>`: `images (B, C, H, W)`, `centers (B, 2)` holding
+# $(x, y) \in [-1, 1]^2$ with $(-1, -1)$ the top-left corner and $x$ along the width; scale $k$ covers
+# `size * scale_factor**k` pixels around the centre and is reduced to `size x size` by averaging blocks of
+# `scale_factor**k`; outside the image is zero; return `(B, n_scales, C, size, size)`. When the patch's edges
+# fall between pixel boundaries, each output cell must be the exact area average of what it covers (pixels
+# partly covered count in proportion). Hint: that section's overlap matrices, one per axis, make it two
+# matrix products per scale.
+
+# %%
+from attnlib.exercises.ram import check_glimpse
+
+
+def my_glimpse(images, centers, size, n_scales=1, scale_factor=2):
+    raise NotImplementedError("write this function")
+
+
+report = check_glimpse(my_glimpse)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+
+# %% [markdown]
+# ```{solution-start} ex-ram-glimpse
+# :class: dropdown
+# ```
+#
+# A common mistake, the approach of the popular implementation: round the patch to whole pixels, pad with
+# zeros, slice, average-pool. It is right whenever the patch's corners fall on pixel boundaries, and the
+# checker's whole-pixel cases pass; at fractional centres it cuts the wrong pixels.
+
+# %%
+import torch
+from attnlib.exercises.ram import check_glimpse
+from torch.nn import functional as F
+
+
+def sliced_glimpse(images, centers, size, n_scales=1, scale_factor=2):
+    _, _, height, width = images.shape
+    scales = []
+    for k in range(n_scales):
+        block = scale_factor**k
+        side = size * block
+        padded = F.pad(images, (side, side, side, side))  # zeros outside the image
+        patches = []
+        for b in range(len(images)):
+            left = round(
+                (centers[b, 0].item() + 1) / 2 * width - side / 2
+            )  # rounded to a pixel
+            top = round((centers[b, 1].item() + 1) / 2 * height - side / 2)
+            patch = padded[
+                b, :, top + side : top + 2 * side, left + side : left + 2 * side
+            ]
+            patches.append(F.avg_pool2d(patch[None], block)[0])
+        scales.append(torch.stack(patches))
+    return torch.stack(scales, dim=1)
+
+
+report = check_glimpse(sliced_glimpse)
+
+# %% [markdown]
+# The exact version. Along one axis, cell $i$ of the patch spans $[e_i, e_{i+1})$ in pixel units, and pixel
+# $p$ spans $[p, p+1)$; $\operatorname{clip}(e - p, 0, 1)$ is how much of pixel $p$ lies left of $e$, so the
+# overlap is the difference of two such clips. Pixels outside the image have no column, which makes the
+# outside zero. The glimpse of one scale is then `rows @ image @ cols^T`, divided by the block's area:
+
+
+# %%
+def overlaps(coords, length, size, block):
+    """Centres (B,) in [-1, 1] along one axis -> (B, size, length): how much of each pixel each cell covers."""
+    start = (
+        coords + 1
+    ) / 2 * length - size * block / 2  # (B,): the patch's first edge, in pixels
+    edges = start[:, None] + block * torch.arange(
+        size + 1, dtype=coords.dtype
+    )  # (B, size + 1)
+    left_of = (edges[:, :, None] - torch.arange(length, dtype=coords.dtype)).clamp(
+        0, 1
+    )  # (B, size + 1, L)
+    return left_of[:, 1:] - left_of[:, :-1]
+
+
+def my_glimpse(images, centers, size, n_scales=1, scale_factor=2):
+    _, _, height, width = images.shape
+    centers = centers.to(images.dtype)
+    scales = []
+    for k in range(n_scales):
+        block = scale_factor**k
+        rows = overlaps(
+            centers[:, 1], height, size, block
+        )  # (B, size, H): y runs along the rows
+        cols = overlaps(
+            centers[:, 0], width, size, block
+        )  # (B, size, W): x along the columns
+        patch = (
+            rows[:, None] @ images @ cols[:, None].transpose(-1, -2)
+        )  # (B, C, size, size)
+        scales.append(patch / block**2)
+    return torch.stack(scales, dim=1)  # (B, n_scales, C, size, size)
+
+
+report = check_glimpse(my_glimpse)
+
+# %% [markdown]
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise-start} The REINFORCE surrogate with a baseline
+# :label: ex-ram-surrogate
+# ```
+#
+# Write `my_surrogate(log_probs, reward, baselines)`, the middle term of {eq}`ram-hybrid`: `log_probs (B, T)`
+# holds $\log\pi(l_t \mid h_t)$ of the sampled locations (column 0 is zero), `reward (B,)` the 0/1 reward
+# of each trajectory, and `baselines (B, T)` the learned baseline $b_t$ of each step. Return a scalar tensor
+# whose gradient with respect to `log_probs` is minus the estimate {eq}`ram-reinforce`, and through which
+# no gradient reaches the baselines (the table of {numref}`Section %s <ram-detach>` says why). The checker
+# also differentiates your surrogate.
+
+# %%
+from attnlib.exercises.ram import check_reinforce_surrogate
+
+
+def my_surrogate(log_probs, reward, baselines):
+    raise NotImplementedError("write this function")
+
+
+report = check_reinforce_surrogate(my_surrogate)
+
+# %% [markdown]
+# ```{exercise-end}
+# ```
+
+# %% [markdown]
+# ```{solution-start} ex-ram-surrogate
+# :class: dropdown
+# ```
+#
+# A common mistake: the formula without the stop-gradient. Its value and its gradient with respect to
+# `log_probs` are right, so a test that looks only at those passes; but the baselines receive a gradient
+# from the surrogate too (variant D of the detach ablation in {numref}`Section %s <ram-detach>`). The
+# checker's case with baselines that carry a gradient catches it.
+
+# %%
+from attnlib.exercises.ram import check_reinforce_surrogate
+
+
+def undetached_surrogate(log_probs, reward, baselines):
+    advantage = (
+        reward[:, None] - baselines
+    )  # (B, T), still attached to the baseline's weights
+    return -(advantage * log_probs).sum(dim=1).mean()
+
+
+report = check_reinforce_surrogate(undetached_surrogate)
+
+# %% [markdown]
+# Detach the advantage; sum over the steps (a trajectory's log-probability is a sum), average over the
+# trajectories:
+
+
+# %%
+def my_surrogate(log_probs, reward, baselines):
+    advantage = (
+        reward[:, None] - baselines
+    ).detach()  # (B, T): constants of the surrogate
+    return -(advantage * log_probs).sum(dim=1).mean()
+
+
+report = check_reinforce_surrogate(my_surrogate)
+
+# %% [markdown]
+# ```{solution-end}
 # ```
