@@ -199,17 +199,20 @@ def test_catch_agent_learns_well_above_random():
     torch.manual_seed(0)
     env = Catch(64, height=9, width=9, paddle_width=3, max_dx=0)
     agent = CatchAgent(glimpse_size=3, n_scales=2, hidden=32, glimpse_hidden=32, location_hidden=16)
-    opt = torch.optim.Adam(agent.parameters(), lr=1e-2)
+    # standardised advantages and a smaller step, as the chapter trains: with lr 1e-2 and raw advantages 150
+    # updates learned in only 1 to 2 seeds of 5 on this machine (the policy collapsed to one action); with these
+    # settings all of seeds 0-4 reached 0.66-1.0 against the random policy's 0.36
+    opt = torch.optim.Adam(agent.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
-    for _ in range(150):
-        loss, _ = agent_loss(play(agent, env, gen), entropy_weight=0.01)
+    for _ in range(300):
+        loss, _ = agent_loss(play(agent, env, gen), entropy_weight=0.01, normalize=True)
         opt.zero_grad()
         loss.backward()
         opt.step()
     test = Catch(250, height=9, width=9, paddle_width=3, max_dx=0)
     rate = catch_rate(agent, test, 500, torch.Generator().manual_seed(1))
     random = random_policy_rate(test, 500, torch.Generator().manual_seed(1))
-    assert rate > random + 0.15, (rate, random)  # 0.58 against 0.36 when written
+    assert rate > random + 0.15, (rate, random)
 
 
 # ----------------------------------------------------------------------------- bad input (issue 24 follow-up)
