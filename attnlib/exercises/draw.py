@@ -1,9 +1,9 @@
 """Checkers for Chapter 4's coding exercises (DRAW): the Gaussian filterbank and the KL term of the bound.
 
 - :func:`check_filterbank`: the filter matrices ``F_X`` and ``F_Y`` of a window, Eqs. (draw-grid) and
-  (draw-filters); the expected values come from :func:`attnlib.draw.filterbank`.
+  (draw-filters); the expected values come from :func:`attnlib.draw.filters.filterbank`.
 - :func:`check_kl`: the closed-form ``KL(N(mu, diag sigma^2) || N(0, I))``, Eq. (draw-kl); the expected values
-  come from :func:`attnlib.draw.kl_standard_normal`.
+  come from :func:`attnlib.draw.vae.kl_standard_normal`.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def check_filterbank(fn: Callable[..., Any], *, verbose: bool = True) -> Report:
     -------
     Report
         One outcome per case (a square image, a non-square one, an even grid, a batch of different windows,
-        a small variance); the expected values come from :func:`attnlib.draw.filterbank`.
+        a small variance); the expected values come from :func:`attnlib.draw.filters.filterbank`.
     """
     verbose = checks.flag(verbose, "verbose")
     cases = [
@@ -140,7 +140,7 @@ def check_kl(fn: Callable[..., Any], *, verbose: bool = True) -> Report:
     -------
     Report
         One outcome per case (the prior itself, a single Gaussian, a batch of steps, sigma far from 1); the
-        expected values come from :func:`attnlib.draw.kl_standard_normal`.
+        expected values come from :func:`attnlib.draw.vae.kl_standard_normal`.
     """
     verbose = checks.flag(verbose, "verbose")
     gen = torch.Generator().manual_seed(11)

@@ -7,8 +7,8 @@
 * :func:`check_hard_attention_reinforce`: the REINFORCE term of Eq. (sat-hard-grad) as a surrogate loss, with
   the moving-average baseline of Eq. (sat-baseline).
 
-Each checker compares the student's function with the library (:func:`attnlib.sat.doubly_stochastic_penalty`,
-:class:`attnlib.sat.AdditiveAttention` given the same weights, :func:`attnlib.reinforce.score_function_surrogate`
+Each checker compares the student's function with the library (:func:`attnlib.sat.losses.doubly_stochastic_penalty`,
+:class:`attnlib.sat.attention.AdditiveAttention` given the same weights, :func:`attnlib.reinforce.score_function_surrogate`
 and the update of :class:`attnlib.reinforce.MovingAverageBaseline`) on small seeded cases and prints, for a case that
 fails, what differs and a hint; it never prints the expected values.
 """
@@ -46,7 +46,7 @@ def check_doubly_stochastic_penalty(fn: Callable[..., Any], *, verbose: bool = T
 
     and must return a 0-dimensional tensor: ``lambda * sum_i (1 - sum_t alpha_ti)^2``, summed over the
     locations and averaged over the captions of the batch. The expected values come from
-    :func:`attnlib.sat.doubly_stochastic_penalty`.
+    :func:`attnlib.sat.losses.doubly_stochastic_penalty`.
 
     Parameters
     ----------
@@ -162,7 +162,7 @@ def check_additive_attention(fn: Callable[..., Any], *, verbose: bool = True) ->
 
     and must return ``(context, alpha)``: ``alpha (B, L)`` the softmax of the scores over the valid
     locations (exactly zero on masked ones), ``context (B, D) = sum_i alpha_i a_i``. The expected values
-    come from :class:`attnlib.sat.AdditiveAttention` with the same weights copied in.
+    come from :class:`attnlib.sat.attention.AdditiveAttention` with the same weights copied in.
 
     Parameters
     ----------
