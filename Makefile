@@ -34,14 +34,15 @@ book-student: $(STAMP)
 	$(BIN)/python tools/build_book.py --budget $(BUDGET) --strict --student
 	@echo "Open _build/student/_build/html/index.html"
 
-## Unit tests, learning tests, the book's configuration, pairs, and every notebook at the `smoke` budget;
+## Unit tests, learning tests, the book's configuration, pairs, and every notebook at the `smoke` budget (nbmake);
+## the whole book built at `smoke` and opened in headless Chromium (tests/test_book_build.py);
 ## every notebook again at the `paper` budget capped to 1 step and 128 samples (tests/test_paper_dry_run.py)
 ## and at `smoke` from a venv holding the installed wheel without dev extras (tests/test_installed.py).
 ## The network is blocked for the test process (pytest-socket) and every child process, notebook
 ## kernels included (tests/offline_guard/sitecustomize.py): only the loopback is reachable.
 test: $(STAMP) lint
 	ATTNLIB_BUDGET=smoke ATTNLIB_BLOCK_NETWORK=1 PYTHONPATH=$(CURDIR)/tests/offline_guard \
-	  $(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900 -p no:cacheprovider \
+	  $(BIN)/python -m pytest tests notebooks --nbmake --nbmake-timeout=900 -p no:cacheprovider --durations=20 \
 	  --allow-hosts=127.0.0.1,::1
 
 ## ruff: lint and format check of the library, tests, benchmarks and chapter sources.
