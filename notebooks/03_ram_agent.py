@@ -887,6 +887,14 @@ print(
 )
 
 # %% [markdown]
+# Two columns of the table deserve a second look. The rule above compares the stop head with $T = 6$ on
+# validation canvases; the **paired test gap** repeats that comparison on the test canvases, per seed. A
+# seed whose gap lies further below zero than its $\pm 2$ se has paid for its saving with test accuracy
+# that validation did not show: the rule kept it because on validation the loss was within the noise. The
+# line under the table gives what the stricter rule, which admits no validation loss at all, would have
+# saved; the distance between the two is the price of reading "at the accuracy of $T = 6$" with the noise
+# rule rather than to the canvas.
+#
 # {numref}`fig-agent-stop` puts the two ways of spending glimpses side by side.
 
 # %% tags=["remove-output", "hide-input"]

@@ -123,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         "--keep-going",
     ]
     env = {**os.environ, "ATTNLIB_BUDGET": args.budget}
-    process = subprocess.run(command, env=env, capture_output=True, text=True)
-    log = process.stdout + process.stderr
+    # stream the build (execution takes minutes per chapter at the `book` budget) and keep the whole log
+    lines = []
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        for line in process.stdout:
+            lines.append(line)
+            if not line.startswith("[IPKernelApp]"):  # the kernel's notice about TCP transport, once per chapter
+                print(line, end="", flush=True)
+    log = "".join(lines)
     (out / "build.log").write_text(log)
     skipped = [name for name in known if args.chapters and name not in args.chapters]
     problems = reported(log, skipped)
