@@ -19,7 +19,7 @@ import torch
 
 from attnlib.adahan import adaptive_hard_attention, gather_kept
 
-from .core import Case, Report, check_cases, compare
+from .core import Case, Report, check_cases, compare, require_function
 
 __all__ = ["check_adaptive_hard_attention", "check_gather_kept"]
 
@@ -142,8 +142,7 @@ def check_gather_kept(fn: Callable[[torch.Tensor, torch.Tensor], Any], *, verbos
         ``report.passed`` is True when ``(kept, kept_mask)`` and the gradient agree with
         :func:`attnlib.adahan.attention.gather_kept` on every case.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    require_function(fn)
 
     def mask_of(rows: list[list[int]]) -> torch.Tensor:
         return torch.tensor(rows, dtype=torch.bool)

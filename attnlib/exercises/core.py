@@ -179,6 +179,14 @@ def compare(expected: Any, got: Any, *, atol: float = 1e-5, rtol: float = 1e-4, 
     return None if got == expected else f"{name}: expected {expected!r}, got {got!r}"
 
 
+def require_function(fn: Any) -> Callable[..., Any]:
+    """``fn`` if it is callable, else ValueError naming ``fn``: for checkers that wrap the student's function
+    before handing it to :func:`check_cases`, so the mistake is named before the wrapper hides it."""
+    if not callable(fn):
+        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    return fn
+
+
 def _clone(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.detach().clone().requires_grad_(value.requires_grad)
@@ -240,8 +248,7 @@ def check_cases(
     Report
         ``report.passed`` is True when every case passed.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    require_function(fn)
     if isinstance(cases, (str, bytes)) or not isinstance(cases, Sequence) or not cases:
         raise ValueError(f"cases must be a non-empty sequence of Case, got {cases!r}")
     if not all(isinstance(case, Case) for case in cases):

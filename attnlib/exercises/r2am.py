@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from attnlib.exercises.core import Case, Report, check_cases
+from attnlib.exercises.core import Case, Report, check_cases, require_function
 from attnlib.r2am.encoder import RecursiveConvBlock, receptive_field
 from attnlib.r2am.model import attention_monotonicity
 
@@ -106,8 +106,7 @@ def check_recursive_block(
     Report
         ``report.passed`` is True when every case agrees.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    require_function(fn)
 
     def run(x: torch.Tensor, conv: nn.Conv2d, norms: list[nn.BatchNorm2d]) -> torch.Tensor:
         with torch.no_grad():

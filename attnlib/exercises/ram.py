@@ -21,7 +21,7 @@ import torch
 from attnlib.glimpse import extract_glimpses
 from attnlib.reinforce import score_function_surrogate
 
-from .core import Case, Report, check_cases, compare
+from .core import Case, Report, check_cases, compare, require_function
 
 __all__ = ["check_glimpse", "check_reinforce_surrogate"]
 
@@ -102,8 +102,7 @@ def check_reinforce_surrogate(fn: Callable[..., Any], *, verbose: bool = True) -
     Report
         ``report.passed`` is True when every case passed.
     """
-    if not callable(fn):  # checked here: check_cases sees the wrapper below, which is always callable
-        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    require_function(fn)  # here: check_cases sees the wrapper below, which is always callable
     g = torch.Generator().manual_seed(4)
     specs = [
         ("4 trajectories of 3 steps", 4, 3, False,

@@ -17,7 +17,7 @@ import torch
 from .. import checks
 from ..catch import Catch, CatchState
 from ..reinforce import rewards_to_go, score_function_surrogate
-from .core import Case, Report, check_cases, compare
+from .core import Case, Report, check_cases, compare, require_function
 
 __all__ = ["check_catch_step", "check_two_head_surrogate"]
 
@@ -223,8 +223,7 @@ def check_two_head_surrogate(fn: Callable[..., Any], *, verbose: bool = True) ->
         One outcome per case; the expected values come from :func:`attnlib.reinforce.rewards_to_go` and
         :func:`attnlib.reinforce.score_function_surrogate`.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    require_function(fn)
     verbose = checks.flag(verbose, "verbose")
     gen = torch.Generator().manual_seed(5)
     terminal = torch.zeros(4, 6, dtype=torch.float64)

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from attnlib import boxes
-from attnlib.exercises.core import Case, Report, check_cases, compare
+from attnlib.exercises.core import Case, Report, check_cases, compare, require_function
 from attnlib.rec.selfpaced import self_paced_loss
 
 __all__ = ["check_giou", "check_self_paced_loss"]
@@ -222,8 +222,7 @@ def check_self_paced_loss(fn: Callable[..., Any], *, verbose: bool = True) -> Re
     Report
         ``report.passed`` is True when every case agrees.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a callable (the function you wrote), got {type(fn).__name__}")
+    require_function(fn)
     return check_cases(
         _run_with_gradients(fn),
         _self_paced_cases(),
